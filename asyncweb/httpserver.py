@@ -1,0 +1,345 @@
+"""``HTTPServer``: listening sockets, TLS, limits, and the bridge from the protocol layer to
+Tornado's ``HTTPServerConnectionDelegate`` interface (``Application`` is one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from asyncweb import httputil
+from asyncweb.ioloop import IOLoop
+from asyncweb.log import app_log
+from asyncweb.netutil import bind_sockets, is_valid_ip, ssl_options_to_context
+from asyncweb.protocol import HTTP1Params, HTTP1ServerProtocol
+
+RequestCallback = (
+    httputil.HTTPServerConnectionDelegate | Callable[[httputil.HTTPServerRequest], Any]
+)
+
+_VERSIONS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
+
+
+class HTTPServer(httputil.HTTPServerConnectionDelegate):
+    """A non-blocking HTTP/1.1 server.
+
+    ``request_callback`` is an ``HTTPServerConnectionDelegate`` (such as an ``Application``)
+    or a plain callable taking an ``HTTPServerRequest`` once its body has been read.
+    """
+
+    def __init__(
+        self,
+        request_callback: RequestCallback,
+        no_keep_alive: bool = False,
+        xheaders: bool = False,
+        ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
+        protocol: str | None = None,
+        decompress_request: bool = False,
+        chunk_size: int | None = None,
+        max_header_size: int | None = None,
+        idle_connection_timeout: float | None = None,
+        body_timeout: float | None = None,
+        max_body_size: int | None = None,
+        max_buffer_size: int | None = None,
+        trusted_downstream: Iterable[str] | None = None,
+        header_timeout: float | None = None,
+    ) -> None:
+        self.request_callback = request_callback
+        self.xheaders = xheaders
+        self.ssl_options = ssl_options
+        self._ssl_context = ssl_options_to_context(ssl_options) if ssl_options is not None else None
+        self.protocol = protocol
+        self.trusted_downstream = set(trusted_downstream or ())
+        defaults = HTTP1Params()
+        if max_body_size is None and max_buffer_size is not None:
+            max_body_size = max_buffer_size
+        self.params = HTTP1Params(
+            max_header_size=max_header_size or defaults.max_header_size,
+            max_body_size=max_body_size if max_body_size is not None else defaults.max_body_size,
+            idle_connection_timeout=(
+                idle_connection_timeout
+                if idle_connection_timeout is not None
+                else defaults.idle_connection_timeout
+            ),
+            header_timeout=header_timeout
+            if header_timeout is not None
+            else defaults.header_timeout,
+            body_timeout=body_timeout,
+            no_keep_alive=no_keep_alive,
+            decompress=decompress_request,
+            chunk_size=chunk_size or defaults.chunk_size,
+        )
+        self._connections: set[HTTP1ServerProtocol] = set()
+        self._servers: list[asyncio.AbstractServer] = []
+        self._starting: list[asyncio.Task[asyncio.AbstractServer]] = []
+        self._sockets: list[socket.socket] = []
+        self._pending_sockets: list[socket.socket] = []
+        self._all_closed: asyncio.Future[None] | None = None
+        self._is_delegate = hasattr(request_callback, "start_request")
+
+    # -- sockets -------------------------------------------------------------------------------
+
+    def listen(
+        self,
+        port: int,
+        address: str | None = None,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = 128,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Bind ``address:port`` and start serving on the current IOLoop."""
+        self.add_sockets(bind_sockets(port, address, family, backlog, flags, reuse_port))
+
+    def bind(
+        self,
+        port: int,
+        address: str | None = None,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = 128,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Bind now, serve after :meth:`start`."""
+        self._pending_sockets.extend(
+            bind_sockets(port, address, family, backlog, flags, reuse_port)
+        )
+
+    def start(self, num_processes: int | None = 1, max_restarts: int | None = None) -> None:
+        if num_processes != 1:
+            raise NotImplementedError(
+                "multi-process start() is not available yet; run one process per core with "
+                "reuse_port=True"
+            )
+        sockets, self._pending_sockets = self._pending_sockets, []
+        self.add_sockets(sockets)
+
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        """Serve on already-listening sockets (from ``bind_sockets``)."""
+        loop = IOLoop.current().asyncio_loop
+        for sock in sockets:
+            self._sockets.append(sock)
+            task = loop.create_task(
+                loop.create_server(self._make_protocol, sock=sock, ssl=self._ssl_context)
+            )
+            self._starting.append(task)
+            task.add_done_callback(self._server_started)
+
+    def add_socket(self, sock: socket.socket) -> None:
+        self.add_sockets([sock])
+
+    def _server_started(self, task: asyncio.Task[asyncio.AbstractServer]) -> None:
+        self._starting.remove(task)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            app_log.error("could not start serving", exc_info=task.exception())
+            return
+        self._servers.append(task.result())
+
+    def stop(self) -> None:
+        """Stop accepting connections; open ones carry on (see :meth:`close_all_connections`)."""
+        for task in self._starting:
+            task.cancel()
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        for sock in self._sockets:
+            sock.close()
+        self._sockets.clear()
+
+    async def close_all_connections(self) -> None:
+        """Let in-flight requests finish, close idle keep-alive connections, wait until all are
+        closed. Call :meth:`stop` first so no new ones arrive."""
+        if not self._connections:
+            return
+        loop = asyncio.get_running_loop()
+        if self._all_closed is None or self._all_closed.done():
+            self._all_closed = loop.create_future()
+        waiter = self._all_closed
+        for conn in list(self._connections):
+            conn.close_when_idle()
+        if self._connections:
+            await waiter
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _make_protocol(self) -> HTTP1ServerProtocol:
+        conn = HTTP1ServerProtocol(self._start_request, self.params, on_closed=self._closed)
+        self._connections.add(conn)
+        return conn
+
+    def _closed(self, conn: HTTP1ServerProtocol) -> None:
+        self._connections.discard(conn)
+        if self._is_delegate:
+            self.request_callback.on_close(conn)  # type: ignore[union-attr]
+        if not self._connections and self._all_closed is not None and not self._all_closed.done():
+            self._all_closed.set_result(None)
+
+    def _start_request(self, conn: HTTP1ServerProtocol) -> _RequestAdapter:
+        context = conn.context
+        if context is None:
+            context = conn.context = _HTTPRequestContext(
+                conn.transport,
+                self._ssl_context is not None,
+                self.protocol,
+                self.trusted_downstream,
+            )
+        delegate: httputil.HTTPMessageDelegate
+        if self._is_delegate:
+            delegate = self.request_callback.start_request(conn, conn)  # type: ignore
+        else:
+            delegate = _CallableAdapter(self.request_callback, conn)  # type: ignore[arg-type]
+        return _RequestAdapter(delegate, context if self.xheaders else None)
+
+    # HTTPServerConnectionDelegate, so an HTTPServer can be nested as a router target.
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        if self._is_delegate:
+            return self.request_callback.start_request(server_conn, request_conn)  # type: ignore
+        return _CallableAdapter(self.request_callback, request_conn)  # type: ignore[arg-type]
+
+    def on_close(self, server_conn: object) -> None:
+        pass
+
+
+class _HTTPRequestContext:
+    """What a request knows of its connection: peer address, IP and scheme (xheaders may
+    override the last two for the duration of one request)."""
+
+    def __init__(
+        self,
+        transport: asyncio.BaseTransport | None,
+        tls: bool,
+        protocol: str | None,
+        trusted_downstream: set[str],
+    ) -> None:
+        address = transport.get_extra_info("peername") if transport is not None else None
+        self.address = address
+        if isinstance(address, tuple) and address:
+            self.remote_ip: str = address[0]
+        else:
+            # Unix sockets have no IP; any valid address keeps code that parses it working.
+            self.remote_ip = "0.0.0.0"
+        if protocol:
+            self.protocol = protocol
+        else:
+            self.protocol = "https" if tls else "http"
+        self._orig_remote_ip = self.remote_ip
+        self._orig_protocol = self.protocol
+        self.trusted_downstream = trusted_downstream
+
+    def __str__(self) -> str:
+        if isinstance(self.address, tuple):
+            return str(self.address[0])
+        return str(self.address)
+
+    def apply_xheaders(self, headers: httputil.HTTPHeaders) -> None:
+        forwarded = headers.get("X-Forwarded-For", "")
+        ip = self.remote_ip
+        # The last hop not in trusted_downstream is the one that connected to our proxy.
+        for hop in reversed([part.strip() for part in forwarded.split(",") if part.strip()]):
+            ip = hop
+            if hop not in self.trusted_downstream:
+                break
+        ip = headers.get("X-Real-Ip", ip).strip()
+        if is_valid_ip(ip):
+            self.remote_ip = ip
+        scheme = headers.get("X-Scheme") or headers.get("X-Forwarded-Proto") or ""
+        scheme = scheme.split(",")[-1].strip().lower()
+        if scheme in ("http", "https"):
+            self.protocol = scheme
+
+    def unapply_xheaders(self) -> None:
+        self.remote_ip = self._orig_remote_ip
+        self.protocol = self._orig_protocol
+
+
+class _RequestAdapter:
+    """Protocol-layer callbacks (bytes) to a Tornado ``HTTPMessageDelegate`` (str, HTTPHeaders)."""
+
+    __slots__ = ("context", "delegate")
+
+    def __init__(
+        self, delegate: httputil.HTTPMessageDelegate, xheaders_context: _HTTPRequestContext | None
+    ) -> None:
+        self.delegate = delegate
+        self.context = xheaders_context
+
+    def head_received(
+        self, method: bytes, target: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> Awaitable[None] | None:
+        version = _VERSIONS.get(http_version) or "HTTP/" + http_version.decode("latin-1")
+        start_line = httputil.RequestStartLine(
+            method.decode("latin-1"), target.decode("latin-1"), version
+        )
+        parsed = httputil.HTTPHeaders.from_raw(headers)
+        if self.context is not None:
+            self.context.apply_xheaders(parsed)
+        return self.delegate.headers_received(start_line, parsed)
+
+    def body_received(self, chunk: bytes) -> Awaitable[None] | None:
+        return self.delegate.data_received(chunk)
+
+    def message_done(self) -> None:
+        try:
+            self.delegate.finish()
+        finally:
+            if self.context is not None:
+                self.context.unapply_xheaders()
+
+    def connection_lost(self) -> None:
+        if self.context is not None:
+            self.context.unapply_xheaders()
+        self.delegate.on_connection_close()
+
+
+class _CallableAdapter(httputil.HTTPMessageDelegate):
+    """Collects a whole request for a plain ``callback(request)`` request handler."""
+
+    def __init__(
+        self,
+        callback: Callable[[httputil.HTTPServerRequest], Any],
+        request_conn: httputil.HTTPConnection,
+    ) -> None:
+        self.callback = callback
+        self.connection = request_conn
+        self.request: httputil.HTTPServerRequest | None = None
+        self._chunks: list[bytes] = []
+        self._task: asyncio.Future[Any] | None = None
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        assert isinstance(start_line, httputil.RequestStartLine)
+        self.request = httputil.HTTPServerRequest(
+            connection=self.connection, start_line=start_line, headers=headers
+        )
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        self._chunks.append(chunk)
+        return None
+
+    def finish(self) -> None:
+        assert self.request is not None
+        self.request.body = b"".join(self._chunks)
+        self.request._parse_body()
+        result = self.callback(self.request)
+        if isinstance(result, Awaitable):
+            self._task = asyncio.ensure_future(result)
+            self._task.add_done_callback(_log_task_error)
+
+    def on_connection_close(self) -> None:
+        self._chunks = []
+
+
+def _log_task_error(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        app_log.error("Uncaught exception in request callback", exc_info=task.exception())

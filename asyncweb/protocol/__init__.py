@@ -1,0 +1,13 @@
+"""The protocol layer: h11 (and later wsproto) state machines under ``asyncio.Protocol``.
+
+Sans-framework: it knows bytes, events, limits, flow control and timeouts, never handlers.
+"""
+
+from asyncweb.protocol.http1 import (
+    HTTP1Params,
+    HTTP1ServerProtocol,
+    RequestReceiver,
+    StreamClosedError,
+)
+
+__all__ = ["HTTP1Params", "HTTP1ServerProtocol", "RequestReceiver", "StreamClosedError"]

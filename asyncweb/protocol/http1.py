@@ -1,0 +1,587 @@
+"""HTTP/1.1 server connections: an ``asyncio.Protocol`` owning an ``h11.Connection``.
+
+This layer knows bytes, h11 events, limits, flow control and timeouts. It hands each request to
+a :class:`RequestReceiver` made by the server above it and offers that request's response side
+(``write_headers`` / ``write`` / ``finish``), so it imports nothing from the framework.
+
+One request is handled at a time. Pipelined requests wait in h11's buffer (h11 answers
+``PAUSED`` until the current exchange is over), which keeps responses strictly in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import h11
+
+log = logging.getLogger("asyncweb.general")
+
+# Pipelined bytes we accept beyond the request being handled before we stop reading the socket.
+_PIPELINE_BUFFER_LIMIT = 65536
+
+
+class StreamClosedError(OSError):
+    """Raised by writes on a connection that is already closed."""
+
+    def __init__(self, real_error: BaseException | None = None) -> None:
+        super().__init__("Stream is closed")
+        self.real_error = real_error
+
+
+@dataclass
+class HTTP1Params:
+    """Per-server limits; ``None`` for a timeout means no limit."""
+
+    max_header_size: int = 65536
+    max_body_size: int = 100 * 1024 * 1024
+    # How long a connection may wait for the next request head, and (with header_timeout)
+    # how long a started head may take to arrive: slowloris clients are dropped.
+    idle_connection_timeout: float | None = 3600.0
+    header_timeout: float | None = 60.0
+    body_timeout: float | None = None
+    no_keep_alive: bool = False
+    decompress: bool = False
+    chunk_size: int = 65536
+
+
+class StartLine(Protocol):
+    @property
+    def code(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class HeaderSource(Protocol):
+    def get_all(self) -> Iterable[tuple[str, str]]: ...
+
+
+class RequestReceiver(Protocol):
+    """One request's consumer; an awaitable return value means "wait for me before reading on"."""
+
+    def head_received(
+        self, method: bytes, target: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> Awaitable[None] | None: ...
+
+    def body_received(self, chunk: bytes) -> Awaitable[None] | None: ...
+
+    def message_done(self) -> None: ...
+
+    def connection_lost(self) -> None: ...
+
+
+_BODYLESS_STATUSES = frozenset((204, 304))
+
+
+class HTTP1ServerProtocol(asyncio.Protocol):
+    """Serves HTTP/1.x on one connection. Also the ``request_conn`` the framework writes to."""
+
+    def __init__(
+        self,
+        start_request: Callable[[HTTP1ServerProtocol], RequestReceiver],
+        params: HTTP1Params,
+        context: Any = None,
+        on_closed: Callable[[HTTP1ServerProtocol], None] | None = None,
+    ) -> None:
+        self._start_request = start_request
+        self.params = params
+        self.context = context
+        self._on_closed = on_closed
+        self._loop = asyncio.get_running_loop()
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=params.max_header_size)
+        self.transport: asyncio.Transport | None = None
+        self._receiver: RequestReceiver | None = None
+        self._request_method = b""
+        self._request_version = b"1.1"
+        self._close_callback: Callable[[], None] | None = None
+        # The current exchange.
+        self._response_started = False
+        self._response_done = False
+        self._request_done = False
+        self._head_only = False  # HEAD, 204 and 304 responses carry no body bytes
+        self._max_body_size = params.max_body_size
+        self._body_received = 0
+        self._decompressor: Any = None
+        # Event processing: re-entrancy guard and what stalls it.
+        self._processing = False
+        self._waiting_for_app: Awaitable[None] | None = None
+        self._reading_paused = False
+        # Output flow control.
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._done_future: asyncio.Future[None] = self._loop.create_future()
+        self._done_future.set_result(None)
+        self._closed = False
+        self._closing_after_response = False
+        self.detached = False
+        # One timer per connection, moved lazily: see _arm_deadline.
+        self._deadline: float | None = None
+        self._deadline_reason = ""
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._idle = True
+        # A started head must be complete within both timeouts.
+        limits = [t for t in (params.idle_connection_timeout, params.header_timeout) if t]
+        self._head_timeout = min(limits) if limits else None
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._wait_for_head()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self._h11.receive_data(data)
+        if self._idle:
+            # First bytes of a request head: from now on the head has header_timeout to arrive.
+            self._idle = False
+            self._arm_deadline(self._head_timeout, "timed out reading the request head")
+        if self._processing or self._waiting_for_app is not None:
+            self._limit_pipeline_buffer()
+            return
+        self._process()
+
+    def eof_received(self) -> bool | None:
+        # A peer that closes while we still owe it a response is treated as gone (as Tornado
+        # does), so long-poll handlers learn about it at once.
+        if not self._closed:
+            self._h11.receive_data(b"")
+            self._shutdown(None)
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._shutdown(exc)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Drive h11 until it needs more data, the app is busy, or the exchange must wait."""
+        self._processing = True
+        try:
+            while not self._closed and self._waiting_for_app is None:
+                try:
+                    event = self._h11.next_event()
+                except h11.RemoteProtocolError as err:
+                    self._bad_request(err.error_status_hint, str(err))
+                    return
+                event_type = type(event)
+                try:
+                    if event_type is h11.Data:
+                        self._on_body(event.data)  # type: ignore[union-attr]
+                        continue
+                    if event_type is h11.Request:
+                        self._on_request(event)  # type: ignore[arg-type]
+                        continue
+                    if event_type is h11.EndOfMessage:
+                        self._on_request_end()
+                        continue
+                except Exception:
+                    # The layer above should have answered; make sure the client hears something.
+                    log.error("uncaught exception while handling a request", exc_info=True)
+                    self._error_response_and_close(500, "the server failed to handle the request")
+                    return
+                if event is h11.NEED_DATA:
+                    if self._reading_paused:
+                        self._resume_reading()
+                    return
+                elif event is h11.PAUSED:
+                    if self._response_done:
+                        self._next_cycle()
+                        continue
+                    self._limit_pipeline_buffer()
+                    return
+                elif event_type is h11.ConnectionClosed:
+                    self._shutdown(None)
+                    return
+        finally:
+            self._processing = False
+
+    def _on_request(self, request: h11.Request) -> None:
+        version = request.http_version
+        if not version.startswith(b"1."):
+            self._bad_request(505, f"unsupported HTTP version {version.decode('latin-1')}")
+            return
+        self._idle = False
+        self._request_method = request.method
+        self._request_version = version
+        self._head_only = request.method == b"HEAD"
+        self._arm_deadline(self.params.body_timeout, "body timeout")
+        declared = _content_length(request.headers)
+        headers = list(request.headers)
+        if self.params.decompress and _is_gzip(headers):
+            headers = [
+                (b"x-consumed-content-encoding", value)
+                if name == b"content-encoding"
+                else (name, value)
+                for name, value in headers
+            ]
+            self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._receiver = self._start_request(self)
+        self._await_app(
+            self._receiver.head_received(request.method, request.target, version, headers)
+        )
+        if self._closed or self._response_started:
+            return
+        # The receiver may have raised the limit (streaming handlers do, in prepare()).
+        if declared is not None and declared > self._max_body_size:
+            self._reject_body(f"Content-Length {declared} exceeds {self._max_body_size}")
+            return
+        if self._h11.they_are_waiting_for_100_continue and self._waiting_for_app is None:
+            self._send(h11.InformationalResponse(status_code=100, headers=[]))
+
+    def _on_body(self, data: bytes) -> None:
+        if self._decompressor is not None:
+            try:
+                # Bounded output so a small gzip bomb cannot expand past the body limit at once.
+                room = self._max_body_size - self._body_received + 1
+                data = self._decompressor.decompress(data, room)
+            except zlib.error as err:
+                self._bad_request(400, f"bad gzip request body: {err}")
+                return
+        self._body_received += len(data)
+        if self._body_received > self._max_body_size:
+            self._reject_body(f"body exceeds {self._max_body_size} bytes")
+            return
+        if data and self._receiver is not None and not self._response_done:
+            self._await_app(self._receiver.body_received(data))
+
+    def _on_request_end(self) -> None:
+        self._request_done = True
+        self._deadline = None
+        receiver = self._receiver
+        if receiver is not None and not self._response_done:
+            receiver.message_done()
+        if self._response_done and not self._closed:
+            self._next_cycle()
+
+    def _await_app(self, pending: Awaitable[None] | None) -> None:
+        """Stop consuming events until the application's awaitable resolves."""
+        if pending is None:
+            return
+        future = asyncio.ensure_future(pending)
+        if future.done():
+            future.exception() if not future.cancelled() else None
+            return
+        self._waiting_for_app = future
+        future.add_done_callback(self._app_ready)
+
+    def _app_ready(self, future: asyncio.Future[None]) -> None:
+        self._waiting_for_app = None
+        if not future.cancelled() and future.exception() is not None:
+            log.error("error in request receiver", exc_info=future.exception())
+            self.close()
+            return
+        if not self._closed and not self._processing:
+            self._process()
+
+    def _next_cycle(self) -> None:
+        """Both sides of the exchange are done: get ready for the next request."""
+        if self._closing_after_response or self._h11.our_state is h11.MUST_CLOSE:
+            self.close()
+            return
+        try:
+            self._h11.start_next_cycle()
+        except h11.LocalProtocolError:
+            self.close()
+            return
+        self._receiver = None
+        self._response_started = self._response_done = self._request_done = False
+        self._body_received = 0
+        self._max_body_size = self.params.max_body_size
+        self._decompressor = None
+        self._wait_for_head()
+        if not self._processing:
+            self._process()
+
+    def _limit_pipeline_buffer(self) -> None:
+        if not self._reading_paused and len(self._h11.trailing_data[0]) > _PIPELINE_BUFFER_LIMIT:
+            self._reading_paused = True
+            if self.transport is not None:
+                self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        self._reading_paused = False
+        if self.transport is not None and not self._closed:
+            self.transport.resume_reading()
+
+    # -- responses -------------------------------------------------------------------------
+
+    def write_headers(
+        self, start_line: StartLine, headers: HeaderSource, chunk: bytes | None = None
+    ) -> asyncio.Future[None]:
+        """Start the response; framing (Content-Length, chunked, close) follows the headers."""
+        if self._response_started:
+            raise RuntimeError("response headers already written")
+        if self._closed:
+            return self._closed_future()
+        self._response_started = True
+        code = start_line.code
+        raw = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.get_all()
+        ]
+        if self.params.no_keep_alive or self._closing_after_response:
+            raw.append((b"connection", b"close"))
+        if code in _BODYLESS_STATUSES or code < 200:
+            self._head_only = True
+        try:
+            response = h11.Response(
+                status_code=code, headers=raw, reason=start_line.reason.encode("latin-1")
+            )
+        except h11.LocalProtocolError as err:
+            self._response_started = False
+            raise ValueError(f"invalid response head: {err}") from None
+        data = self._h11.send(response)
+        if chunk and not self._head_only:
+            data += self._h11.send(h11.Data(data=chunk))
+        return self._write_out(data)
+
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
+        if self._closed:
+            return self._closed_future()
+        if not self._response_started:
+            raise RuntimeError("write() before write_headers()")
+        if not chunk or self._head_only:
+            return self._done_future
+        try:
+            data = self._h11.send(h11.Data(data=chunk))
+        except h11.LocalProtocolError as err:
+            raise ValueError(str(err)) from None
+        return self._write_out(data)
+
+    def finish(self) -> None:
+        """End the response. The next pipelined request is started once the body was read too."""
+        if self._closed or self._response_done:
+            return
+        if not self._response_started:
+            raise RuntimeError("finish() before write_headers()")
+        try:
+            data = self._h11.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as err:
+            # E.g. fewer bytes than the declared Content-Length: the peer can't trust this
+            # connection's framing any more.
+            log.warning("closing connection after a bad response: %s", err)
+            self.close()
+            return
+        if data:
+            self._write_out(data)
+        self._response_done = True
+        self._deadline = None
+        if self._h11.their_state is h11.DONE or self._request_done:
+            self._next_cycle()
+        elif self._h11.our_state is h11.MUST_CLOSE:
+            self.close()
+        elif not self._processing and self._waiting_for_app is None:
+            # Responded before the whole body came: read and discard the rest, then go on.
+            self._arm_deadline(self.params.body_timeout, "body timeout")
+            self._process()
+
+    def _write_out(self, data: bytes) -> asyncio.Future[None]:
+        assert self.transport is not None
+        self.transport.write(data)
+        if not self._write_paused:
+            return self._done_future
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        return waiter
+
+    def _send(self, event: h11.Event) -> None:
+        data = self._h11.send(event)
+        if data and self.transport is not None:
+            self.transport.write(data)
+
+    def _closed_future(self) -> asyncio.Future[None]:
+        future = self._loop.create_future()
+        future.set_exception(StreamClosedError())
+        return future
+
+    def _bad_request(self, status: int, why: str) -> None:
+        """Answer input h11 (or we) rejected with a short error and close."""
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        log.warning("bad request from %s: %s (%d)", peer, why, status)
+        self._error_response_and_close(status, why)
+
+    def _reject_body(self, why: str) -> None:
+        log.info("rejecting request body: %s", why)
+        self._error_response_and_close(413, "Payload Too Large")
+
+    def _error_response_and_close(self, status: int, why: str) -> None:
+        if not self._response_started and self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            body = f"{status} {_REASONS.get(status, 'Bad Request')}: {why}\n".encode(
+                "latin-1", "replace"
+            )
+            try:
+                self._send(
+                    h11.Response(
+                        status_code=status,
+                        headers=[
+                            (b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close"),
+                        ],
+                    )
+                )
+                self._send(h11.Data(data=body))
+                self._send(h11.EndOfMessage())
+            except h11.LocalProtocolError:
+                pass
+            self._response_started = True
+        if self._receiver is not None and not self._response_done:
+            receiver, self._receiver = self._receiver, None
+            receiver.connection_lost()
+        self.close()
+
+    # -- timeouts --------------------------------------------------------------------------
+
+    def _wait_for_head(self) -> None:
+        if self._h11.trailing_data[0]:
+            self._idle = False
+            self._arm_deadline(self._head_timeout, "timed out reading the request head")
+        else:
+            self._idle = True
+            self._arm_deadline(self.params.idle_connection_timeout, "idle connection timeout")
+
+    def _arm_deadline(self, timeout: float | None, reason: str) -> None:
+        """Set when the current phase must end. The timer only moves when it would fire late,
+        so a keep-alive request costs a clock read, not a timer reschedule."""
+        if timeout is None:
+            self._deadline = None
+            return
+        deadline = self._loop.time() + timeout
+        self._deadline = deadline
+        self._deadline_reason = reason
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed or self._deadline is None:
+            return
+        if self._loop.time() >= self._deadline:
+            log.debug("closing connection: %s", self._deadline_reason)
+            if self._receiver is not None and not self._response_started:
+                self._error_response_and_close(408, self._deadline_reason)
+            else:
+                self.close()
+            return
+        self._timer_at = self._deadline
+        self._timer = self._loop.call_at(self._deadline, self._on_timer)
+
+    # -- framework-facing controls ----------------------------------------------------------
+
+    def set_close_callback(self, callback: Callable[[], None] | None) -> None:
+        self._close_callback = callback
+
+    def set_max_body_size(self, max_body_size: int) -> None:
+        self._max_body_size = max_body_size
+
+    def set_body_timeout(self, timeout: float | None) -> None:
+        if not self._request_done:
+            self._arm_deadline(timeout, "body timeout")
+
+    @property
+    def request_in_flight(self) -> bool:
+        return self._receiver is not None or self._response_started
+
+    def close_when_idle(self) -> None:
+        """Graceful shutdown: close now if idle, else right after the current response."""
+        if self._closed:
+            return
+        if self._receiver is None and not self._response_started:
+            self.close()
+        else:
+            self._closing_after_response = True
+
+    def drain(self) -> asyncio.Future[None]:
+        """Resolves once the transport's buffer is below its high-water mark."""
+        if self._closed:
+            return self._closed_future()
+        if not self._write_paused:
+            return self._done_future
+        waiter = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        return waiter
+
+    def detach(self) -> tuple[asyncio.Transport, bytes]:
+        """Hand the transport (and any bytes read past the request) to another protocol."""
+        assert self.transport is not None
+        self.detached = True
+        self._deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        leftover = bytes(self._h11.trailing_data[0])
+        return self.transport, leftover
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        self._shutdown(None)
+
+    def _shutdown(self, exc: BaseException | None) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.transport is not None and not self.transport.is_closing() and not self.detached:
+            self.transport.close()
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_exception(StreamClosedError(exc))
+        self._drain_waiters.clear()
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None and not self._response_done:
+            receiver.connection_lost()
+        callback, self._close_callback = self._close_callback, None
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                log.exception("error in connection close callback")
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+
+_REASONS = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    431: "Request Header Fields Too Large",
+    501: "Not Implemented",
+    505: "HTTP Version Not Supported",
+}
+
+
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value)
+    return None
+
+
+def _is_gzip(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    return any(
+        name == b"content-encoding" and value.strip().lower() == b"gzip" for name, value in headers
+    )

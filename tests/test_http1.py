@@ -1,0 +1,544 @@
+"""The HTTP/1.1 server and protocol layer, over real loopback sockets.
+
+Requests are served by plain callables (no framework) so these tests pin the protocol layer:
+keep-alive, HTTP/1.0, pipelining, 100-continue, bodies, limits, malformed input, shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import shutil
+import ssl
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from conftest import Fetch, Serve, raw_exchange
+
+from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+
+
+def respond(
+    request: HTTPServerRequest,
+    body: bytes = b"",
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> None:
+    head = HTTPHeaders({"Content-Type": "text/plain", "Content-Length": str(len(body))})
+    for name, value in (headers or {}).items():
+        head[name] = value
+    assert request.connection is not None
+    request.connection.write_headers(ResponseStartLine("HTTP/1.1", status, "OK"), head, body)
+    request.connection.finish()
+
+
+def echo(request: HTTPServerRequest) -> None:
+    info = f"{request.method} {request.uri} {request.version} {len(request.body)}\n".encode()
+    respond(request, info + request.body)
+
+
+async def open_conn(base_url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = base_url.rsplit("//", 1)[1].split(":")
+    return await asyncio.open_connection(host, int(port))
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, dict[str, str], bytes]:
+    """Read one Content-Length- or chunked-framed response."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        if line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    if "content-length" in headers:
+        body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 5)
+    elif headers.get("transfer-encoding") == "chunked":
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            data = await reader.readexactly(size + 2)
+            if size == 0:
+                break
+            parts.append(data[:-2])
+        body = b"".join(parts)
+    else:
+        body = b""
+    return lines[0].encode(), headers, body
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError):
+        await writer.wait_closed()
+
+
+# -- keep-alive, versions, pipelining ---------------------------------------------------------
+
+
+async def test_keep_alive_serves_many_requests_on_one_connection(serve: Serve) -> None:
+    url = await serve(echo)
+    reader, writer = await open_conn(url)
+    for i in range(3):
+        writer.write(f"GET /n{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        status, headers, body = await read_response(reader)
+        assert status == b"HTTP/1.1 200 OK"
+        assert body == f"GET /n{i} HTTP/1.1 0\n".encode()
+        assert "close" not in headers.get("connection", "")
+    await close(writer)
+
+
+async def test_http10_is_answered_then_closed(serve: Serve) -> None:
+    url = await serve(echo)
+    data = await raw_exchange(url, b"GET /old HTTP/1.0\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"connection: close" in data.lower()
+    assert data.endswith(b"GET /old HTTP/1.0 0\n")
+
+
+async def test_pipelined_requests_are_answered_in_order(serve: Serve) -> None:
+    async def slow_first(request: HTTPServerRequest) -> None:
+        if request.path == "/slow":
+            await asyncio.sleep(0.2)
+        respond(request, request.path.encode())
+
+    url = await serve(slow_first)
+    reader, writer = await open_conn(url)
+    writer.write(
+        b"".join(f"GET /{p} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for p in ("slow", "a", "b"))
+    )
+    bodies = [(await read_response(reader))[2] for _ in range(3)]
+    assert bodies == [b"/slow", b"/a", b"/b"]
+    await close(writer)
+
+
+async def test_pipelined_requests_split_at_every_byte(serve: Serve) -> None:
+    url = await serve(echo)
+    payload = (
+        b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /g HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    reader, writer = await open_conn(url)
+    for i in range(len(payload)):
+        writer.write(payload[i : i + 1])
+        await writer.drain()
+    first, second = await read_response(reader), await read_response(reader)
+    assert first[2] == b"POST /p HTTP/1.1 3\nabc"
+    assert second[2] == b"GET /g HTTP/1.1 0\n"
+    await close(writer)
+
+
+async def test_connection_close_from_client_is_honoured(serve: Serve) -> None:
+    url = await serve(echo)
+    data = await raw_exchange(url, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200")
+    assert b"connection: close" in data.lower()
+
+
+async def test_no_keep_alive_setting_closes_after_each_response(serve: Serve) -> None:
+    url = await serve(echo, no_keep_alive=True)
+    data = await raw_exchange(url, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200")
+    assert b"connection: close" in data.lower()
+
+
+async def test_head_response_has_headers_but_no_body(serve: Serve) -> None:
+    url = await serve(lambda request: respond(request, b"twelve bytes"))
+    reader, writer = await open_conn(url)
+    writer.write(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert b"content-length: 12" in head.lower()
+    # The next bytes are the second response, not a body for the HEAD.
+    status, _, body = await read_response(reader)
+    assert status == b"HTTP/1.1 200 OK" and body == b"twelve bytes"
+    await close(writer)
+
+
+# -- request bodies -----------------------------------------------------------------------
+
+
+async def test_chunked_request_body(serve: Serve) -> None:
+    url = await serve(echo)
+    data = await raw_exchange(
+        url,
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    )
+    assert data.endswith(b"POST /c HTTP/1.1 11\nhello world")
+
+
+async def test_expect_100_continue(serve: Serve) -> None:
+    url = await serve(echo)
+    reader, writer = await open_conn(url)
+    writer.write(
+        b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+    )
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert interim.startswith(b"HTTP/1.1 100 ")
+    writer.write(b"data")
+    status, _, body = await read_response(reader)
+    assert status == b"HTTP/1.1 200 OK" and body == b"PUT /up HTTP/1.1 4\ndata"
+    await close(writer)
+
+
+async def test_form_body_is_parsed_for_callables(serve: Serve, fetch: Fetch) -> None:
+    def form(request: HTTPServerRequest) -> None:
+        respond(request, repr(sorted(request.body_arguments.items())).encode())
+
+    url = await serve(form)
+    resp = await fetch(
+        url + "/",
+        method="POST",
+        body="a=1&b=two",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert resp.text == "[('a', [b'1']), ('b', [b'two'])]"
+
+
+async def test_decompress_request(serve: Serve, fetch: Fetch) -> None:
+    def show(request: HTTPServerRequest) -> None:
+        consumed = request.headers.get("X-Consumed-Content-Encoding", "-")
+        respond(request, consumed.encode() + b":" + request.body)
+
+    url = await serve(show, decompress_request=True)
+    resp = await fetch(
+        url, method="POST", body=gzip.compress(b"squeezed"), headers={"Content-Encoding": "gzip"}
+    )
+    assert resp.body == b"gzip:squeezed"
+    resp = await fetch(
+        url, method="POST", body=b"not gzip at all", headers={"Content-Encoding": "gzip"}
+    )
+    assert resp.status == 400
+
+
+async def test_gzip_bomb_is_limited_by_max_body_size(serve: Serve) -> None:
+    url = await serve(echo, decompress_request=True, max_body_size=1000)
+    bomb = gzip.compress(b"\0" * 1_000_000)
+    data = await raw_exchange(
+        url,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: "
+        + str(len(bomb)).encode()
+        + b"\r\n\r\n"
+        + bomb,
+    )
+    assert data.startswith(b"HTTP/1.1 413 ")
+
+
+# -- limits ---------------------------------------------------------------------------------
+
+
+async def test_oversized_head_gets_431(serve: Serve, fetch: Fetch) -> None:
+    url = await serve(echo, max_header_size=1024)
+    data = await raw_exchange(
+        url, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n"
+    )
+    assert data.startswith(b"HTTP/1.1 431 ")
+    assert b"connection: close" in data.lower()
+    assert (await fetch(url + "/still-fine")).status == 200
+
+
+async def test_oversized_content_length_gets_413_before_the_body(serve: Serve) -> None:
+    url = await serve(echo, max_body_size=100)
+    # No body is sent at all: the answer must come from the head alone.
+    data = await raw_exchange(url, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 413 ")
+    assert b"connection: close" in data.lower()
+
+
+async def test_oversized_chunked_body_gets_413(serve: Serve) -> None:
+    url = await serve(echo, max_body_size=100)
+    chunk = b"40\r\n" + b"x" * 64 + b"\r\n"
+    data = await raw_exchange(
+        url, b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 3
+    )
+    assert data.startswith(b"HTTP/1.1 413 ")
+
+
+async def test_idle_connection_timeout_closes_idle_connections(serve: Serve) -> None:
+    url = await serve(echo, idle_connection_timeout=0.3)
+    reader, writer = await open_conn(url)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await read_response(reader)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    assert 0.2 < loop.time() - started < 3
+    await close(writer)
+
+
+async def test_slowloris_head_is_dropped(serve: Serve, fetch: Fetch) -> None:
+    url = await serve(echo, idle_connection_timeout=0.5)
+    reader, writer = await open_conn(url)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    closed = False
+    # One byte every 0.1 s keeps the connection "active" but never finishes the head.
+    for byte in b"GET / HTTP/1.1\r\nX-Slow: " + b"z" * 100:
+        try:
+            writer.write(bytes([byte]))
+            await writer.drain()
+        except (ConnectionError, OSError):
+            closed = True
+            break
+        if reader.at_eof():
+            closed = True
+            break
+        await asyncio.sleep(0.1)
+        if loop.time() - started > 3:
+            break
+    data = await asyncio.wait_for(reader.read(), 5)
+    assert closed or reader.at_eof()
+    assert data == b"" or data.startswith(b"HTTP/1.1 408")
+    assert loop.time() - started < 3
+    await close(writer)
+    assert (await fetch(url)).status == 200
+
+
+async def test_body_timeout(serve: Serve) -> None:
+    url = await serve(echo, body_timeout=0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    data = await raw_exchange(url, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+    assert data == b"" or data.startswith(b"HTTP/1.1 408")
+    assert loop.time() - started < 3
+
+
+# -- malformed input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GARBAGE\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"GET / HTTP/1.1\r\n\r\n", 400),  # HTTP/1.1 requires Host
+    ],
+)
+async def test_malformed_requests_get_a_clear_error(
+    serve: Serve, fetch: Fetch, request_bytes: bytes, status: int, caplog: Any
+) -> None:
+    url = await serve(echo)
+    bystander, writer = await open_conn(url)  # another client, mid-conversation
+    data = await raw_exchange(url, request_bytes)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), data
+    assert b"connection: close" in head.lower()
+    assert body  # a short reason for humans
+    assert "Traceback" not in caplog.text
+    writer.write(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await read_response(bystander))[0] == b"HTTP/1.1 200 OK"
+    await close(writer)
+
+
+async def test_bad_request_is_logged_without_traceback(serve: Serve, caplog: Any) -> None:
+    caplog.set_level("DEBUG", logger="asyncweb")
+    url = await serve(echo)
+    await raw_exchange(url, b"NOT HTTP AT ALL\r\n\r\n")
+    records = [r for r in caplog.records if r.name == "asyncweb.general"]
+    assert records and all(r.exc_info is None for r in records)
+
+
+# -- responses and flow control --------------------------------------------------------------
+
+
+async def test_streamed_response_uses_chunked_encoding(serve: Serve, fetch: Fetch) -> None:
+    async def stream(request: HTTPServerRequest) -> None:
+        conn = request.connection
+        assert conn is not None
+        await conn.write_headers(ResponseStartLine("HTTP/1.1", 200, "OK"), HTTPHeaders())
+        for i in range(3):
+            await conn.write(f"part{i};".encode())
+            await asyncio.sleep(0.01)
+        conn.finish()
+
+    url = await serve(stream)
+    resp = await fetch(url)
+    assert resp.body == b"part0;part1;part2;"
+    assert resp.headers["Transfer-Encoding"] == "chunked"
+
+
+async def test_writes_wait_for_a_slow_reader(serve: Serve) -> None:
+    """A response far bigger than socket buffers never piles up in memory."""
+    peak = 0
+
+    async def big(request: HTTPServerRequest) -> None:
+        nonlocal peak
+        conn: Any = request.connection
+        await conn.write_headers(
+            ResponseStartLine("HTTP/1.1", 200, "OK"),
+            HTTPHeaders({"Content-Length": str(64 * 2**20)}),
+        )
+        for _ in range(64):
+            await conn.write(b"x" * 2**20)
+            peak = max(peak, conn.transport.get_write_buffer_size())
+        conn.finish()
+
+    url = await serve(big)
+    reader, writer = await open_conn(url)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.3)  # not reading yet: the server must be waiting, not buffering
+    assert peak < 3 * 2**20
+    total = 0
+    while total < 64 * 2**20:
+        chunk = await asyncio.wait_for(reader.read(2**20), 5)
+        assert chunk
+        total += len(chunk)
+    assert peak < 3 * 2**20
+    await close(writer)
+
+
+async def test_handler_errors_do_not_disturb_other_connections(serve: Serve, fetch: Fetch) -> None:
+    def flaky(request: HTTPServerRequest) -> None:
+        if request.path == "/boom":
+            raise RuntimeError("boom")
+        respond(request, b"fine")
+
+    url = await serve(flaky)
+    data = await raw_exchange(url, b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 500 ")
+    assert b"connection: close" in data.lower()
+    assert (await fetch(url + "/")).body == b"fine"
+
+
+async def test_response_header_with_newline_is_refused(serve: Serve) -> None:
+    errors: list[Exception] = []
+
+    def injector(request: HTTPServerRequest) -> None:
+        conn: Any = request.connection
+        try:
+            conn.write_headers(
+                ResponseStartLine("HTTP/1.1", 200, "OK"),
+                HTTPHeaders({"X-Evil": "a\r\nSet-Cookie: pwned=1"}),
+                b"",
+            )
+        except ValueError as err:
+            errors.append(err)
+        respond(request, b"safe")
+
+    url = await serve(injector)
+    data = await raw_exchange(url, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert errors and b"pwned" not in data and data.endswith(b"safe")
+
+
+# -- xheaders and TLS --------------------------------------------------------------------------
+
+
+def show_origin(request: HTTPServerRequest) -> None:
+    respond(request, f"{request.remote_ip} {request.protocol}".encode())
+
+
+async def test_xheaders(serve: Serve, fetch: Fetch) -> None:
+    url = await serve(show_origin, xheaders=True)
+    resp = await fetch(url, headers={"X-Real-Ip": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    assert resp.text == "203.0.113.7 https"
+    resp = await fetch(url, headers={"X-Forwarded-For": "198.51.100.1, 192.0.2.44"})
+    assert resp.text == "192.0.2.44 http"
+    resp = await fetch(url, headers={"X-Real-Ip": "not-an-ip", "X-Scheme": "gopher"})
+    assert resp.text == "127.0.0.1 http"
+
+
+async def test_xheaders_off_by_default(serve: Serve, fetch: Fetch) -> None:
+    url = await serve(show_origin)
+    resp = await fetch(url, headers={"X-Real-Ip": "203.0.113.7", "X-Forwarded-Proto": "https"})
+    assert resp.text == "127.0.0.1 http"
+
+
+async def test_tls(serve: Serve, tmp_path: Any) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_ctx)
+    url = await serve(show_origin, ssl_options=server_ctx)
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    host, port = url.rsplit("//", 1)[1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port), ssl=client_ctx)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert (await read_response(reader))[2] == b"127.0.0.1 https"
+    await close(writer)
+
+
+# -- graceful shutdown ------------------------------------------------------------------------
+
+
+async def test_graceful_shutdown(serve: Serve) -> None:
+    from asyncweb.httpserver import HTTPServer
+    from asyncweb.netutil import bind_sockets
+
+    release = asyncio.Event()
+
+    async def slow(request: HTTPServerRequest) -> None:
+        await release.wait()
+        respond(request, b"finished")
+
+    server = HTTPServer(slow)
+    sockets = bind_sockets(0, "127.0.0.1")
+    port = sockets[0].getsockname()[1]
+    server.add_sockets(sockets)
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+    busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)
+    busy_writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.1)
+
+    server.stop()
+    closing = asyncio.ensure_future(server.close_all_connections())
+    assert await asyncio.wait_for(idle_reader.read(), 5) == b""  # idle: closed at once
+    with pytest.raises(OSError):
+        await asyncio.open_connection("127.0.0.1", port)  # no longer accepting
+    await asyncio.sleep(0.1)
+    assert not closing.done()  # the in-flight request is still running
+    release.set()
+    _status, headers, body = await read_response(busy_reader)
+    assert body == b"finished" and headers.get("connection") == "close"
+    await asyncio.wait_for(closing, 5)
+    await close(idle_writer)
+    await close(busy_writer)
+
+
+# -- third-party clients and the loop --------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+async def test_curl(serve: Serve) -> None:
+    url = await serve(echo)
+
+    def run(*args: str) -> bytes:
+        return subprocess.run(
+            ["curl", "-sS", "--max-time", "5", *args], check=True, capture_output=True
+        ).stdout
+
+    assert await asyncio.to_thread(run, url + "/x") == b"GET /x HTTP/1.1 0\n"
+    assert await asyncio.to_thread(run, "--http1.0", url + "/y") == b"GET /y HTTP/1.0 0\n"
+    out = await asyncio.to_thread(
+        run, "-H", "Transfer-Encoding: chunked", "--data-binary", "hello", url + "/z"
+    )
+    assert out == b"POST /z HTTP/1.1 5\nhello"
+    # Two URLs on one curl: the second reuses the connection.
+    out = await asyncio.to_thread(run, "-v", url + "/1", url + "/2")
+    assert out == b"GET /1 HTTP/1.1 0\nGET /2 HTTP/1.1 0\n"
+
+
+def test_uvloop_is_used_when_installed() -> None:
+    pytest.importorskip("uvloop")
+    code = (
+        "from asyncweb.ioloop import IOLoop; print(type(IOLoop.current().asyncio_loop).__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().startswith("uvloop")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"ASYNCWEB_UVLOOP": "0", "PATH": ""},
+    )
+    assert out.stdout.strip().startswith("asyncio")
