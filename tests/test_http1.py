@@ -542,3 +542,42 @@ def test_uvloop_is_used_when_installed() -> None:
         env={"ASYNCWEB_UVLOOP": "0", "PATH": ""},
     )
     assert out.stdout.strip().startswith("asyncio")
+
+
+async def test_obs_fold_in_a_pipelined_head_is_rejected_after_the_good_request(
+    serve: Serve,
+) -> None:
+    url = await serve(echo)
+    data = await raw_exchange(
+        url,
+        b"GET /good HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /bad HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n\tfolded\r\n\r\n",
+    )
+    first, _, rest = data.partition(b"GET /good HTTP/1.1 0\n")
+    assert first.startswith(b"HTTP/1.1 200 ")
+    assert rest.startswith(b"HTTP/1.1 400 ") and b"folding" in rest
+
+
+async def test_obs_fold_split_across_packets_is_rejected(serve: Serve) -> None:
+    url = await serve(echo)
+    reader, writer = await open_conn(url)
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n")
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.write(b" folded\r\n\r\n")
+    data = await asyncio.wait_for(reader.read(), 5)
+    assert data.startswith(b"HTTP/1.1 400 ")
+    await close(writer)
+
+
+async def test_body_bytes_that_look_like_folding_are_just_body(serve: Serve) -> None:
+    url = await serve(echo)
+    reader, writer = await open_conn(url)
+    body = b"line one\r\n indented\r\n\tand tabbed"
+    writer.write(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r" % len(body))
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.write(b"\n" + body)  # the head's last byte and the body in one packet
+    status, _, echoed = await read_response(reader)
+    assert status == b"HTTP/1.1 200 OK" and echoed.endswith(body)
+    await close(writer)

@@ -124,6 +124,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._idle = True
+        self._unchecked_bytes = 0
+        self._scanning_head = True
+        self._scan_tail = b""
         # A started head must be complete within both timeouts.
         limits = [t for t in (params.idle_connection_timeout, params.header_timeout) if t]
         self._head_timeout = min(limits) if limits else None
@@ -138,7 +141,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        if self._scanning_head and self._head_has_obs_fold(data):
+            self._bad_request(400, "obsolete line folding is not allowed")
+            return
         self._h11.receive_data(data)
+        self._unchecked_bytes += len(data)
         if self._idle:
             # First bytes of a request head: from now on the head has header_timeout to arrive.
             self._idle = False
@@ -219,6 +226,14 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._bad_request(505, f"unsupported HTTP version {version.decode('latin-1')}")
             return
         self._idle = False
+        if self._unchecked_bytes > self.params.max_header_size:
+            # h11 only bounds incomplete heads; one that arrived whole is measured here. The
+            # counter is an upper bound on the bytes any buffered head can have, so this runs
+            # about once per max_header_size bytes received.
+            if _head_size(request) > self.params.max_header_size:
+                self._bad_request(431, "request head too large")
+                return
+            self._unchecked_bytes = len(self._h11.trailing_data[0])
         self._request_method = request.method
         self._request_version = version
         self._head_only = request.method == b"HEAD"
@@ -449,8 +464,39 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     # -- timeouts --------------------------------------------------------------------------
 
+    def _head_has_obs_fold(self, data: bytes) -> bool:
+        """Look for obsolete line folding (a header line starting with SP or HTAB) in the head
+        bytes of ``data``. h11 would unfold it; we reject it (RFC 9112 5.2 allows either),
+        since proxies that disagree about folding are a request-smuggling vector."""
+        tail = self._scan_tail
+        if tail:
+            # Patterns straddling the previous chunk and this one.
+            probe = tail + data[:4]
+            end = probe.find(b"\r\n\r\n")
+            limit = end + 3 if end >= 0 else len(probe)
+            if probe.find(b"\n ", 0, limit) >= 0 or probe.find(b"\n\t", 0, limit) >= 0:
+                return True
+            if end >= 0:
+                self._scanning_head = False
+                return False
+        end = data.find(b"\r\n\r\n")
+        limit = end + 3 if end >= 0 else len(data)
+        if data.find(b"\n ", 0, limit) >= 0 or data.find(b"\n\t", 0, limit) >= 0:
+            return True
+        if end >= 0:
+            self._scanning_head = False
+        else:
+            self._scan_tail = data[-3:]
+        return False
+
     def _wait_for_head(self) -> None:
-        if self._h11.trailing_data[0]:
+        self._scanning_head = True
+        self._scan_tail = b""
+        buffered = self._h11.trailing_data[0]
+        if buffered and self._head_has_obs_fold(buffered):
+            self._bad_request(400, "obsolete line folding is not allowed")
+            return
+        if buffered:
             self._idle = False
             self._arm_deadline(self._head_timeout, "timed out reading the request head")
         else:
@@ -585,3 +631,10 @@ def _is_gzip(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     return any(
         name == b"content-encoding" and value.strip().lower() == b"gzip" for name, value in headers
     )
+
+
+def _head_size(request: h11.Request) -> int:
+    size = len(request.method) + len(request.target) + len(b" HTTP/1.1\r\n\r\n")
+    for name, value in request.headers.raw_items():
+        size += len(name) + len(value) + 4
+    return size
