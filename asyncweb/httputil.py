@@ -1,0 +1,982 @@
+"""HTTP utilities shared by the server, the client and the framework.
+
+Header maps, the server-side request object, and parsers for request lines, query strings,
+form bodies and cookies. Behaviour follows Tornado's ``tornado.httputil``; every parser here runs
+in time linear in its input, since all of them see untrusted bytes.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import datetime
+import email.utils
+import http.client
+import http.cookies
+import re
+import ssl
+import time
+import unicodedata
+import urllib.parse
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple, TypeVar, overload
+
+from asyncweb.escape import native_str, utf8
+from asyncweb.log import gen_log
+from asyncweb.util import ObjectDict
+
+if TYPE_CHECKING:
+    import asyncio
+
+_T = TypeVar("_T")
+
+# Status code -> reason phrase, e.g. responses[404] == "Not Found".
+responses = http.client.responses
+
+# RFC 7230 OWS: only space and tab, not every str.isspace() character.
+HTTP_WHITESPACE = " \t"
+
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters other than tab are never legal in a header value.
+_FORBIDDEN_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class HTTPInputError(Exception):
+    """The peer sent something that is not valid HTTP."""
+
+
+class HTTPOutputError(Exception):
+    """The application tried to send something that is not valid HTTP."""
+
+
+# name -> canonical form. Bounded so hostile clients sending random header names cannot grow it
+# without limit; when full it is simply emptied and refills with whatever is common.
+_NORMALIZED_CACHE_SIZE = 1000
+_normalized: dict[str, str] = {}
+_normalized_raw: dict[bytes, str] = {}
+
+
+def _normalize_header(name: str) -> str:
+    """``content-type`` -> ``Content-Type``."""
+    norm = _normalized.get(name)
+    if norm is None:
+        norm = "-".join([word.capitalize() for word in name.split("-")])
+        if len(_normalized) >= _NORMALIZED_CACHE_SIZE:
+            _normalized.clear()
+        _normalized[name] = norm
+    return norm
+
+
+def _normalize_raw(name: bytes) -> str:
+    norm = _normalize_header(name.decode("latin-1"))
+    if len(_normalized_raw) >= _NORMALIZED_CACHE_SIZE:
+        _normalized_raw.clear()
+    _normalized_raw[name] = norm
+    return norm
+
+
+# fmt: off
+_COMMON_HEADERS = (
+    b"host", b"user-agent", b"accept", b"accept-encoding", b"accept-language", b"connection",
+    b"content-length", b"content-type", b"cookie", b"referer", b"origin", b"authorization",
+    b"cache-control", b"pragma", b"upgrade", b"if-modified-since", b"if-none-match", b"range",
+    b"transfer-encoding", b"content-encoding", b"expect", b"x-forwarded-for", b"x-forwarded-proto",
+    b"x-real-ip", b"x-scheme", b"x-requested-with", b"x-xsrftoken", b"x-csrftoken",
+    b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions",
+    b"sec-websocket-protocol", b"sec-fetch-site", b"sec-fetch-mode", b"sec-fetch-dest", b"etag",
+    b"location", b"date", b"server", b"set-cookie", b"vary", b"last-modified", b"expires",
+    b"content-disposition",
+)
+# fmt: on
+for _common in _COMMON_HEADERS:
+    _normalize_raw(_common)
+del _common
+
+
+class HTTPHeaders(MutableMapping[str, str]):
+    """A case-insensitive, multi-valued map of HTTP headers.
+
+    Indexing returns all values of a name joined by ``","``; :meth:`get_list` and
+    :meth:`get_all` give them separately. Assigning replaces every value, :meth:`add` appends.
+
+    >>> h = HTTPHeaders({"content-type": "text/html"})
+    >>> h.add("Set-Cookie", "A=B")
+    >>> h.add("Set-Cookie", "C=D")
+    >>> h["set-cookie"]
+    'A=B,C=D'
+    >>> h.get_list("set-cookie")
+    ['A=B', 'C=D']
+    """
+
+    _as_list: dict[str, list[str]]
+    _last_key: str | None
+
+    def __init__(self, *args: Any, **kwargs: str) -> None:
+        self._as_list = {}
+        self._last_key = None
+        if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
+            # Copying another HTTPHeaders keeps every value, not just the joined ones.
+            for name, values in args[0]._as_list.items():
+                self._as_list[name] = list(values)
+        else:
+            self.update(*args, **kwargs)
+
+    @classmethod
+    def from_raw(cls, pairs: Iterable[tuple[bytes, bytes]]) -> HTTPHeaders:
+        """Build from already-validated pairs of lowercase name bytes and latin-1 value bytes.
+
+        This is what the server's protocol layer (h11) hands over once per request, so it skips
+        all validation and goes straight to the internal representation.
+        """
+        # Skipping __init__ saves a call per request; subclasses get their own __init__ run.
+        self = object.__new__(cls) if cls is HTTPHeaders else cls()
+        as_list: dict[str, list[str]] = {}
+        cache = _normalized_raw
+        norm: str | None = None
+        for name, value in pairs:
+            norm = cache.get(name)
+            if norm is None:
+                norm = _normalize_raw(name)
+            text = value.decode("latin-1")
+            values = as_list.get(norm)
+            if values is None:
+                as_list[norm] = [text]
+            else:
+                values.append(text)
+        self._as_list = as_list
+        self._last_key = norm
+        return self
+
+    # -- multi-value API ----------------------------------------------------------------------
+
+    def add(self, name: str, value: str) -> None:
+        """Add a value for ``name``, keeping any existing ones."""
+        norm = _normalize_header(name)
+        self._last_key = norm
+        values = self._as_list.get(norm)
+        if values is None:
+            self._as_list[norm] = [value]
+        else:
+            values.append(value)
+
+    def get_list(self, name: str) -> list[str]:
+        """All values of ``name``, in the order they were added (empty if absent)."""
+        return list(self._as_list.get(_normalize_header(name), ()))
+
+    def get_all(self) -> Iterator[tuple[str, str]]:
+        """Every ``(name, value)`` pair; a name with several values appears several times."""
+        for name, values in self._as_list.items():
+            for value in values:
+                yield (name, value)
+
+    def parse_line(self, line: str) -> None:
+        """Add one header line; a line starting with whitespace continues the previous value.
+
+        >>> h = HTTPHeaders()
+        >>> h.parse_line("Content-Type: text/html")
+        >>> h.get("content-type")
+        'text/html'
+        """
+        if line.endswith("\n"):
+            line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+        if not line:
+            return
+        if line[0] in HTTP_WHITESPACE:
+            if self._last_key is None:
+                raise HTTPInputError("first header line cannot start with whitespace")
+            part = line.strip(HTTP_WHITESPACE)
+            if _FORBIDDEN_VALUE_RE.search(part):
+                raise HTTPInputError("invalid character in header value")
+            values = self._as_list[self._last_key]
+            values[-1] = values[-1] + " " + part
+            return
+        name, value = _split_header_line(line)
+        self.add(name, value)
+
+    @classmethod
+    def parse(cls, headers: str | bytes) -> HTTPHeaders:
+        """Parse a header block (lines ended by CRLF or LF) into an HTTPHeaders.
+
+        Raises HTTPInputError on a malformed line.
+
+        >>> h = HTTPHeaders.parse("Content-Type: text/html\\r\\nContent-Length: 42\\r\\n")
+        >>> sorted(h.items())
+        [('Content-Length', '42'), ('Content-Type', 'text/html')]
+        """
+        if isinstance(headers, bytes):
+            headers = headers.decode("latin-1")
+        h = cls()
+        as_list = h._as_list
+        current: list[str] | None = None  # the value list the last full line appended to
+        continued: list[str] | None = None  # pieces of a value spread over continuation lines
+        for line in headers.split("\n"):
+            if line.endswith("\r"):
+                line = line[:-1]
+            if not line:
+                continue
+            if line[0] in HTTP_WHITESPACE:
+                if current is None:
+                    raise HTTPInputError("first header line cannot start with whitespace")
+                part = line.strip(HTTP_WHITESPACE)
+                if _FORBIDDEN_VALUE_RE.search(part):
+                    raise HTTPInputError("invalid character in header value")
+                # Collect and join once: repeated += would be quadratic in the line count.
+                if continued is None:
+                    continued = [current[-1]]
+                continued.append(part)
+                continue
+            if continued is not None:
+                assert current is not None
+                current[-1] = " ".join(continued)
+                continued = None
+            name, value = _split_header_line(line)
+            norm = _normalize_header(name)
+            current = as_list.get(norm)
+            if current is None:
+                current = as_list[norm] = [value]
+            else:
+                current.append(value)
+            h._last_key = norm
+        if continued is not None:
+            assert current is not None
+            current[-1] = " ".join(continued)
+        return h
+
+    # -- MutableMapping -----------------------------------------------------------------------
+
+    def __getitem__(self, name: str) -> str:
+        values = self._as_list[_normalize_header(name)]
+        if len(values) == 1:
+            return values[0]
+        return ",".join(values)
+
+    def __setitem__(self, name: str, value: str) -> None:
+        norm = _normalize_header(name)
+        self._as_list[norm] = [value]
+        self._last_key = norm
+
+    def __delitem__(self, name: str) -> None:
+        del self._as_list[_normalize_header(name)]
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        return _normalize_header(name) in self._as_list
+
+    def __len__(self) -> int:
+        return len(self._as_list)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._as_list)
+
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str, /) -> str: ...
+    @overload
+    def get(self, name: str, default: _T, /) -> str | _T: ...
+
+    def get(self, name: str, default: object = None, /) -> object:
+        # Overridden because the inherited version goes through KeyError on a miss.
+        values = self._as_list.get(_normalize_header(name))
+        if values is None:
+            return default
+        if len(values) == 1:
+            return values[0]
+        return ",".join(values)
+
+    def copy(self) -> HTTPHeaders:
+        return HTTPHeaders(self)
+
+    # copy.copy() should copy the value lists too, as copy() does.
+    __copy__ = copy
+
+    def __str__(self) -> str:
+        return "".join([f"{name}: {value}\n" for name, value in self.get_all()])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self.get_all())!r})"
+
+
+def _split_header_line(line: str) -> tuple[str, str]:
+    name, sep, value = line.partition(":")
+    if not sep:
+        raise HTTPInputError("no colon in header line")
+    if _TOKEN_RE.fullmatch(name) is None:
+        raise HTTPInputError(f"invalid header name {name[:100]!r}")
+    value = value.strip(HTTP_WHITESPACE)
+    if _FORBIDDEN_VALUE_RE.search(value):
+        raise HTTPInputError("invalid character in header value")
+    return name, value
+
+
+class HTTPServerRequest:
+    """One HTTP request as the server received it.
+
+    String attributes are ``str``; ``body`` is ``bytes``. ``arguments``, ``query_arguments`` and
+    ``cookies`` are parsed on first access (most requests never look at them) and may also be
+    assigned.
+
+    .. attribute:: arguments
+
+       Query and body arguments together: ``{name: [bytes values]}``.
+    .. attribute:: query_arguments
+
+       Arguments from the query string only.
+    .. attribute:: body_arguments
+
+       Arguments from a form body only (filled by ``_parse_body``).
+    .. attribute:: files
+
+       Uploaded files: ``{field name: [HTTPFile, ...]}``.
+    """
+
+    path: str
+    query: str
+
+    def __init__(
+        self,
+        method: str | None = None,
+        uri: str | None = None,
+        version: str = "HTTP/1.0",
+        headers: HTTPHeaders | None = None,
+        body: bytes | None = None,
+        host: str | None = None,
+        files: dict[str, list[HTTPFile]] | None = None,
+        connection: HTTPConnection | None = None,
+        start_line: RequestStartLine | None = None,
+        server_connection: object | None = None,
+    ) -> None:
+        if start_line is not None:
+            method, uri, version = start_line
+        self.method = method
+        self.uri = uri
+        self.version = version
+        self.headers = headers if headers is not None else HTTPHeaders()
+        self.body = body or b""
+
+        context = getattr(connection, "context", None)
+        self.remote_ip: str | None = getattr(context, "remote_ip", None)
+        self.protocol: str = getattr(context, "protocol", None) or "http"
+
+        self.host = host or self.headers.get("Host") or "127.0.0.1"
+        self.host_name = split_host_and_port(self.host.lower())[0]
+        self.files: dict[str, list[HTTPFile]] = files or {}
+        self.connection = connection
+        self.server_connection = server_connection
+        self._start_time = time.time()
+        self._finish_time: float | None = None
+
+        if uri is not None:
+            self.path, _, self.query = uri.partition("?")
+        else:
+            self.path = self.query = ""
+        self.body_arguments: dict[str, list[bytes]] = {}
+        self._query_arguments: dict[str, list[bytes]] | None = None
+        self._arguments: dict[str, list[bytes]] | None = None
+        self._cookies: dict[str, http.cookies.Morsel[Any]] | None = None
+
+    @property
+    def query_arguments(self) -> dict[str, list[bytes]]:
+        if self._query_arguments is None:
+            self._query_arguments = parse_qs_bytes(self.query, keep_blank_values=True)
+        return self._query_arguments
+
+    @query_arguments.setter
+    def query_arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._query_arguments = value
+
+    @property
+    def arguments(self) -> dict[str, list[bytes]]:
+        if self._arguments is None:
+            # Own lists, so appending body values never changes query_arguments.
+            merged = {name: list(values) for name, values in self.query_arguments.items()}
+            for name, values in self.body_arguments.items():
+                merged.setdefault(name, []).extend(values)
+            self._arguments = merged
+        return self._arguments
+
+    @arguments.setter
+    def arguments(self, value: dict[str, list[bytes]]) -> None:
+        self._arguments = value
+
+    @property
+    def cookies(self) -> dict[str, http.cookies.Morsel[Any]]:
+        """The request's cookies as ``{name: http.cookies.Morsel}``."""
+        if self._cookies is None:
+            jar: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+            header = self.headers.get("Cookie")
+            if header:
+                for name, value in parse_cookie(header).items():
+                    # SimpleCookie rejects some names parse_cookie accepts; drop those.
+                    with contextlib.suppress(http.cookies.CookieError):
+                        jar[name] = value
+            self._cookies = jar
+        return self._cookies
+
+    @cookies.setter
+    def cookies(self, value: dict[str, http.cookies.Morsel[Any]]) -> None:
+        self._cookies = value
+
+    def supports_http_1_1(self) -> bool:
+        """Whether the request was made with HTTP/1.1."""
+        return self.version == "HTTP/1.1"
+
+    def full_url(self) -> str:
+        """The whole URL, scheme and host included."""
+        return f"{self.protocol}://{self.host}{self.uri}"
+
+    def request_time(self) -> float:
+        """Seconds the request has taken so far, or took in total once finished."""
+        if self._finish_time is None:
+            return time.time() - self._start_time
+        return self._finish_time - self._start_time
+
+    def get_ssl_certificate(self, binary_form: bool = False) -> dict[str, Any] | bytes | None:
+        """The client's TLS certificate, if the connection is TLS and the client sent one.
+
+        Only available when the server's ssl context requests client certificates
+        (``verify_mode`` other than ``CERT_NONE``).
+        """
+        ssl_object: Any = None
+        transport = getattr(self.connection, "transport", None)
+        if transport is not None:
+            ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is None:
+            stream = getattr(self.connection, "stream", None)
+            ssl_object = getattr(stream, "socket", None)
+        if ssl_object is None or not hasattr(ssl_object, "getpeercert"):
+            return None
+        try:
+            return ssl_object.getpeercert(binary_form=binary_form)  # type: ignore[no-any-return]
+        except (ssl.SSLError, ValueError):
+            return None
+
+    def _parse_body(self) -> None:
+        """Fill body_arguments and files from the body, and merge the arguments in."""
+        parse_body_arguments(
+            self.headers.get("Content-Type", ""),
+            self.body,
+            self.body_arguments,
+            self.files,
+            self.headers,
+        )
+        if self._arguments is not None:
+            for name, values in self.body_arguments.items():
+                self._arguments.setdefault(name, []).extend(values)
+        # Otherwise the lazy ``arguments`` property merges body_arguments when first read.
+
+    def __repr__(self) -> str:
+        attrs = ("protocol", "host", "method", "uri", "version", "remote_ip")
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in attrs)
+        return f"{type(self).__name__}({args})"
+
+
+class RequestStartLine(NamedTuple):
+    method: str
+    path: str
+    version: str
+
+
+class ResponseStartLine(NamedTuple):
+    version: str
+    code: int
+    reason: str
+
+
+class HTTPServerConnectionDelegate:
+    """What an HTTP server hands each connection's requests to (``Application`` is one)."""
+
+    def start_request(
+        self, server_conn: object, request_conn: HTTPConnection
+    ) -> HTTPMessageDelegate:
+        raise NotImplementedError()
+
+    def on_close(self, server_conn: object) -> None:
+        pass
+
+
+class HTTPMessageDelegate:
+    """Receives one request: head, body chunks, end. May return awaitables for flow control."""
+
+    def headers_received(
+        self, start_line: RequestStartLine | ResponseStartLine, headers: HTTPHeaders
+    ) -> Awaitable[None] | None:
+        pass
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+    def on_connection_close(self) -> None:
+        pass
+
+
+class HTTPConnection:
+    """The response side of one request, as the framework sees it."""
+
+    def write_headers(
+        self,
+        start_line: RequestStartLine | ResponseStartLine,
+        headers: HTTPHeaders,
+        chunk: bytes | None = None,
+    ) -> asyncio.Future[None]:
+        raise NotImplementedError()
+
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
+        raise NotImplementedError()
+
+    def finish(self) -> None:
+        raise NotImplementedError()
+
+
+def url_concat(
+    url: str,
+    args: Mapping[str, str] | list[tuple[str, str]] | tuple[tuple[str, str], ...] | None,
+) -> str:
+    """Append query arguments to ``url``, after any it already has.
+
+    >>> url_concat("http://example.com/foo", dict(c="d"))
+    'http://example.com/foo?c=d'
+    >>> url_concat("http://example.com/foo?a=b", [("c", "d"), ("c", "d2")])
+    'http://example.com/foo?a=b&c=d&c=d2'
+    """
+    if args is None:
+        return url
+    if isinstance(args, Mapping):
+        extra: Iterable[tuple[str, str]] = args.items()
+    elif isinstance(args, (list, tuple)):
+        extra = args
+    else:
+        raise TypeError(f"'args' parameter should be dict, list or tuple. Not {type(args)}")
+    parts = urllib.parse.urlparse(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query.extend(extra)
+    return urllib.parse.urlunparse(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+class HTTPFile(ObjectDict):
+    """One uploaded file from a multipart form: ``filename``, ``body`` and ``content_type``.
+
+    Readable both as keys and as attributes (``f["body"]`` or ``f.body``).
+    """
+
+    filename: str
+    body: bytes
+    content_type: str
+
+
+def _int_or_none(value: str) -> int | None:
+    value = value.strip()
+    if value == "":
+        return None
+    return int(value)
+
+
+def _parse_request_range(range_header: str) -> tuple[int | None, int | None] | None:
+    """Parse a single ``Range: bytes=...`` header into a Python-slice-style ``(start, end)``.
+
+    Returns None for anything not understood (other units, several ranges, junk), which
+    callers should treat as "no range".
+
+    >>> _parse_request_range("bytes=1-2")
+    (1, 3)
+    >>> _parse_request_range("bytes=-6")
+    (-6, None)
+    >>> _parse_request_range("bytes=-0")
+    (None, 0)
+    """
+    unit, _, spec = range_header.partition("=")
+    if unit.strip() != "bytes":
+        return None
+    first, _, last = spec.strip().partition("-")
+    try:
+        start = _int_or_none(first)
+        end = _int_or_none(last)
+    except ValueError:
+        return None
+    if end is not None:
+        if start is None:
+            # "-N" is a suffix: the last N bytes. "-0" is unsatisfiable and kept as (None, 0).
+            if end != 0:
+                start, end = -end, None
+        else:
+            end += 1  # HTTP ranges are inclusive, slices are not.
+    return (start, end)
+
+
+def _get_content_range(start: int | None, end: int | None, total: int) -> str:
+    """The ``Content-Range`` value for the slice ``[start:end]`` of ``total`` bytes.
+
+    >>> _get_content_range(None, 1, 4)
+    'bytes 0-0/4'
+    >>> _get_content_range(1, 3, 4)
+    'bytes 1-2/4'
+    """
+    first = start or 0
+    last = (end or total) - 1
+    return f"bytes {first}-{last}/{total}"
+
+
+def _content_encoded(headers: HTTPHeaders | None) -> str | None:
+    if not headers:
+        return None
+    encoding = headers.get("Content-Encoding")
+    if encoding is None or encoding.strip().lower() in ("", "identity"):
+        return None
+    return encoding
+
+
+def parse_body_arguments(
+    content_type: str,
+    body: bytes,
+    arguments: dict[str, list[bytes]],
+    files: dict[str, list[HTTPFile]],
+    headers: HTTPHeaders | None = None,
+) -> None:
+    """Parse a form body into ``arguments`` and ``files`` (both updated in place).
+
+    Understands ``application/x-www-form-urlencoded`` and ``multipart/form-data``; other
+    content types are left alone. Malformed bodies are logged and skipped, never raised.
+    """
+    kind = content_type[:33].lower()
+    if kind.startswith("application/x-www-form-urlencoded"):
+        encoding = _content_encoded(headers)
+        if encoding is not None:
+            gen_log.warning("Unsupported Content-Encoding: %s", encoding)
+            return
+        try:
+            parsed = parse_qs_bytes(body, keep_blank_values=True)
+        except Exception as e:
+            gen_log.warning("Invalid x-www-form-urlencoded body: %s", e)
+            return
+        for name, values in parsed.items():
+            if values:
+                arguments.setdefault(name, []).extend(values)
+    elif kind.startswith("multipart/form-data"):
+        encoding = _content_encoded(headers)
+        if encoding is not None:
+            gen_log.warning("Unsupported Content-Encoding: %s", encoding)
+            return
+        _, params = _parse_header(content_type)
+        boundary = params.get("boundary")
+        if not boundary:
+            gen_log.warning("Invalid multipart/form-data: multipart boundary not found")
+            return
+        parse_multipart_form_data(utf8(boundary), body, arguments, files)
+
+
+def parse_multipart_form_data(
+    boundary: bytes,
+    data: bytes,
+    arguments: dict[str, list[bytes]],
+    files: dict[str, list[HTTPFile]],
+) -> None:
+    """Parse a ``multipart/form-data`` body into ``arguments`` and ``files``.
+
+    ``boundary`` comes from the Content-Type header (surrounding quotes are tolerated).
+    Malformed parts are skipped; one warning per body is logged, however many there are, so a
+    hostile body cannot flood the log.
+    """
+    if len(boundary) >= 2 and boundary.startswith(b'"') and boundary.endswith(b'"'):
+        boundary = boundary[1:-1]
+    final = data.rfind(b"--" + boundary + b"--")
+    if final == -1:
+        gen_log.warning("Invalid multipart/form-data: no final boundary")
+        return
+    # The first piece is the preamble, which RFC 2046 says to ignore.
+    parts = data[:final].split(b"--" + boundary + b"\r\n")[1:]
+    problem: str | None = None
+    skipped = 0
+    for part in parts:
+        if not part:
+            continue
+        reason = _parse_multipart_part(part, arguments, files)
+        if reason is not None:
+            skipped += 1
+            problem = problem or reason
+    if problem is not None:
+        gen_log.warning("Invalid multipart/form-data: %s (%d part(s) skipped)", problem, skipped)
+
+
+def _parse_multipart_part(
+    part: bytes, arguments: dict[str, list[bytes]], files: dict[str, list[HTTPFile]]
+) -> str | None:
+    """Add one part to arguments or files; return why it was rejected, or None if it wasn't."""
+    eoh = part.find(b"\r\n\r\n")
+    if eoh == -1:
+        return "part is missing headers"
+    if not part.endswith(b"\r\n"):
+        return "part does not end with CRLF"
+    try:
+        headers = HTTPHeaders.parse(part[:eoh].decode("utf-8"))
+    except (UnicodeDecodeError, HTTPInputError) as e:
+        return f"bad part headers ({e})"
+    disposition, params = _parse_header(headers.get("Content-Disposition", ""))
+    if disposition.lower() != "form-data":
+        return "part is not form-data"
+    name = params.get("name")
+    if not name:
+        return "part is missing a name"
+    value = part[eoh + 4 : -2]
+    filename = params.get("filename")
+    if filename:
+        content_type = headers.get("Content-Type", "application/unknown")
+        files.setdefault(name, []).append(
+            HTTPFile(filename=filename, body=value, content_type=content_type)
+        )
+    else:
+        arguments.setdefault(name, []).append(value)
+    return None
+
+
+def format_timestamp(
+    ts: int | float | tuple[int, ...] | time.struct_time | datetime.datetime,
+) -> str:
+    """Format a time as an HTTP date (IMF-fixdate), e.g. ``Sun, 27 Jan 2013 18:43:20 GMT``.
+
+    Accepts a POSIX timestamp, a UTC ``time.struct_time`` or tuple (as from
+    ``time.gmtime``), or a ``datetime`` (naive ones are taken to be UTC).
+
+    >>> format_timestamp(1359312200)
+    'Sun, 27 Jan 2013 18:43:20 GMT'
+    """
+    if isinstance(ts, (int, float)):
+        seconds: float = ts
+    elif isinstance(ts, (tuple, time.struct_time)):
+        seconds = calendar.timegm(ts)
+    elif isinstance(ts, datetime.datetime):
+        seconds = calendar.timegm(ts.utctimetuple())
+    else:
+        raise TypeError(f"unknown timestamp type: {ts!r}")
+    return email.utils.formatdate(seconds, usegmt=True)
+
+
+_HTTP_VERSION_RE = re.compile(r"HTTP/1\.[0-9]")
+_RESPONSE_LINE_RE = re.compile(r"(HTTP/1\.[0-9]) ([0-9]{3})(?: ([^\r\n]*))?")
+
+
+def parse_request_start_line(line: str) -> RequestStartLine:
+    """Split an HTTP/1.x request line into ``(method, path, version)``.
+
+    >>> parse_request_start_line("GET /foo HTTP/1.1")
+    RequestStartLine(method='GET', path='/foo', version='HTTP/1.1')
+    """
+    try:
+        method, path, version = line.split(" ")
+    except ValueError:
+        raise HTTPInputError("Malformed HTTP request line") from None
+    if _TOKEN_RE.fullmatch(method) is None:
+        raise HTTPInputError(f"Malformed HTTP method in HTTP Request-Line: {method[:100]!r}")
+    if _HTTP_VERSION_RE.fullmatch(version) is None:
+        raise HTTPInputError(f"Malformed HTTP version in HTTP Request-Line: {version[:100]!r}")
+    return RequestStartLine(method, path, version)
+
+
+def parse_response_start_line(line: str | bytes) -> ResponseStartLine:
+    """Split an HTTP/1.x status line into ``(version, code, reason)``.
+
+    >>> parse_response_start_line("HTTP/1.1 200 OK")
+    ResponseStartLine(version='HTTP/1.1', code=200, reason='OK')
+    """
+    text = native_str(line).rstrip("\r\n")
+    match = _RESPONSE_LINE_RE.fullmatch(text)
+    if match is None:
+        raise HTTPInputError("Error parsing response start line")
+    return ResponseStartLine(match.group(1), int(match.group(2)), match.group(3) or "")
+
+
+def encode_username_password(username: str | bytes, password: str | bytes) -> bytes:
+    """``username:password`` as bytes for HTTP Basic auth (text is NFC-normalized, UTF-8)."""
+    if isinstance(username, str):
+        username = unicodedata.normalize("NFC", username)
+    if isinstance(password, str):
+        password = unicodedata.normalize("NFC", password)
+    return utf8(username) + b":" + utf8(password)
+
+
+def split_host_and_port(netloc: str) -> tuple[str, int | None]:
+    """``"example.com:8080"`` -> ``("example.com", 8080)``; no port gives ``None``.
+
+    >>> split_host_and_port("[::1]:80")
+    ('[::1]', 80)
+    """
+    host, sep, port = netloc.rpartition(":")
+    if sep and host and port.isascii() and port.isdigit():
+        return host, int(port)
+    return netloc, None
+
+
+def qs_to_qsl(qs: Mapping[str, list[AnyStr]]) -> Iterator[tuple[str, AnyStr]]:
+    """Flatten ``{name: [values]}`` (as from parse_qs) into ``(name, value)`` pairs."""
+    for name, values in qs.items():
+        for value in values:
+            yield (name, value)
+
+
+def parse_qs_bytes(
+    qs: str | bytes, keep_blank_values: bool = False, strict_parsing: bool = False
+) -> dict[str, list[bytes]]:
+    """Like :func:`urllib.parse.parse_qs`, but values stay bytes.
+
+    Percent-escapes are decoded to raw bytes (the charset is the application's business, see
+    ``RequestHandler.decode_argument``). Names are ``str`` decoded as latin-1, as in Tornado,
+    so a non-ASCII name appears as its UTF-8 bytes read as latin-1.
+    """
+    if isinstance(qs, bytes):
+        qs = qs.decode("latin-1")
+    parsed = urllib.parse.parse_qs(
+        qs, keep_blank_values, strict_parsing, encoding="latin-1", errors="strict"
+    )
+    return {name: [value.encode("latin-1") for value in values] for name, values in parsed.items()}
+
+
+_COOKIE_ESCAPE_RE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))")
+
+
+def _cookie_unescape(match: re.Match[str]) -> str:
+    octal = match.group(1)
+    if octal:
+        return chr(int(octal, 8))
+    return match.group(2)
+
+
+def _unquote_cookie(value: str) -> str:
+    """Strip the quotes from a quoted cookie value and undo its backslash escapes.
+
+    Same result as the standard library's cookie unquoting, in one regex pass (linear time).
+    """
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    return _COOKIE_ESCAPE_RE.sub(_cookie_unescape, value[1:-1])
+
+
+def parse_cookie(cookie: str) -> dict[str, str]:
+    """Parse a ``Cookie`` request header into ``{name: value}``.
+
+    Follows what browsers send rather than the strict RFC: a pair without ``=`` is a value with
+    an empty name, and quoted values are unquoted. Later duplicates win.
+
+    >>> parse_cookie('a=1; b="x y"; c')
+    {'a': '1', 'b': 'x y', '': 'c'}
+    """
+    result: dict[str, str] = {}
+    for chunk in cookie.split(";"):
+        name, sep, value = chunk.partition("=")
+        if not sep:
+            name, value = "", chunk
+        name = name.strip()
+        value = value.strip()
+        if name or value:
+            result[name] = _unquote_cookie(value)
+    return result
+
+
+# A quoted string (which always matches, even unterminated), a run of ordinary characters, or a
+# separator. Every position matches exactly one alternative, so splitting is a single pass.
+_PARAM_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\[\s\S]?)*(?:"|$)|[^;"]+|;')
+# RFC 2231 parameter names: ``name*`` (encoded), ``name*0`` / ``name*1*`` (continuations).
+_RFC2231_NAME_RE = re.compile(r"(\w+)\*(?:([0-9]{1,6})\*?)?", re.ASCII)
+_QUOTED_PAIR_RE = re.compile(r'\\([\\"])')
+
+
+def _split_params(line: str) -> list[str]:
+    """Split on ``;`` except inside double quotes."""
+    segments: list[str] = []
+    current: list[str] = []
+    for match in _PARAM_TOKEN_RE.finditer(line):
+        token = match.group()
+        if token == ";":
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(token)
+    segments.append("".join(current))
+    return segments
+
+
+def _unquote_param(value: str) -> str:
+    if len(value) >= 2:
+        if value[0] == '"' and value[-1] == '"':
+            return _QUOTED_PAIR_RE.sub(r"\1", value[1:-1])
+        if value[0] == "<" and value[-1] == ">":
+            return value[1:-1]
+    return value
+
+
+def _decode_rfc2231(pieces: list[tuple[int, str, bool]]) -> str:
+    pieces.sort(key=lambda piece: piece[0])
+    texts = []
+    encoded = False
+    for _, text, is_encoded in pieces:
+        if is_encoded:
+            text = urllib.parse.unquote(text, encoding="latin-1")
+            encoded = True
+        texts.append(text)
+    value = "".join(texts)
+    if not encoded:
+        return value
+    fields = value.split("'", 2)
+    if len(fields) < 3:
+        return value
+    charset, _language, text = fields
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text  # not percent-decoded bytes after all; keep it as sent
+    try:
+        return raw.decode(charset or "us-ascii", "replace")
+    except LookupError:
+        return text
+
+
+def _parse_header(line: str) -> tuple[str, dict[str, str]]:
+    """Parse a header like Content-Type or Content-Disposition into its value and parameters.
+
+    Parameter names are lowercased; values are unquoted, and RFC 2231 extended values
+    (``filename*=UTF-8''...``, continuations) are decoded and take precedence.
+
+    >>> _parse_header("form-data; name=upload; filename*=utf-8''na%C3%AFve.txt")
+    ('form-data', {'name': 'upload', 'filename': 'na\u00efve.txt'})
+    """
+    segments = _split_params(line)
+    key = segments[0].strip()
+    params: dict[str, str] = {}
+    extended: dict[str, list[tuple[int, str, bool]]] = {}
+    for segment in segments[1:]:
+        name, sep, value = segment.partition("=")
+        if not sep:
+            continue
+        name = name.strip().lower()
+        value = _unquote_param(value.strip())
+        match = _RFC2231_NAME_RE.fullmatch(name)
+        if match is not None:
+            number = int(match.group(2)) if match.group(2) else 0
+            extended.setdefault(match.group(1), []).append((number, value, name.endswith("*")))
+        else:
+            params[name] = value
+    for name, pieces in extended.items():
+        params[name] = _decode_rfc2231(pieces)
+    for name, value in params.items():
+        # Tornado strips one more level of quotes, e.g. from ""doubly quoted"".
+        if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+            params[name] = value[1:-1]
+    return key, params
+
+
+def _encode_header(key: str, pdict: Mapping[str, str | None]) -> str:
+    """Inverse of :func:`_parse_header`: ``key; k1=v1; k2`` (parameters sorted, unquoted).
+
+    >>> _encode_header("permessage-deflate", {"client_max_window_bits": 15, "x": None})
+    'permessage-deflate; client_max_window_bits=15; x'
+    """
+    if not pdict:
+        return key
+    out = [key]
+    for name, value in sorted(pdict.items()):
+        out.append(name if value is None else f"{name}={value}")
+    return "; ".join(out)

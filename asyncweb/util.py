@@ -1,0 +1,109 @@
+"""Small helpers shared across asyncweb, named as in ``tornado.util``."""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import re
+import zlib
+from typing import Any
+
+# Python 3 has one text type; these names keep Tornado-era code importing.
+unicode_type = str
+basestring_type = str
+bytes_type = bytes
+
+
+class ObjectDict(dict[str, Any]):
+    """A dict whose keys can also be read and written as attributes."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+
+def import_object(name: str) -> Any:
+    """Import a module, or an attribute of a module, from its dotted name.
+
+    ``import_object("os.path")`` returns the module, ``import_object("os.path.join")``
+    the function. Raises ImportError when nothing by that name exists.
+    """
+    if "." not in name:
+        return importlib.import_module(name)
+    module_name, _, attr = name.rpartition(".")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        pass
+    # Not an attribute (yet): it may be a submodule that has not been imported.
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ImportError(f"No module named {attr}") from None
+
+
+def timedelta_to_seconds(td: datetime.timedelta) -> float:
+    """Equivalent to ``td.total_seconds()`` (kept for older callers)."""
+    return td.total_seconds()
+
+
+class GzipDecompressor:
+    """Incremental gzip decoding with an output cap per call.
+
+    Bytes that did not fit under ``max_length`` stay in :attr:`unconsumed_tail`; feed them
+    back in on the next call.
+    """
+
+    def __init__(self) -> None:
+        # 16 + MAX_WBITS: expect a gzip header and trailer, not a raw zlib stream.
+        self.decompressobj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    def decompress(self, value: bytes, max_length: int = 0) -> bytes:
+        return self.decompressobj.decompress(value, max_length)
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self.decompressobj.unconsumed_tail
+
+    def flush(self) -> bytes:
+        """Return whatever output is still buffered; the object is not usable afterwards."""
+        return self.decompressobj.flush()
+
+
+def errno_from_exception(e: BaseException) -> int | None:
+    """The errno of ``e``: its ``errno`` attribute, else its first argument, else None."""
+    if hasattr(e, "errno"):
+        return e.errno  # type: ignore[no-any-return]
+    if e.args:
+        return e.args[0]  # type: ignore[no-any-return]
+    return None
+
+
+_RE_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+def _re_unescape_one(match: re.Match[str]) -> str:
+    char = match.group(1)
+    # \d, \w, \1... mean something in a pattern; they are not escaped literals.
+    if char in _ALNUM:
+        raise ValueError(f"cannot unescape '\\\\{char}'")
+    return char
+
+
+def re_unescape(s: str) -> str:
+    """Undo :func:`re.escape`: turn each ``\\x`` back into ``x``.
+
+    Raises ValueError on escapes that are not literal characters (such as ``\\d``).
+    """
+    return _RE_ESCAPE.sub(_re_unescape_one, s)
+
+
+class TimeoutError(Exception):
+    """Raised by ``with_timeout`` and ``IOLoop.run_sync`` when time runs out."""

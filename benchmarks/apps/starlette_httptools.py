@@ -1,0 +1,6 @@
+"""Starlette under uvicorn with the httptools parser, on uvloop. Content-Type: text/plain."""
+
+from _starlette_app import serve
+
+if __name__ == "__main__":
+    serve("httptools")

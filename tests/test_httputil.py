@@ -1,0 +1,913 @@
+from __future__ import annotations
+
+import copy
+import datetime
+import logging
+import pickle
+import time
+import types
+import unicodedata
+from typing import Any
+
+import pytest
+
+from asyncweb import httputil
+from asyncweb.httputil import (
+    HTTPFile,
+    HTTPHeaders,
+    HTTPInputError,
+    HTTPServerRequest,
+    RequestStartLine,
+    ResponseStartLine,
+    _encode_header,
+    _get_content_range,
+    _parse_header,
+    _parse_request_range,
+    encode_username_password,
+    format_timestamp,
+    parse_body_arguments,
+    parse_cookie,
+    parse_multipart_form_data,
+    parse_qs_bytes,
+    parse_request_start_line,
+    parse_response_start_line,
+    qs_to_qsl,
+    responses,
+    split_host_and_port,
+    url_concat,
+)
+
+
+def elapsed(fn: Any, *args: Any) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+# -- HTTPHeaders ------------------------------------------------------------------------------
+
+
+def test_headers_case_insensitive_and_normalized() -> None:
+    h = HTTPHeaders()
+    h["content-TYPE"] = "text/plain"
+    assert h["Content-Type"] == "text/plain"
+    assert h["CONTENT-TYPE"] == "text/plain"
+    assert list(h) == ["Content-Type"]
+    assert "content-type" in h
+    assert "Content-Length" not in h
+    number: Any = 42
+    assert number not in h
+    h["x-api-key"] = "1"
+    assert list(h.keys()) == ["Content-Type", "X-Api-Key"]
+
+
+def test_headers_multi_value() -> None:
+    h = HTTPHeaders()
+    h.add("Set-Cookie", "a=1")
+    h.add("set-cookie", "b=2")
+    h.add("Vary", "Accept")
+    assert h["Set-Cookie"] == "a=1,b=2"
+    assert h.get_list("SET-COOKIE") == ["a=1", "b=2"]
+    assert h.get_list("missing") == []
+    assert sorted(h.get_all()) == [("Set-Cookie", "a=1"), ("Set-Cookie", "b=2"), ("Vary", "Accept")]
+    assert len(h) == 2
+    # Assignment replaces all values.
+    h["Set-Cookie"] = "c=3"
+    assert h.get_list("set-cookie") == ["c=3"]
+    del h["set-cookie"]
+    assert "Set-Cookie" not in h
+    with pytest.raises(KeyError):
+        del h["set-cookie"]
+    with pytest.raises(KeyError):
+        h["set-cookie"]
+
+
+def test_headers_get_list_is_a_copy() -> None:
+    h = HTTPHeaders()
+    h.add("A", "1")
+    h.get_list("a").append("2")
+    assert h.get_list("a") == ["1"]
+
+
+def test_headers_get_and_mapping_methods() -> None:
+    h = HTTPHeaders(a="1")
+    assert h.get("A") == "1"
+    assert h.get("B") is None
+    assert h.get("B", "x") == "x"
+    assert h.setdefault("b", "2") == "2"
+    assert h.setdefault("B", "3") == "2"
+    assert h.pop("b") == "2"
+    assert h.pop("b", None) is None
+    h.update({"c": "3"}, d="4")
+    assert dict(h) == {"A": "1", "C": "3", "D": "4"}
+    assert h == HTTPHeaders({"a": "1", "c": "3", "d": "4"})
+    assert h == {"A": "1", "C": "3", "D": "4"}
+    assert h != HTTPHeaders(a="1")
+
+
+def test_headers_constructors() -> None:
+    assert dict(HTTPHeaders()) == {}
+    assert dict(HTTPHeaders({"content-type": "x"})) == {"Content-Type": "x"}
+    assert dict(HTTPHeaders([("a", "1"), ("b", "2")])) == {"A": "1", "B": "2"}
+    assert dict(HTTPHeaders(a="1")) == {"A": "1"}
+    assert dict(HTTPHeaders({"a": "1"}, b="2")) == {"A": "1", "B": "2"}
+    src = HTTPHeaders()
+    src.add("A", "1")
+    src.add("A", "2")
+    # Copying from HTTPHeaders keeps every value; other mappings go through __setitem__.
+    assert HTTPHeaders(src).get_list("a") == ["1", "2"]
+
+
+def test_headers_copy_is_deep_enough() -> None:
+    h = HTTPHeaders()
+    h.add("A", "1")
+    for c in (h.copy(), copy.copy(h), copy.deepcopy(h), pickle.loads(pickle.dumps(h))):
+        assert isinstance(c, HTTPHeaders)
+        assert c.get_list("A") == ["1"]
+        c.add("A", "2")
+        assert h.get_list("A") == ["1"]
+
+
+def test_headers_str_round_trips() -> None:
+    h = HTTPHeaders()
+    h.add("Foo", "1")
+    h.add("Foo", "2")
+    h.add("Bar", "x y")
+    text = str(h)
+    assert text == "Foo: 1\nFoo: 2\nBar: x y\n"
+    h2 = HTTPHeaders.parse(text)
+    assert h2 == h
+    assert list(h2.get_all()) == list(h.get_all())
+    assert "Foo" in repr(h)
+
+
+def test_headers_parse_basic() -> None:
+    data = "Content-Type: text/html\r\nContent-Length:  42 \r\nX-Empty:\r\n\r\n"
+    h = HTTPHeaders.parse(data)
+    assert h["Content-Type"] == "text/html"
+    assert h["Content-Length"] == "42"
+    assert h["X-Empty"] == ""
+    assert len(h) == 3
+    # LF alone ends lines too, and bytes are accepted (as latin-1).
+    assert HTTPHeaders.parse("A: 1\nB: 2\n") == {"A": "1", "B": "2"}
+    assert HTTPHeaders.parse(b"A: caf\xe9\r\n")["a"] == "caf\xe9"
+    # Only space and tab are trimmed from values.
+    assert HTTPHeaders.parse("A: \xa0x\xa0 \t\r\n")["a"] == "\xa0x\xa0"
+
+
+def test_headers_parse_continuation() -> None:
+    data = "Foo: bar\r\n baz\r\nAsdf: qwer\r\n\tzxcv\r\nFoo: even\r\n     more\r\n     lines\r\n"
+    h = HTTPHeaders.parse(data)
+    assert h["asdf"] == "qwer zxcv"
+    assert h.get_list("asdf") == ["qwer zxcv"]
+    assert h["Foo"] == "bar baz,even more lines"
+    assert h.get_list("foo") == ["bar baz", "even more lines"]
+    assert sorted(h.get_all()) == [
+        ("Asdf", "qwer zxcv"),
+        ("Foo", "bar baz"),
+        ("Foo", "even more lines"),
+    ]
+
+
+def test_headers_parse_line() -> None:
+    h = HTTPHeaders()
+    h.parse_line("Foo: bar\r\n")
+    h.parse_line(" baz")
+    h.parse_line("")
+    h.parse_line("X: 1")
+    assert h["foo"] == "bar baz"
+    assert h["x"] == "1"
+    with pytest.raises(HTTPInputError):
+        HTTPHeaders().parse_line(" leading whitespace")
+    with pytest.raises(HTTPInputError):
+        h.parse_line("no colon")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        " Foo: bar\r\n",  # continuation with nothing to continue
+        "Foo bar\r\n",  # no colon
+        "Foo : bar\r\n",  # whitespace before the colon
+        ": bar\r\n",  # empty name
+        "Fo(o): bar\r\n",  # not a token
+        "Foo: b\x00ar\r\n",  # control character
+        "Foo: b\rar\r\n",  # bare CR
+        "Foo: bar\r\n ba\x01z\r\n",  # control character in a continuation
+    ],
+)
+def test_headers_parse_rejects(data: str) -> None:
+    with pytest.raises(HTTPInputError):
+        HTTPHeaders.parse(data)
+
+
+def test_headers_unusual_names() -> None:
+    h = HTTPHeaders()
+    h["x-a-b--c-"] = "1"
+    h["WWW-authenticate"] = "2"
+    assert list(h) == ["X-A-B--C-", "Www-Authenticate"]
+
+
+def test_headers_normalization_cache_is_bounded() -> None:
+    h = HTTPHeaders()
+    for i in range(5000):
+        h[f"x-h{i}"] = "v"
+    assert len(httputil._normalized) <= httputil._NORMALIZED_CACHE_SIZE
+    HTTPHeaders.from_raw([(f"x-r{i}".encode(), b"v") for i in range(5000)])
+    assert len(httputil._normalized_raw) <= httputil._NORMALIZED_CACHE_SIZE
+    # Still correct after the caches were emptied.
+    assert HTTPHeaders.from_raw([(b"content-type", b"x")])["Content-Type"] == "x"
+    assert h["X-H0"] == "v"
+
+
+def test_headers_from_raw() -> None:
+    h = HTTPHeaders.from_raw(
+        [
+            (b"host", b"example.com"),
+            (b"x-forwarded-for", b"1.2.3.4"),
+            (b"x-forwarded-for", b"5.6.7.8"),
+            (b"x-weird-name", b"caf\xe9"),
+        ]
+    )
+    assert isinstance(h, HTTPHeaders)
+    assert h["Host"] == "example.com"
+    assert h["X-Forwarded-For"] == "1.2.3.4,5.6.7.8"
+    assert h.get_list("x-forwarded-for") == ["1.2.3.4", "5.6.7.8"]
+    assert h["X-Weird-Name"] == "caf\xe9"
+    assert list(h) == ["Host", "X-Forwarded-For", "X-Weird-Name"]
+    # Behaves as a normal instance afterwards.
+    h.add("Host", "b")
+    assert h.copy().get_list("host") == ["example.com", "b"]
+    assert dict(HTTPHeaders.from_raw([])) == {}
+
+
+def test_headers_from_raw_subclass() -> None:
+    class MyHeaders(HTTPHeaders):
+        def __init__(self, *args: Any, **kwargs: str) -> None:
+            super().__init__(*args, **kwargs)
+            self.extra = True
+
+    h = MyHeaders.from_raw([(b"a", b"1")])
+    assert isinstance(h, MyHeaders) and h.extra and h["A"] == "1"
+
+
+def test_headers_many_repeats_linear() -> None:
+    n = 200_000
+    text = "X-Foo: bar\r\n" * n
+    assert elapsed(HTTPHeaders.parse, text) < 2.0
+    h = HTTPHeaders.parse(text)
+    assert len(h.get_list("x-foo")) == n
+    start = time.perf_counter()
+    joined = h["X-Foo"]
+    assert time.perf_counter() - start < 1.0
+    assert len(joined) == n * 4 - 1
+
+    start = time.perf_counter()
+    h2 = HTTPHeaders()
+    for _ in range(n):
+        h2.add("X-Foo", "bar")
+    assert time.perf_counter() - start < 2.0
+
+    raw = [(b"x-foo", b"bar")] * n
+    assert elapsed(HTTPHeaders.from_raw, raw) < 1.0
+
+
+def test_headers_many_continuations_linear() -> None:
+    n = 200_000
+    text = "X-Foo: start\r\n" + " more\r\n" * n
+    assert elapsed(HTTPHeaders.parse, text) < 2.0
+    value = HTTPHeaders.parse(text)["x-foo"]
+    assert value.startswith("start more more") and value.count("more") == n
+
+
+# -- HTTPServerRequest ------------------------------------------------------------------------
+
+
+def test_request_basic_attributes() -> None:
+    req = HTTPServerRequest(
+        method="GET", uri="/path/x?a=1&b=2&a=3", version="HTTP/1.1",
+        headers=HTTPHeaders({"Host": "Example.COM:8080"}),
+    )  # fmt: skip
+    assert req.method == "GET"
+    assert req.path == "/path/x"
+    assert req.query == "a=1&b=2&a=3"
+    assert req.host == "Example.COM:8080"
+    assert req.host_name == "example.com"
+    assert req.protocol == "http"
+    assert req.remote_ip is None
+    assert req.body == b""
+    assert req.files == {}
+    assert req.body_arguments == {}
+    assert req.supports_http_1_1()
+    assert req.full_url() == "http://Example.COM:8080/path/x?a=1&b=2&a=3"
+    assert req.connection is None and req.server_connection is None
+
+
+def test_request_defaults() -> None:
+    req = HTTPServerRequest(uri="/")
+    assert req.version == "HTTP/1.0"
+    assert not req.supports_http_1_1()
+    assert req.host == "127.0.0.1"
+    assert req.host_name == "127.0.0.1"
+    assert isinstance(req.headers, HTTPHeaders)
+    assert req.arguments == {}
+    assert req.cookies == {}
+    assert HTTPServerRequest(uri="/", host="h:1").host == "h:1"
+    bare = HTTPServerRequest()
+    assert bare.path == "" and bare.query == "" and bare.arguments == {}
+
+
+def test_request_start_line_and_connection_context() -> None:
+    context = types.SimpleNamespace(remote_ip="10.0.0.7", protocol="https")
+    conn: Any = types.SimpleNamespace(context=context)
+    req = HTTPServerRequest(
+        connection=conn,
+        start_line=RequestStartLine("POST", "/submit?x=1", "HTTP/1.1"),
+        headers=HTTPHeaders({"Host": "[::1]:8443"}),
+        server_connection="server",
+    )
+    assert (req.method, req.uri, req.version) == ("POST", "/submit?x=1", "HTTP/1.1")
+    assert req.remote_ip == "10.0.0.7"
+    assert req.protocol == "https"
+    assert req.host_name == "[::1]"
+    assert req.full_url() == "https://[::1]:8443/submit?x=1"
+    assert req.connection is conn
+    assert req.server_connection == "server"
+    r = repr(req)
+    assert r.startswith("HTTPServerRequest(") and "remote_ip='10.0.0.7'" in r
+    assert "method='POST'" in r
+
+
+def test_request_headers_object_kept() -> None:
+    h = HTTPHeaders()
+    req = HTTPServerRequest(uri="/", headers=h)
+    assert req.headers is h
+
+
+def test_request_arguments_are_lazy() -> None:
+    req = HTTPServerRequest(uri="/?a=1&b=&a=2", headers=HTTPHeaders({"Cookie": "c=d"}))
+    assert req._arguments is None and req._query_arguments is None and req._cookies is None
+    assert req.query_arguments == {"a": [b"1", b"2"], "b": [b""]}
+    assert req.arguments == {"a": [b"1", b"2"], "b": [b""]}
+    # Separate lists: changing one does not change the other.
+    req.arguments["a"].append(b"3")
+    assert req.query_arguments["a"] == [b"1", b"2"]
+
+
+def test_request_arguments_assignable() -> None:
+    req = HTTPServerRequest(uri="/?a=1")
+    req.arguments = {"x": [b"y"]}
+    req.query_arguments = {"q": [b"r"]}
+    assert req.arguments == {"x": [b"y"]}
+    assert req.query_arguments == {"q": [b"r"]}
+    req.cookies = {}
+    assert req.cookies == {}
+
+
+def form_request(body: bytes, content_type: str, uri: str = "/?a=q") -> HTTPServerRequest:
+    return HTTPServerRequest(
+        method="POST",
+        uri=uri,
+        headers=HTTPHeaders({"Content-Type": content_type}),
+        body=body,
+    )
+
+
+def test_request_parse_body_before_arguments_read() -> None:
+    req = form_request(b"a=b1&c=d", "application/x-www-form-urlencoded")
+    req._parse_body()
+    assert req.body_arguments == {"a": [b"b1"], "c": [b"d"]}
+    assert req.query_arguments == {"a": [b"q"]}
+    assert req.arguments == {"a": [b"q", b"b1"], "c": [b"d"]}
+
+
+def test_request_parse_body_after_arguments_read() -> None:
+    req = form_request(b"a=b1&c=d", "application/x-www-form-urlencoded")
+    assert req.arguments == {"a": [b"q"]}
+    req._parse_body()
+    assert req.arguments == {"a": [b"q", b"b1"], "c": [b"d"]}
+    assert req.query_arguments == {"a": [b"q"]}
+
+
+def test_request_parse_body_multipart_files() -> None:
+    body = (
+        b"--B\r\n"
+        b'Content-Disposition: form-data; name="files"; filename="ab.txt"\r\n'
+        b"Content-Type: text/plain\r\n"
+        b"\r\n"
+        b"Foo\r\n"
+        b"--B\r\n"
+        b'Content-Disposition: form-data; name="field"\r\n'
+        b"\r\n"
+        b"value\r\n"
+        b"--B--\r\n"
+    )
+    req = form_request(body, "multipart/form-data; boundary=B")
+    req._parse_body()
+    f = req.files["files"][0]
+    assert isinstance(f, HTTPFile)
+    assert (f.filename, f.body, f.content_type) == ("ab.txt", b"Foo", "text/plain")
+    assert f["filename"] == "ab.txt"
+    assert req.body_arguments == {"field": [b"value"]}
+    assert req.arguments == {"a": [b"q"], "field": [b"value"]}
+
+
+def test_request_cookies() -> None:
+    req = HTTPServerRequest(
+        uri="/",
+        headers=HTTPHeaders({"Cookie": 'a=1; b="two words"; bad,name=3; =empty; c=x=y'}),
+    )
+    cookies = req.cookies
+    assert cookies["a"].value == "1"
+    assert cookies["b"].value == "two words"
+    assert cookies["c"].value == "x=y"
+    # Names SimpleCookie refuses are dropped instead of failing the request.
+    assert "bad,name" not in cookies
+    assert "" not in cookies
+    assert req.cookies is cookies
+
+
+def test_request_time() -> None:
+    req = HTTPServerRequest(uri="/")
+    assert 0 <= req.request_time() < 5
+    assert abs(req._start_time - time.time()) < 5
+    req._finish_time = req._start_time + 2.5
+    assert req.request_time() == pytest.approx(2.5)
+
+
+def test_request_ssl_certificate_absent() -> None:
+    assert HTTPServerRequest(uri="/").get_ssl_certificate() is None
+    conn: Any = types.SimpleNamespace(
+        transport=types.SimpleNamespace(get_extra_info=lambda k: None)
+    )
+    assert HTTPServerRequest(uri="/", connection=conn).get_ssl_certificate() is None
+
+
+def test_request_ssl_certificate_from_transport() -> None:
+    class FakeSSL:
+        def getpeercert(self, binary_form: bool = False) -> Any:
+            return b"DER" if binary_form else {"subject": ()}
+
+    conn: Any = types.SimpleNamespace(
+        transport=types.SimpleNamespace(get_extra_info=lambda k: FakeSSL())
+    )
+    req = HTTPServerRequest(uri="/", connection=conn)
+    assert req.get_ssl_certificate() == {"subject": ()}
+    assert req.get_ssl_certificate(binary_form=True) == b"DER"
+
+
+# -- bodies -----------------------------------------------------------------------------------
+
+
+def test_parse_body_urlencoded() -> None:
+    args: dict[str, list[bytes]] = {"a": [b"0"]}
+    files: dict[str, list[HTTPFile]] = {}
+    parse_body_arguments(
+        "application/x-www-form-urlencoded; charset=UTF-8",
+        b"a=1&b=%C3%A9&c=&d=x+y",
+        args,
+        files,
+    )
+    assert args == {"a": [b"0", b"1"], "b": ["é".encode()], "c": [b""], "d": [b"x y"]}
+    assert files == {}
+
+
+def test_parse_body_other_content_types_ignored() -> None:
+    args: dict[str, list[bytes]] = {}
+    parse_body_arguments("application/json", b'{"a": 1}', args, {})
+    parse_body_arguments("", b"a=1", args, {})
+    assert args == {}
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=B"]
+)
+def test_parse_body_content_encoding_skipped(
+    content_type: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    args: dict[str, list[bytes]] = {}
+    body = b"a=1"
+    if "multi" in content_type:
+        body = b"--B\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--B--"
+    with caplog.at_level(logging.WARNING, "asyncweb.general"):
+        parse_body_arguments(
+            content_type, body, args, {}, HTTPHeaders({"Content-Encoding": "gzip"})
+        )
+    assert args == {}
+    assert "Unsupported Content-Encoding: gzip" in caplog.text
+    caplog.clear()
+    parse_body_arguments(
+        content_type, body, args, {}, HTTPHeaders({"Content-Encoding": "identity"})
+    )
+    assert args == {"a": [b"1"]}
+    assert caplog.text == ""
+
+
+def test_parse_body_multipart_needs_boundary(caplog: pytest.LogCaptureFixture) -> None:
+    args: dict[str, list[bytes]] = {}
+    with caplog.at_level(logging.WARNING, "asyncweb.general"):
+        parse_body_arguments("multipart/form-data", b"whatever", args, {})
+        parse_body_arguments("multipart/form-data; boundary=", b"whatever", args, {})
+    assert args == {}
+    assert caplog.text.count("boundary not found") == 2
+
+
+def test_parse_body_multipart_quoted_boundary() -> None:
+    args: dict[str, list[bytes]] = {}
+    body = b'--a;b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--a;b--\r\n'
+    parse_body_arguments('multipart/form-data; Boundary="a;b"', body, args, {})
+    assert args == {"x": [b"1"]}
+
+
+Parsed = tuple[dict[str, list[bytes]], dict[str, list[HTTPFile]]]
+
+
+def multipart(boundary: bytes, data: bytes) -> Parsed:
+    args: dict[str, list[bytes]] = {}
+    files: dict[str, list[HTTPFile]] = {}
+    parse_multipart_form_data(boundary, data, args, files)
+    return args, files
+
+
+def test_multipart_file_upload() -> None:
+    data = (
+        b"--1234\r\n"
+        b'Content-Disposition: form-data; name="files"; filename="ab.txt"\r\n'
+        b"\r\n"
+        b"Foo\r\n"
+        b"--1234--"
+    )
+    args, files = multipart(b"1234", data)
+    f = files["files"][0]
+    assert f.filename == "ab.txt"
+    assert f.body == b"Foo"
+    assert f.content_type == "application/unknown"
+    assert args == {}
+
+
+def test_multipart_unquoted_names_and_preamble() -> None:
+    data = (
+        b"This is a preamble, to be ignored.\r\n"
+        b"--1234\r\n"
+        b"Content-Disposition: form-data; name=files; filename=ab.txt\r\n"
+        b"\r\n"
+        b"Foo\r\n"
+        b"--1234--\r\n"
+        b"epilogue"
+    )
+    _, files = multipart(b"1234", data)
+    assert files["files"][0].filename == "ab.txt"
+    assert files["files"][0].body == b"Foo"
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["a;b.txt", 'a"b.txt', 'a";b.txt', 'a;"b.txt', 'a";";.txt', 'a\\"b.txt', "a\\b.txt"],
+)
+def test_multipart_special_filenames(filename: str) -> None:
+    quoted = filename.replace("\\", "\\\\").replace('"', '\\"')
+    data = (
+        b"--1234\r\n"
+        b'Content-Disposition: form-data; name="files"; filename="'
+        + quoted.encode()
+        + b'"\r\n\r\nFoo\r\n--1234--'
+    )
+    _, files = multipart(b"1234", data)
+    assert files["files"][0].filename == filename
+    assert files["files"][0].body == b"Foo"
+
+
+def test_multipart_rfc2231_and_utf8_filenames() -> None:
+    data = (
+        b"--1234\r\n"
+        b'Content-Disposition: form-data; name="files"; filename="ab.txt"; '
+        b"filename*=UTF-8''%C3%A1b.txt\r\n"
+        b"\r\n"
+        b"Foo\r\n"
+        b"--1234\r\n"
+        + 'Content-Disposition: form-data; name="other"; filename="ñ.txt"\r\n'.encode()
+        + b"\r\nBar\r\n--1234--"
+    )
+    _, files = multipart(b"1234", data)
+    assert files["files"][0].filename == "áb.txt"
+    assert files["other"][0].filename == "ñ.txt"
+
+
+def test_multipart_quoted_boundary_and_binary_body() -> None:
+    body = bytes(range(256)) + b"\r\n--not the boundary\r\n"
+    data = b'--1234\r\nContent-Disposition: form-data; name="b"\r\n\r\n' + body + b"\r\n--1234--"
+    args, _ = multipart(b'"1234"', data)
+    assert args == {"b": [body]}
+
+
+def test_multipart_repeated_fields() -> None:
+    part = b'--X\r\nContent-Disposition: form-data; name="a"\r\n\r\n%d\r\n'
+    data = b"".join(part % i for i in range(3)) + b"--X--"
+    args, _ = multipart(b"X", data)
+    assert args == {"a": [b"0", b"1", b"2"]}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"--1234\r\nContent-Disposition: form-data; name=a\r\n\r\nFoo\r\n", "no final boundary"),
+        (b"--1234\r\nContent-Disposition: form-data; name=a\r\nFoo\r\n--1234--", "missing headers"),
+        (b"--1234\r\nContent-Disposition: invalid; name=a\r\n\r\nFoo\r\n--1234--", "not form-data"),
+        (b"--1234\r\nContent-Disposition: form-data; name=a\r\n\r\nFoo--1234--", "end with CRLF"),
+        (b"--1234\r\nContent-Disposition: form-data; x=a\r\n\r\nFoo\r\n--1234--", "missing a name"),
+        (
+            b'--1234\r\nContent-Disposition: form-data; name=""\r\n\r\nF\r\n--1234--',
+            "missing a name",
+        ),
+        (b"--1234\r\nContent-Disposition: form-data; name=a\xff\r\n\r\nF\r\n--1234--", "bad part"),
+        (b"--1234\r\nBad header line\r\n\r\nFoo\r\n--1234--", "bad part headers"),
+        (b"--1234\r\n\r\nFoo\r\n--1234--", "missing headers"),
+    ],
+)
+def test_multipart_malformed_parts_are_skipped(
+    data: bytes, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "asyncweb.general"):
+        args, files = multipart(b"1234", data)
+    assert args == {} and files == {}
+    assert message in caplog.text
+
+
+def test_multipart_good_parts_survive_bad_ones(caplog: pytest.LogCaptureFixture) -> None:
+    data = (
+        b"--B\r\nno headers here\r\n"
+        b'--B\r\nContent-Disposition: form-data; name="ok"\r\n\r\nyes\r\n'
+        b"--B\r\nContent-Disposition: attachment\r\n\r\nno\r\n"
+        b"--B--"
+    )
+    with caplog.at_level(logging.WARNING, "asyncweb.general"):
+        args, _ = multipart(b"B", data)
+    assert args == {"ok": [b"yes"]}
+    assert len(caplog.records) == 1
+    assert "2 part(s) skipped" in caplog.text
+
+
+def test_multipart_hostile_fragments_linear(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "asyncweb.general"):
+        for data in [
+            b"--boundary" * 100_000 + b"--boundary--",
+            b"--boundary\r\n" * 100_000 + b"--boundary--",
+            b"--boundary\r\nx" * 100_000 + b"--boundary--",
+            b"--boundary\r\n\r\n\r\n" * 100_000 + b"--boundary--",
+            b"-" * 1_000_000 + b"--boundary--",
+            b"\r\n" * 500_000 + b"--boundary--",
+            b"--boundary\r\n" + b"Content-Disposition: form-data\r\n" * 30_000 + b"\r\n",
+        ]:
+            assert elapsed(multipart, b"boundary", data) < 2.0
+    # One line per body however many parts were bad.
+    assert len(caplog.records) <= 7
+
+
+def test_multipart_many_params_linear() -> None:
+    params = "; ".join(f"p{i}=v{i}" for i in range(50_000))
+    disposition = f'form-data; name="n"; {params}'.encode()
+    data = b"--B\r\nContent-Disposition: " + disposition + b"\r\n\r\nv\r\n--B--"
+    assert elapsed(multipart, b"B", data) < 2.0
+    assert multipart(b"B", data)[0] == {"n": [b"v"]}
+    quoted = b'form-data; name="' + b'\\"' * 300_000 + b'"'
+    data = b"--B\r\nContent-Disposition: " + quoted + b"\r\n\r\nv\r\n--B--"
+    assert elapsed(multipart, b"B", data) < 2.0
+    unterminated = b'form-data; name="x; ' + b'"\\' * 200_000
+    data = b"--B\r\nContent-Disposition: " + unterminated + b"\r\n\r\nv\r\n--B--"
+    assert elapsed(multipart, b"B", data) < 2.0
+
+
+# -- _parse_header / _encode_header -------------------------------------------------------------
+
+
+def test_parse_header() -> None:
+    assert _parse_header("text/html; charset=UTF-8") == ("text/html", {"charset": "UTF-8"})
+    assert _parse_header("form-data") == ("form-data", {})
+    assert _parse_header("") == ("", {})
+    key, params = _parse_header('form-data; NAME="a;b"; flag; x = "y" ; empty=')
+    assert key == "form-data"
+    assert params == {"name": "a;b", "x": "y", "empty": ""}
+    assert _parse_header('a; q="x\\"y\\\\z"')[1] == {"q": 'x"y\\z'}
+    assert _parse_header('a; q=""twice""')[1] == {"q": "twice"}
+    assert _parse_header('a; q="unterminated; r=1')[1] == {"q": '"unterminated; r=1'}
+
+
+def test_parse_header_rfc2231() -> None:
+    _, params = _parse_header(
+        "attachment; filename*=UTF-8''%E2%82%AC%20rates.txt; filename=fallback.txt"
+    )
+    assert params["filename"] == "€ rates.txt"
+    _, params = _parse_header("attachment; title*0*=us-ascii'en'This%20is; title*1=\" fun\"")
+    assert params["title"] == "This is fun"
+    _, params = _parse_header("attachment; title*1=b; title*0=a")
+    assert params["title"] == "ab"
+    _, params = _parse_header("attachment; f*=unknown-charset''abc")
+    assert params["f"] == "abc"
+    _, params = _parse_header("attachment; f*=''%E2")
+    assert params["f"] == "\ufffd"
+
+
+def test_encode_header() -> None:
+    assert _encode_header("permessage-deflate", {}) == "permessage-deflate"
+    assert (
+        _encode_header("permessage-deflate", {"client_max_window_bits": "15", "x": None})
+        == "permessage-deflate; client_max_window_bits=15; x"
+    )
+
+
+# -- cookies ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("chips=ahoy; vienna=finger", {"chips": "ahoy", "vienna": "finger"}),
+        # Every semicolon separates, even inside quotes.
+        (
+            'keebler="E=mc2; L=\\"Loves\\"; fudge=\\012;"',
+            {"keebler": '"E=mc2', "L": '\\"Loves\\"', "fudge": "\\012", "": '"'},
+        ),
+        ("keebler=E=mc2", {"keebler": "E=mc2"}),
+        ("key:term=value:term", {"key:term": "value:term"}),
+        ("a=b; c=[; d=r; f=h", {"a": "b", "c": "[", "d": "r", "f": "h"}),
+        ("saint=André Bessette", {"saint": "André Bessette"}),
+        ("  =  b  ;  ;  =  ;   c  =  ;  ", {"": "b", "c": ""}),
+        ("novalue", {"": "novalue"}),
+        ('q="a\\"b\\\\c\\101\\x"', {"q": 'a"b\\cAx'}),
+        ('q="', {"q": '"'}),
+        ('q=""', {"q": ""}),
+        ("a=1; a=2", {"a": "2"}),
+        ("", {}),
+    ],
+)
+def test_parse_cookie(header: str, expected: dict[str, str]) -> None:
+    assert parse_cookie(header) == expected
+
+
+def test_parse_cookie_pathological_linear() -> None:
+    for header in [
+        ";" * 1_000_000,
+        "a=" + '"' + "\\" * 1_000_000 + '"',
+        '"' + "\\\\" * 500_000 + '"',
+        "=" * 1_000_000,
+        "a=b;" * 200_000,
+        " " * 1_000_000,
+    ]:
+        assert elapsed(parse_cookie, header) < 2.0
+    assert parse_cookie("a=" + '"' + "\\\\" * 10 + '"') == {"a": "\\" * 10}
+
+
+def test_request_cookies_many() -> None:
+    header = "; ".join(f"c{i}=v{i}" for i in range(20_000))
+    req = HTTPServerRequest(uri="/", headers=HTTPHeaders({"Cookie": header}))
+    start = time.perf_counter()
+    assert len(req.cookies) == 20_000
+    assert time.perf_counter() - start < 2.0
+
+
+# -- small helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "args", "expected"),
+    [
+        ("https://localhost/path", [("y", "y"), ("z", "z")], "https://localhost/path?y=y&z=z"),
+        ("https://localhost/path?x", [("y", "y")], "https://localhost/path?x=&y=y"),
+        ("https://localhost/path?r=1&t=2", {"y": "y"}, "https://localhost/path?r=1&t=2&y=y"),
+        ("https://localhost/path?", {"y": "y", "z": "z"}, "https://localhost/path?y=y&z=z"),
+        ("https://localhost/path?r=1", [("r", "2")], "https://localhost/path?r=1&r=2"),
+        ("https://localhost/path?r=1", (("s", "a b"),), "https://localhost/path?r=1&s=a+b"),
+        ("https://localhost/path?r=1&t=2", [], "https://localhost/path?r=1&t=2"),
+        ("https://localhost/path?r=1", None, "https://localhost/path?r=1"),
+        ("/p#frag", {"a": "1"}, "/p?a=1#frag"),
+    ],
+)
+def test_url_concat(url: str, args: Any, expected: str) -> None:
+    assert url_concat(url, args) == expected
+
+
+def test_url_concat_bad_args() -> None:
+    with pytest.raises(TypeError):
+        url_concat("https://localhost/path", "y=y")  # type: ignore[arg-type]
+
+
+def test_format_timestamp() -> None:
+    expected = "Sun, 27 Jan 2013 18:43:20 GMT"
+    plus_one = datetime.timezone(datetime.timedelta(hours=1))
+    ts = 1359312200.503611
+    for value in [
+        ts,
+        int(ts),
+        time.gmtime(ts),
+        tuple(time.gmtime(ts)),
+        datetime.datetime.fromtimestamp(ts, datetime.timezone.utc),
+        datetime.datetime(2013, 1, 27, 18, 43, 20),
+        datetime.datetime(2013, 1, 27, 19, 43, 20, tzinfo=plus_one),
+    ]:
+        assert format_timestamp(value) == expected  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        format_timestamp("yesterday")  # type: ignore[arg-type]
+
+
+def test_parse_request_start_line() -> None:
+    assert parse_request_start_line("GET /foo?x=1 HTTP/1.1") == RequestStartLine(
+        "GET", "/foo?x=1", "HTTP/1.1"
+    )
+    assert parse_request_start_line("OPTIONS * HTTP/1.0").path == "*"
+    for bad in ["GET /foo", "GET /foo HTTP/1.1 x", "GET  /foo HTTP/1.1", "GET /foo HTTP/2.0",
+                "GET /foo http/1.1", "G(T /foo HTTP/1.1", "", "GET /foo HTTP/1.1\r"]:  # fmt: skip
+        with pytest.raises(HTTPInputError):
+            parse_request_start_line(bad)
+
+
+def test_parse_response_start_line() -> None:
+    assert parse_response_start_line("HTTP/1.1 200 OK") == ResponseStartLine("HTTP/1.1", 200, "OK")
+    assert parse_response_start_line(b"HTTP/1.0 404 Not Found\r\n") == ResponseStartLine(
+        "HTTP/1.0", 404, "Not Found"
+    )
+    assert parse_response_start_line("HTTP/1.1 599 ") == ResponseStartLine("HTTP/1.1", 599, "")
+    assert parse_response_start_line("HTTP/1.1 204") == ResponseStartLine("HTTP/1.1", 204, "")
+    for bad in ["HTTP/1.1", "HTTP/1.1 2000 OK", "HTTP/2 200 OK", "garbage", "HTTP/1.1 abc OK"]:
+        with pytest.raises(HTTPInputError):
+            parse_response_start_line(bad)
+
+
+def test_encode_username_password() -> None:
+    assert encode_username_password("user", "pass") == b"user:pass"
+    assert encode_username_password(b"u\xff", b"p") == b"u\xff:p"
+    decomposed = unicodedata.normalize("NFD", "é")
+    assert encode_username_password(decomposed, decomposed) == "é:é".encode()
+
+
+@pytest.mark.parametrize(
+    ("netloc", "expected"),
+    [
+        ("example.com", ("example.com", None)),
+        ("example.com:8080", ("example.com", 8080)),
+        ("127.0.0.1:80", ("127.0.0.1", 80)),
+        ("[::1]:443", ("[::1]", 443)),
+        ("[::1]", ("[::1]", None)),
+        ("example.com:", ("example.com:", None)),
+        ("example.com:http", ("example.com:http", None)),
+        (":80", (":80", None)),
+        ("", ("", None)),
+        ("h:\u0661", ("h:\u0661", None)),  # non-ASCII digits are not a port
+    ],
+)
+def test_split_host_and_port(netloc: str, expected: tuple[str, int | None]) -> None:
+    assert split_host_and_port(netloc) == expected
+
+
+def test_qs_to_qsl() -> None:
+    assert list(qs_to_qsl({"a": ["1", "2"], "b": []})) == [("a", "1"), ("a", "2")]
+    assert list(qs_to_qsl({"a": [b"x"]})) == [("a", b"x")]
+
+
+def test_parse_qs_bytes() -> None:
+    assert parse_qs_bytes("a=1&b=2&a=3") == {"a": [b"1", b"3"], "b": [b"2"]}
+    assert parse_qs_bytes(b"a=&b") == {}
+    assert parse_qs_bytes(b"a=&b", keep_blank_values=True) == {"a": [b""], "b": [b""]}
+    # Values keep their raw bytes, whatever the charset.
+    assert parse_qs_bytes("x=%C3%A9%FF+y") == {"x": [b"\xc3\xa9\xff y"]}
+    assert parse_qs_bytes(b"x=\xe9") == {"x": [b"\xe9"]}
+    # Names are latin-1 decoded, as in Tornado.
+    assert parse_qs_bytes("%C3%A9=1") == {"\xc3\xa9": [b"1"]}
+    with pytest.raises(ValueError):
+        parse_qs_bytes("a", strict_parsing=True)
+
+
+def test_parse_qs_bytes_large_linear() -> None:
+    qs = "&".join(f"k{i}=v{i}" for i in range(100_000))
+    assert elapsed(parse_qs_bytes, qs) < 2.0
+    assert elapsed(parse_qs_bytes, "&" * 1_000_000) < 2.0
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("bytes=1-2", (1, 3)),
+        ("bytes=6-", (6, None)),
+        ("bytes=-6", (-6, None)),
+        ("bytes=-0", (None, 0)),
+        ("bytes=", (None, None)),
+        ("bytes = 0 - 9", (0, 10)),
+        ("foo=42", None),
+        ("bytes=1-2,6-10", None),
+        ("bytes=x-1", None),
+        ("bytes", (None, None)),
+    ],
+)
+def test_parse_request_range(header: str, expected: Any) -> None:
+    assert _parse_request_range(header) == expected
+
+
+def test_get_content_range() -> None:
+    assert _get_content_range(None, 1, 4) == "bytes 0-0/4"
+    assert _get_content_range(1, 3, 4) == "bytes 1-2/4"
+    assert _get_content_range(None, None, 4) == "bytes 0-3/4"
+
+
+def test_responses_and_errors() -> None:
+    assert responses[404] == "Not Found"
+    assert issubclass(HTTPInputError, Exception)
+    assert issubclass(httputil.HTTPOutputError, Exception)
