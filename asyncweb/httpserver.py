@@ -14,7 +14,7 @@ from asyncweb import httputil
 from asyncweb.ioloop import IOLoop
 from asyncweb.log import app_log
 from asyncweb.netutil import bind_sockets, is_valid_ip, ssl_options_to_context
-from asyncweb.protocol import HTTP1Params, HTTP1ServerProtocol
+from asyncweb.protocol import H11ReferenceProtocol, HTTP1Params, HTTP1ServerProtocol
 
 RequestCallback = (
     httputil.HTTPServerConnectionDelegate | Callable[[httputil.HTTPServerRequest], Any]
@@ -46,6 +46,7 @@ class HTTPServer(httputil.HTTPServerConnectionDelegate):
         max_buffer_size: int | None = None,
         trusted_downstream: Iterable[str] | None = None,
         header_timeout: float | None = None,
+        pure_h11: bool = False,
     ) -> None:
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -71,7 +72,9 @@ class HTTPServer(httputil.HTTPServerConnectionDelegate):
             no_keep_alive=no_keep_alive,
             decompress=decompress_request,
             chunk_size=chunk_size or defaults.chunk_size,
+            pure_h11=pure_h11,
         )
+        self._protocol_class = H11ReferenceProtocol if pure_h11 else HTTP1ServerProtocol
         self._connections: set[HTTP1ServerProtocol] = set()
         self._servers: list[asyncio.AbstractServer] = []
         self._starting: list[asyncio.Task[asyncio.AbstractServer]] = []
@@ -168,7 +171,7 @@ class HTTPServer(httputil.HTTPServerConnectionDelegate):
     # -- connections -------------------------------------------------------------------------
 
     def _make_protocol(self) -> HTTP1ServerProtocol:
-        conn = HTTP1ServerProtocol(self._start_request, self.params, on_closed=self._closed)
+        conn = self._protocol_class(self._start_request, self.params, on_closed=self._closed)
         self._connections.add(conn)
         return conn
 

@@ -21,6 +21,17 @@ from conftest import Fetch, Serve, raw_exchange
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
 
 
+@pytest.fixture(params=["own-writer", "pure-h11"])
+def serve(request: pytest.FixtureRequest, serve: Serve) -> Serve:
+    """Every protocol test runs against both response writers: ours and h11's reference."""
+    pure_h11 = request.param == "pure-h11"
+
+    async def _serve(target: Any, **settings: Any) -> str:
+        return await serve(target, pure_h11=pure_h11, **settings)
+
+    return _serve
+
+
 def respond(
     request: HTTPServerRequest,
     body: bytes = b"",

@@ -4,10 +4,17 @@ Sans-framework: it knows bytes, events, limits, flow control and timeouts, never
 """
 
 from asyncweb.protocol.http1 import (
+    H11ReferenceProtocol,
     HTTP1Params,
     HTTP1ServerProtocol,
     RequestReceiver,
     StreamClosedError,
 )
 
-__all__ = ["HTTP1Params", "HTTP1ServerProtocol", "RequestReceiver", "StreamClosedError"]
+__all__ = [
+    "H11ReferenceProtocol",
+    "HTTP1Params",
+    "HTTP1ServerProtocol",
+    "RequestReceiver",
+    "StreamClosedError",
+]

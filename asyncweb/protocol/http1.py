@@ -11,11 +11,13 @@ One request is handled at a time. Pipelined requests wait in h11's buffer (h11 a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import h11
 
@@ -46,6 +48,8 @@ class HTTP1Params:
     body_timeout: float | None = None
     no_keep_alive: bool = False
     decompress: bool = False
+    # Send responses through h11's own send path (the slower reference implementation).
+    pure_h11: bool = False
     chunk_size: int = 65536
 
 
@@ -95,8 +99,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=params.max_header_size)
         self.transport: asyncio.Transport | None = None
         self._receiver: RequestReceiver | None = None
-        self._request_method = b""
-        self._request_version = b"1.1"
+        self._keep_alive = True  # this exchange may be followed by another
+        self._http10 = False
+        self._body_mode = _NO_BODY
+        self._body_remaining = 0
         self._close_callback: Callable[[], None] | None = None
         # The current exchange.
         self._response_started = False
@@ -234,13 +240,23 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 self._bad_request(431, "request head too large")
                 return
             self._unchecked_bytes = len(self._h11.trailing_data[0])
-        self._request_method = request.method
-        self._request_version = version
         self._head_only = request.method == b"HEAD"
         self._arm_deadline(self.params.body_timeout, "body timeout")
-        declared = _content_length(request.headers)
         headers = list(request.headers)
-        if self.params.decompress and _is_gzip(headers):
+        declared: int | None = None
+        gzipped = False
+        keep_alive = version == b"1.1" and not self.params.no_keep_alive
+        for name, value in headers:
+            if name == b"content-length":
+                declared = int(value)
+            elif name == b"connection":
+                if b"close" in value.lower():
+                    keep_alive = False
+            elif name == b"content-encoding":
+                gzipped = value.strip().lower() == b"gzip"
+        self._keep_alive = keep_alive
+        self._http10 = version == b"1.0"
+        if self.params.decompress and gzipped:
             headers = [
                 (b"x-consumed-content-encoding", value)
                 if name == b"content-encoding"
@@ -259,7 +275,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._reject_body(f"Content-Length {declared} exceeds {self._max_body_size}")
             return
         if self._h11.they_are_waiting_for_100_continue and self._waiting_for_app is None:
-            self._send(h11.InformationalResponse(status_code=100, headers=[]))
+            self._send_continue()
 
     def _on_body(self, data: bytes) -> None:
         if self._decompressor is not None:
@@ -308,12 +324,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def _next_cycle(self) -> None:
         """Both sides of the exchange are done: get ready for the next request."""
-        if self._closing_after_response or self._h11.our_state is h11.MUST_CLOSE:
+        if self._closing_after_response or not self._keep_alive:
             self.close()
             return
-        try:
-            self._h11.start_next_cycle()
-        except h11.LocalProtocolError:
+        if not self._restart_h11():
             self.close()
             return
         self._receiver = None
@@ -341,30 +355,53 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def write_headers(
         self, start_line: StartLine, headers: HeaderSource, chunk: bytes | None = None
     ) -> asyncio.Future[None]:
-        """Start the response; framing (Content-Length, chunked, close) follows the headers."""
+        """Start the response. Framing follows the headers: Content-Length if given, else
+        chunked (HTTP/1.1) or close-delimited (HTTP/1.0); HEAD, 1xx, 204, 304 carry no body."""
         if self._response_started:
             raise RuntimeError("response headers already written")
         if self._closed:
             return self._closed_future()
-        self._response_started = True
         code = start_line.code
-        raw = [
-            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.get_all()
-        ]
-        if self.params.no_keep_alive or self._closing_after_response:
-            raw.append((b"connection", b"close"))
-        if code in _BODYLESS_STATUSES or code < 200:
-            self._head_only = True
-        try:
-            response = h11.Response(
-                status_code=code, headers=raw, reason=start_line.reason.encode("latin-1")
-            )
-        except h11.LocalProtocolError as err:
-            self._response_started = False
-            raise ValueError(f"invalid response head: {err}") from None
-        data = self._h11.send(response)
-        if chunk and not self._head_only:
-            data += self._h11.send(h11.Data(data=chunk))
+        lines = [f"HTTP/1.1 {code} {start_line.reason}\r\n"]
+        content_length: str | None = None
+        close = not self._keep_alive or self._closing_after_response
+        for name, value in headers.get_all():
+            lowered = _checked_lower_name(name)
+            if lowered == "content-length":
+                content_length = value
+            elif lowered == "connection":
+                # We own the connection's fate; an explicit "close" is honoured.
+                close = close or "close" in value.lower()
+                continue
+            elif lowered == "transfer-encoding":
+                continue  # framing is decided below
+            lines.append(f"{name}: {value}\r\n")
+        if self._head_only or code in _BODYLESS_STATUSES or code < 200:
+            self._body_mode = _NO_BODY
+            if content_length is not None and (code < 200 or code == 204):
+                content_length = None  # RFC 9110 8.6: never on 1xx and 204
+        elif content_length is not None:
+            self._body_mode = _LENGTH
+            self._body_remaining = _parse_length(content_length)
+        elif not self._http10:
+            self._body_mode = _CHUNKED
+            lines.append("Transfer-Encoding: chunked\r\n")
+        else:
+            self._body_mode = _UNTIL_CLOSE
+            close = True
+        if content_length is not None:
+            lines.append(f"Content-Length: {content_length}\r\n")
+        if close:
+            self._keep_alive = False
+            lines.append("Connection: close\r\n")
+        head = "".join(lines)
+        # A CR, LF or NUL inside a name, value or reason would split or end the head early.
+        if head.count("\n") != len(lines) or head.count("\r") != len(lines) or "\0" in head:
+            raise ValueError(f"response head contains a line break or NUL: {head!r}")
+        data = head.encode("latin-1") + b"\r\n"
+        self._response_started = True
+        if chunk:
+            data += self._frame(chunk)
         return self._write_out(data)
 
     def write(self, chunk: bytes) -> asyncio.Future[None]:
@@ -372,13 +409,22 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             return self._closed_future()
         if not self._response_started:
             raise RuntimeError("write() before write_headers()")
-        if not chunk or self._head_only:
+        if not chunk or self._body_mode == _NO_BODY:
             return self._done_future
-        try:
-            data = self._h11.send(h11.Data(data=chunk))
-        except h11.LocalProtocolError as err:
-            raise ValueError(str(err)) from None
-        return self._write_out(data)
+        return self._write_out(self._frame(chunk))
+
+    def _frame(self, chunk: bytes) -> bytes:
+        mode = self._body_mode
+        if mode == _LENGTH:
+            if len(chunk) > self._body_remaining:
+                raise ValueError("Tried to write more data than Content-Length")
+            self._body_remaining -= len(chunk)
+            return chunk
+        if mode == _CHUNKED:
+            return b"%x\r\n%b\r\n" % (len(chunk), chunk)
+        if mode == _UNTIL_CLOSE:
+            return chunk
+        return b""
 
     def finish(self) -> None:
         """End the response. The next pipelined request is started once the body was read too."""
@@ -386,26 +432,44 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             return
         if not self._response_started:
             raise RuntimeError("finish() before write_headers()")
-        try:
-            data = self._h11.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as err:
-            # E.g. fewer bytes than the declared Content-Length: the peer can't trust this
-            # connection's framing any more.
-            log.warning("closing connection after a bad response: %s", err)
+        if self._body_mode == _CHUNKED:
+            self._write_out(b"0\r\n\r\n")
+        elif self._body_mode == _LENGTH and self._body_remaining:
+            # The peer can't trust this connection's framing any more.
+            log.warning(
+                "closing connection: response was %d bytes short of its Content-Length",
+                self._body_remaining,
+            )
             self.close()
             return
-        if data:
-            self._write_out(data)
+        self._exchange_written()
+
+    def _exchange_written(self) -> None:
         self._response_done = True
         self._deadline = None
-        if self._h11.their_state is h11.DONE or self._request_done:
+        if self._request_done:
             self._next_cycle()
-        elif self._h11.our_state is h11.MUST_CLOSE:
+        elif not self._keep_alive:
             self.close()
         elif not self._processing and self._waiting_for_app is None:
             # Responded before the whole body came: read and discard the rest, then go on.
             self._arm_deadline(self.params.body_timeout, "body timeout")
             self._process()
+
+    def _send_continue(self) -> None:
+        assert self.transport is not None
+        self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def _restart_h11(self) -> bool:
+        """A fresh h11 connection per exchange, fed what is left of the old one's buffer: h11
+        parses every request, while responses (written by us) never go through its send path."""
+        leftover = self._h11.trailing_data[0]
+        self._h11 = h11.Connection(
+            h11.SERVER, max_incomplete_event_size=self.params.max_header_size
+        )
+        if leftover:
+            self._h11.receive_data(leftover)
+        return True
 
     def _write_out(self, data: bytes) -> asyncio.Future[None]:
         assert self.transport is not None
@@ -415,11 +479,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)
         return waiter
-
-    def _send(self, event: h11.Event) -> None:
-        data = self._h11.send(event)
-        if data and self.transport is not None:
-            self.transport.write(data)
 
     def _closed_future(self) -> asyncio.Future[None]:
         future = self._loop.create_future()
@@ -437,26 +496,22 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._error_response_and_close(413, "Payload Too Large")
 
     def _error_response_and_close(self, status: int, why: str) -> None:
-        if not self._response_started and self._h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+        if not self._response_started:
             body = f"{status} {_REASONS.get(status, 'Bad Request')}: {why}\n".encode(
                 "latin-1", "replace"
             )
-            try:
-                self._send(
-                    h11.Response(
-                        status_code=status,
-                        headers=[
-                            (b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"),
-                        ],
-                    )
+            self._keep_alive = False
+            with contextlib.suppress(ValueError, RuntimeError, h11.ProtocolError):
+                self.write_headers(
+                    _ErrorStartLine(status, _REASONS.get(status, "Bad Request")),
+                    _HeaderList(
+                        [
+                            ("Content-Type", "text/plain; charset=utf-8"),
+                            ("Content-Length", str(len(body))),
+                        ]
+                    ),
+                    body,
                 )
-                self._send(h11.Data(data=body))
-                self._send(h11.EndOfMessage())
-            except h11.LocalProtocolError:
-                pass
-            self._response_started = True
         if self._receiver is not None and not self._response_done:
             receiver, self._receiver = self._receiver, None
             receiver.connection_lost()
@@ -609,6 +664,79 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._on_closed(self)
 
 
+class H11ReferenceProtocol(HTTP1ServerProtocol):
+    """Every response byte goes through h11's send path and h11 decides framing and keep-alive.
+
+    Slower than the default writer; kept as the reference that the protocol test suite runs
+    against too, so the two can't drift apart.
+    """
+
+    def write_headers(
+        self, start_line: StartLine, headers: HeaderSource, chunk: bytes | None = None
+    ) -> asyncio.Future[None]:
+        if self._response_started:
+            raise RuntimeError("response headers already written")
+        if self._closed:
+            return self._closed_future()
+        code = start_line.code
+        raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers.get_all()]
+        if not self._keep_alive or self._closing_after_response:
+            raw.append((b"connection", b"close"))
+        bodyless = self._head_only or code in _BODYLESS_STATUSES or code < 200
+        self._body_mode = _NO_BODY if bodyless else _LENGTH
+        try:
+            response = h11.Response(
+                status_code=code, headers=raw, reason=start_line.reason.encode("latin-1")
+            )
+            data = self._h11.send(response)
+            if chunk and not bodyless:
+                data += self._h11.send(h11.Data(data=chunk))
+        except h11.LocalProtocolError as err:
+            raise ValueError(f"invalid response: {err}") from None
+        self._response_started = True
+        return self._write_out(data)
+
+    def write(self, chunk: bytes) -> asyncio.Future[None]:
+        if self._closed:
+            return self._closed_future()
+        if not self._response_started:
+            raise RuntimeError("write() before write_headers()")
+        if not chunk or self._body_mode == _NO_BODY:
+            return self._done_future
+        try:
+            data = self._h11.send(h11.Data(data=chunk))
+        except h11.LocalProtocolError as err:
+            raise ValueError(str(err)) from None
+        return self._write_out(data)
+
+    def finish(self) -> None:
+        if self._closed or self._response_done:
+            return
+        if not self._response_started:
+            raise RuntimeError("finish() before write_headers()")
+        try:
+            data = self._h11.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as err:
+            log.warning("closing connection after a bad response: %s", err)
+            self.close()
+            return
+        if data:
+            self._write_out(data)
+        if self._h11.our_state is h11.MUST_CLOSE:
+            self._keep_alive = False
+        self._exchange_written()
+
+    def _send_continue(self) -> None:
+        self._write_out(self._h11.send(h11.InformationalResponse(status_code=100, headers=[])))
+
+    def _restart_h11(self) -> bool:
+        try:
+            self._h11.start_next_cycle()
+        except h11.LocalProtocolError:
+            return False
+        return True
+
+
 _REASONS = {
     400: "Bad Request",
     408: "Request Timeout",
@@ -620,17 +748,38 @@ _REASONS = {
 }
 
 
-def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    for name, value in headers:
-        if name == b"content-length":
-            return int(value)
-    return None
+_NO_BODY, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_lowered_names: dict[str, str] = {}
 
 
-def _is_gzip(headers: Iterable[tuple[bytes, bytes]]) -> bool:
-    return any(
-        name == b"content-encoding" and value.strip().lower() == b"gzip" for name, value in headers
-    )
+def _checked_lower_name(name: str) -> str:
+    """The lower-cased header name, after checking it is an RFC 9110 token (cached)."""
+    lowered = _lowered_names.get(name)
+    if lowered is None:
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"invalid header name {name!r}")
+        lowered = name.lower()
+        if len(_lowered_names) < 4096:
+            _lowered_names[name] = lowered
+    return lowered
+
+
+def _parse_length(value: str) -> int:
+    if not value.isdigit() or not value.isascii():
+        raise ValueError(f"invalid Content-Length {value!r}")
+    return int(value)
+
+
+class _ErrorStartLine(NamedTuple):
+    code: int
+    reason: str
+
+
+class _HeaderList(list[tuple[str, str]]):
+    def get_all(self) -> Iterable[tuple[str, str]]:
+        return self
 
 
 def _head_size(request: h11.Request) -> int:
