@@ -592,3 +592,57 @@ async def test_body_bytes_that_look_like_folding_are_just_body(serve: Serve) -> 
     status, _, echoed = await read_response(reader)
     assert status == b"HTTP/1.1 200 OK" and echoed.endswith(body)
     await close(writer)
+
+
+async def test_framing_headers_appear_once(serve: Serve) -> None:
+    url = await serve(echo)
+    reader, writer = await open_conn(url)
+    writer.write(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).lower()
+    assert head.count(b"content-length:") == 1
+    assert b"transfer-encoding" not in head
+    await close(writer)
+
+
+async def test_async_head_handling_may_raise_the_body_limit(serve: Serve) -> None:
+    """Like a streaming handler's async prepare() calling set_max_body_size()."""
+    from asyncweb import httputil
+
+    class Raiser(httputil.HTTPMessageDelegate):
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+            self.size = 0
+
+        async def _prepare(self) -> None:
+            await asyncio.sleep(0.05)
+            self.conn.set_max_body_size(10_000)
+
+        def headers_received(self, start_line: Any, headers: Any) -> Any:
+            return self._prepare()
+
+        def data_received(self, chunk: bytes) -> None:
+            self.size += len(chunk)
+
+        def finish(self) -> None:
+            body = str(self.size).encode()
+            self.conn.write_headers(
+                ResponseStartLine("HTTP/1.1", 200, "OK"),
+                HTTPHeaders({"Content-Length": str(len(body))}),
+                body,
+            )
+            self.conn.finish()
+
+    class App(httputil.HTTPServerConnectionDelegate):
+        def start_request(self, server_conn: object, request_conn: Any) -> Any:
+            return Raiser(request_conn)
+
+    url = await serve(App(), max_body_size=100)
+    reader, writer = await open_conn(url)
+    writer.write(
+        b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert interim.startswith(b"HTTP/1.1 100 ")
+    writer.write(b"z" * 5000)
+    assert (await read_response(reader))[2] == b"5000"
+    await close(writer)

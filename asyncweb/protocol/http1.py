@@ -103,6 +103,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._http10 = False
         self._body_mode = _NO_BODY
         self._body_remaining = 0
+        self._declared_length: int | None = None
+        self._head_pending = False
         self._close_callback: Callable[[], None] | None = None
         # The current exchange.
         self._response_started = False
@@ -265,16 +267,25 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             ]
             self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._receiver = self._start_request(self)
+        self._declared_length = declared
+        self._head_pending = True
         self._await_app(
             self._receiver.head_received(request.method, request.target, version, headers)
         )
+        if self._waiting_for_app is None:
+            self._head_accepted()
+
+    def _head_accepted(self) -> None:
+        """The receiver has the head (an async prepare() included): now the body may come."""
+        self._head_pending = False
         if self._closed or self._response_started:
             return
         # The receiver may have raised the limit (streaming handlers do, in prepare()).
+        declared = self._declared_length
         if declared is not None and declared > self._max_body_size:
             self._reject_body(f"Content-Length {declared} exceeds {self._max_body_size}")
             return
-        if self._h11.they_are_waiting_for_100_continue and self._waiting_for_app is None:
+        if self._h11.they_are_waiting_for_100_continue:
             self._send_continue()
 
     def _on_body(self, data: bytes) -> None:
@@ -319,6 +330,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             log.error("error in request receiver", exc_info=future.exception())
             self.close()
             return
+        if self._head_pending:
+            self._head_accepted()
         if not self._closed and not self._processing:
             self._process()
 
@@ -331,6 +344,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self.close()
             return
         self._receiver = None
+        self._close_callback = None  # it belonged to the finished request
         self._response_started = self._response_done = self._request_done = False
         self._body_received = 0
         self._max_body_size = self.params.max_body_size
@@ -369,6 +383,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             lowered = _checked_lower_name(name)
             if lowered == "content-length":
                 content_length = value
+                continue  # written below, unless the status forbids it
             elif lowered == "connection":
                 # We own the connection's fate; an explicit "close" is honoured.
                 close = close or "close" in value.lower()
