@@ -1,0 +1,33 @@
+"""The web framework: ``Application``, ``RequestHandler`` and friends, as ``tornado.web``.
+
+Split into modules (handler, application, errors, decorators, transforms); every public name
+is re-exported here so ``from asyncweb.web import RequestHandler`` works as in Tornado.
+"""
+
+from asyncweb.routing import URLSpec, url
+from asyncweb.web.application import Application, _ApplicationRouter, _HandlerDelegate
+from asyncweb.web.decorators import addslash, authenticated, removeslash, stream_request_body
+from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
+from asyncweb.web.handler import _ARG_DEFAULT, ErrorHandler, RedirectHandler, RequestHandler
+from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
+
+__all__ = [
+    "_ARG_DEFAULT",
+    "Application",
+    "ErrorHandler",
+    "Finish",
+    "GZipContentEncoding",
+    "HTTPError",
+    "MissingArgumentError",
+    "OutputTransform",
+    "RedirectHandler",
+    "RequestHandler",
+    "URLSpec",
+    "_ApplicationRouter",
+    "_HandlerDelegate",
+    "addslash",
+    "authenticated",
+    "removeslash",
+    "stream_request_body",
+    "url",
+]

@@ -1,0 +1,320 @@
+"""``Application``: the handler table, settings, and the server-facing delegate."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from asyncweb import httputil
+from asyncweb.log import access_log, app_log
+from asyncweb.routing import (
+    AnyMatches,
+    DefaultHostMatches,
+    HostMatches,
+    ReversibleRouter,
+    ReversibleRuleRouter,
+    Rule,
+    _RuleList,
+)
+from asyncweb.web.handler import ErrorHandler, RequestHandler
+from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
+
+if TYPE_CHECKING:
+    from asyncweb.httpserver import HTTPServer
+
+__all__ = ["Application"]
+
+
+class _ApplicationRouter(ReversibleRuleRouter):
+    """Rule router whose ``RequestHandler`` targets become handler delegates and whose
+    nested rule lists become nested routers."""
+
+    def __init__(self, application: Application, rules: _RuleList | None = None) -> None:
+        self.application = application
+        super().__init__(rules)
+
+    def process_rule(self, rule: Rule) -> Rule:
+        rule = super().process_rule(rule)
+        if isinstance(rule.target, (list, tuple)):
+            rule.target = _ApplicationRouter(self.application, rule.target)
+        return rule
+
+    def get_target_delegate(
+        self, target: Any, request: httputil.HTTPServerRequest, **target_params: Any
+    ) -> httputil.HTTPMessageDelegate | None:
+        if isinstance(target, type) and issubclass(target, RequestHandler):
+            return self.application.get_handler_delegate(request, target, **target_params)
+        return super().get_target_delegate(target, request, **target_params)
+
+
+class Application(ReversibleRouter):
+    """A set of request handlers and settings; hand it to ``HTTPServer`` or call
+    :meth:`listen`.
+
+    ``handlers`` are ``(pattern, HandlerClass[, kwargs[, name]])`` tuples, ``URLSpec``\\ s or
+    ``Rule``\\ s, tried in order. Settings used here: ``debug`` (implies ``serve_traceback``),
+    ``serve_traceback``, ``compress_response`` (alias ``gzip``), ``log_function``,
+    ``default_handler_class`` and ``default_handler_args``, ``login_url``.
+    """
+
+    def __init__(
+        self,
+        handlers: _RuleList | None = None,
+        default_host: str | None = None,
+        transforms: list[type[OutputTransform]] | None = None,
+        **settings: Any,
+    ) -> None:
+        if transforms is None:
+            self.transforms: list[type[OutputTransform]] = []
+            if settings.get("compress_response") or settings.get("gzip"):
+                self.transforms.append(GZipContentEncoding)
+        else:
+            self.transforms = transforms
+        self.default_host = default_host
+        self.settings = settings
+        self.ui_modules: dict[str, Any] = {}
+        self.ui_methods: dict[str, Any] = {}
+        if self.settings.get("debug"):
+            self.settings.setdefault("autoreload", True)
+            self.settings.setdefault("compiled_template_cache", False)
+            self.settings.setdefault("static_hash_cache", False)
+            self.settings.setdefault("serve_traceback", True)
+        self.wildcard_router = _ApplicationRouter(self, handlers)
+        self.default_router = _ApplicationRouter(self, [Rule(AnyMatches(), self.wildcard_router)])
+
+    def listen(
+        self,
+        port: int,
+        address: str | None = None,
+        *,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = 128,
+        flags: int | None = None,
+        reuse_port: bool = False,
+        **kwargs: Any,
+    ) -> HTTPServer:
+        """Start an ``HTTPServer`` for this application on ``port``; ``kwargs`` go to the
+        server (``xheaders``, ``ssl_options``, ``max_body_size``...). Returns the server."""
+        from asyncweb.httpserver import HTTPServer
+
+        server = HTTPServer(self, **kwargs)
+        server.listen(
+            port,
+            address=address,
+            family=family,
+            backlog=backlog,
+            flags=flags,
+            reuse_port=reuse_port,
+        )
+        return server
+
+    def add_handlers(self, host_pattern: str, host_handlers: _RuleList) -> None:
+        """Add handlers for hosts matching ``host_pattern``; host groups are tried in the order
+        added, all before the host-independent handlers given to the constructor."""
+        host_matcher = HostMatches(host_pattern)
+        rule = Rule(host_matcher, _ApplicationRouter(self, host_handlers))
+        self.default_router.rules.insert(-1, rule)
+        if self.default_host is not None:
+            self.wildcard_router.add_rules(
+                [(DefaultHostMatches(self, host_matcher.host_pattern), host_handlers)]
+            )
+
+    def add_transform(self, transform_class: type[OutputTransform]) -> None:
+        self.transforms.append(transform_class)
+
+    def __call__(self, request: httputil.HTTPServerRequest) -> Awaitable[None] | None:
+        """Handle an already-read request (``HTTPServer(app)`` uses the delegate interface
+        instead). Returns an awaitable when the handler went async."""
+        dispatcher = self.find_handler(request)
+        assert isinstance(dispatcher, _HandlerDelegate)
+        return dispatcher.execute()
+
+    def find_handler(
+        self, request: httputil.HTTPServerRequest, **kwargs: Any
+    ) -> httputil.HTTPMessageDelegate:
+        route: httputil.HTTPMessageDelegate | None
+        default_rules = self.default_router.rules
+        if len(default_rules) == 1 and default_rules[0].target is self.wildcard_router:
+            # No host-specific handlers: skip the AnyMatches level.
+            route = self.wildcard_router.find_handler(request)
+        else:
+            route = self.default_router.find_handler(request)
+        if route is not None:
+            return route
+        handler_class = self.settings.get("default_handler_class")
+        if handler_class:
+            return self.get_handler_delegate(
+                request, handler_class, self.settings.get("default_handler_args", {})
+            )
+        return self.get_handler_delegate(request, ErrorHandler, {"status_code": 404})
+
+    def get_handler_delegate(
+        self,
+        request: httputil.HTTPServerRequest,
+        target_class: type[RequestHandler],
+        target_kwargs: dict[str, Any] | None = None,
+        path_args: list[bytes | None] | None = None,
+        path_kwargs: dict[str, bytes | None] | None = None,
+    ) -> _HandlerDelegate:
+        """The delegate that runs ``target_class`` for ``request``."""
+        return _HandlerDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        """The path of the handler named ``name``, with ``args`` in its groups."""
+        reversed_url = self.default_router.reverse_url(name, *args)
+        if reversed_url is not None:
+            return reversed_url
+        raise KeyError(f"{name} not found in named urls")
+
+    def log_request(self, handler: RequestHandler) -> None:
+        """Log a finished request to ``access_log`` (override or set ``log_function``)."""
+        log_function = self.settings.get("log_function")
+        if log_function is not None:
+            log_function(handler)
+            return
+        status = handler.get_status()
+        if status < 400:
+            level = logging.INFO
+        elif status < 500:
+            level = logging.WARNING
+        else:
+            level = logging.ERROR
+        # Formatting the summary and timing costs more than the check: skip both when unused.
+        if access_log.isEnabledFor(level):
+            request_time = 1000.0 * handler.request.request_time()
+            access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
+
+
+class _HandlerDelegate(httputil.HTTPMessageDelegate):
+    """Runs one handler: buffers the body (or streams it to ``data_received``), then
+    executes the handler when the request is complete."""
+
+    __slots__ = (
+        "application",
+        "chunks",
+        "handler",
+        "handler_class",
+        "handler_kwargs",
+        "path_args",
+        "path_kwargs",
+        "request",
+        "stream_request_body",
+    )
+
+    def __init__(
+        self,
+        application: Application,
+        request: httputil.HTTPServerRequest,
+        handler_class: type[RequestHandler],
+        handler_kwargs: dict[str, Any] | None,
+        path_args: Sequence[bytes | None] | None,
+        path_kwargs: dict[str, bytes | None] | None,
+    ) -> None:
+        self.application = application
+        self.request = request
+        self.handler_class = handler_class
+        self.handler_kwargs = handler_kwargs or {}
+        self.path_args = path_args or ()
+        self.path_kwargs = path_kwargs or {}
+        self.chunks: list[bytes] | None = []
+        self.stream_request_body = handler_class._stream_request_body
+        self.handler: RequestHandler | None = None
+
+    def headers_received(
+        self,
+        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
+        headers: httputil.HTTPHeaders,
+    ) -> Awaitable[None] | None:
+        if self.stream_request_body:
+            # prepare() runs now; the server holds the body back until it is done.
+            self.execute()
+            prepared = self.handler._prepared_future if self.handler is not None else None
+            if prepared is not None and not prepared.done():
+                return prepared
+        return None
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if not self.stream_request_body:
+            if self.chunks is not None:
+                self.chunks.append(chunk)
+            return None
+        handler = self.handler
+        if handler is None or handler._finished:
+            return None  # e.g. prepare() answered already: discard the rest
+        if type(chunk) is not bytes:
+            chunk = bytes(chunk)  # h11 may hand over bytearrays
+        try:
+            result = handler.data_received(chunk)
+        except Exception as e:
+            handler._handle_request_exception(e)
+            return None
+        if result is not None:
+            return _guard_data_received(handler, result)
+        return None
+
+    def finish(self) -> None:
+        if self.stream_request_body:
+            body = self.handler._body_future if self.handler is not None else None
+            if body is not None and not body.done():
+                body.set_result(None)
+            return
+        chunks = self.chunks
+        if chunks:
+            # h11 may hand over bytearrays; handlers expect immutable bytes.
+            self.request.body = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
+            self.request._parse_body()
+        self.chunks = None
+        self.execute()
+
+    def on_connection_close(self) -> None:
+        if self.stream_request_body and self.handler is not None:
+            self.handler.on_connection_close()
+        else:
+            self.chunks = None
+
+    def execute(self) -> asyncio.Future[None] | None:
+        """Create the handler and run it; returns a Task only when it went async."""
+        application = self.application
+        request = self.request
+        try:
+            handler = self.handler = self.handler_class(application, request, **self.handler_kwargs)
+        except Exception:
+            app_log.error("Error creating %s", self.handler_class.__name__, exc_info=True)
+            _bare_error(request)
+            return None
+        transform_classes = application.transforms
+        transforms: Sequence[OutputTransform] = (
+            [t(request) for t in transform_classes] if transform_classes else ()
+        )
+        if self.stream_request_body:
+            loop = asyncio.get_running_loop()
+            handler._prepared_future = loop.create_future()
+            handler._body_future = loop.create_future()
+        return handler._execute(transforms, *self.path_args, **self.path_kwargs)
+
+
+async def _guard_data_received(handler: RequestHandler, pending: Awaitable[None]) -> None:
+    try:
+        await pending
+    except Exception as e:
+        handler._handle_request_exception(e)
+
+
+def _bare_error(request: httputil.HTTPServerRequest) -> None:
+    """A 500 without a handler (its constructor failed)."""
+    connection: Any = request.connection
+    body = b"<html><title>500: Internal Server Error</title><body>500</body></html>"
+    try:
+        connection.write_headers(
+            httputil.ResponseStartLine("", 500, "Internal Server Error"),
+            httputil.HTTPHeaders(
+                {"Content-Type": "text/html; charset=UTF-8", "Content-Length": str(len(body))}
+            ),
+            body,
+        )
+        connection.finish()
+    except Exception:
+        app_log.error("Could not send a 500 response", exc_info=True)

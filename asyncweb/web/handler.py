@@ -1,0 +1,771 @@
+"""``RequestHandler``: one instance per request, subclassed by applications.
+
+The hot path: ``_execute`` is a plain function. When ``prepare()`` and the HTTP method return
+without an awaitable it runs to the end in the server's callback (no Task, no coroutine) and
+``finish()`` writes the head and body with one ``write_headers(..., chunk)``. Only the first
+awaitable moves the remainder into a Task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import email.utils
+import hashlib
+import http.cookies
+import inspect
+import numbers
+import re
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from asyncweb import escape, httputil
+from asyncweb.log import app_log, gen_log
+from asyncweb.protocol import StreamClosedError
+from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
+
+if TYPE_CHECKING:
+    from asyncweb.web.application import Application
+    from asyncweb.web.transforms import OutputTransform
+
+__all__ = ["ErrorHandler", "RedirectHandler", "RequestHandler"]
+
+
+class _ArgDefaultMarker:
+    """Sentinel type: "no default given" for the get_argument family."""
+
+
+_ARG_DEFAULT: Any = _ArgDefaultMarker()
+
+_SERVER_HEADER = "AsyncwebServer/0.1.0"
+_DEFAULT_CONTENT_TYPE = "text/html; charset=UTF-8"
+_JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
+_NO_TRANSFORMS: Sequence[OutputTransform] = ()
+
+# Control characters would split or corrupt the response head (header injection).
+_UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x1f\x7f]")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
+_ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
+# Headers describing a body, dropped when the response (204, 304) has none.
+_REPRESENTATION_HEADERS = (
+    "Allow",
+    "Content-Encoding",
+    "Content-Language",
+    "Content-Length",
+    "Content-MD5",
+    "Content-Range",
+    "Content-Type",
+    "Last-Modified",
+)
+
+# The Date header changes once a second: format it (and the default header set holding it)
+# once per second, not per request. Each response copies the template, which skips name
+# normalisation.
+_date_second = -1
+_date_value = ""
+_default_headers = httputil.HTTPHeaders()
+
+
+def _http_date() -> str:
+    global _date_second, _date_value, _default_headers
+    now = int(time.time())
+    if now != _date_second:
+        _date_value = email.utils.formatdate(now, usegmt=True)
+        _date_second = now
+        _default_headers = httputil.HTTPHeaders(
+            {"Server": _SERVER_HEADER, "Content-Type": _DEFAULT_CONTENT_TYPE, "Date": _date_value}
+        )
+    return _date_value
+
+
+# Tasks running async handlers: the loop keeps only weak references to tasks.
+_running: set[asyncio.Future[None]] = set()
+
+# Per class: the value of the Allow header sent with a 405.
+_allow_cache: dict[type, str] = {}
+
+
+def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> None:
+    raise HTTPError(405)
+
+
+class RequestHandler:
+    """Base class for HTTP request handlers: override ``get``, ``post``... (plain or async)."""
+
+    SUPPORTED_METHODS: tuple[str, ...] = (
+        "GET",
+        "HEAD",
+        "POST",
+        "DELETE",
+        "PATCH",
+        "PUT",
+        "OPTIONS",
+    )
+
+    _stream_request_body = False
+    _remove_control_chars_regex = _CONTROL_CHARS
+
+    path_args: list[Any]
+    path_kwargs: dict[str, Any]
+    _current_user: Any
+
+    def __init__(
+        self,
+        application: Application,
+        request: httputil.HTTPServerRequest,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.application = application
+        self.request = request
+        self.path_args = []
+        self.path_kwargs = {}
+        self._headers_written = False
+        self._finished = False
+        self._auto_finish = True
+        self._prepared_future: asyncio.Future[None] | None = None
+        self._body_future: asyncio.Future[None] | None = None
+        self._transforms: Sequence[OutputTransform] = _NO_TRANSFORMS
+        self._new_cookie: http.cookies.SimpleCookie | None = None
+        self.clear()
+        connection: Any = request.connection
+        if connection is not None:
+            connection.set_close_callback(self.on_connection_close)
+        self.initialize(**kwargs)
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def initialize(self, **kwargs: Any) -> None:
+        """Receives the third item of the URL rule as keyword arguments."""
+
+    def prepare(self) -> Awaitable[None] | None:
+        """Runs before the HTTP method; may be async. Finishing here skips the method."""
+        return None
+
+    def on_finish(self) -> None:
+        """Runs after the response was sent: clean up, log."""
+
+    def on_connection_close(self) -> None:
+        """The client went away before the response was finished (long polls care)."""
+        body = self._body_future
+        if self._stream_request_body and body is not None and not body.done():
+            body.set_exception(StreamClosedError())
+            body.exception()  # mark retrieved: nobody may be waiting
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        """Body chunks for ``@stream_request_body`` handlers; may return an awaitable to
+        slow the client down."""
+        raise NotImplementedError()
+
+    def set_default_headers(self) -> None:
+        """Set headers every response of this handler starts with (also error responses)."""
+
+    get: Callable[..., Awaitable[None] | None] = _unimplemented_method
+    head: Callable[..., Awaitable[None] | None] = _unimplemented_method
+    post: Callable[..., Awaitable[None] | None] = _unimplemented_method
+    delete: Callable[..., Awaitable[None] | None] = _unimplemented_method
+    patch: Callable[..., Awaitable[None] | None] = _unimplemented_method
+    put: Callable[..., Awaitable[None] | None] = _unimplemented_method
+    options: Callable[..., Awaitable[None] | None] = _unimplemented_method
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.application.settings
+
+    @property
+    def cookies(self) -> dict[str, http.cookies.Morsel[str]]:
+        return self.request.cookies
+
+    @property
+    def current_user(self) -> Any:
+        """The logged-in user, from :meth:`get_current_user` (called once), or assigned."""
+        if not hasattr(self, "_current_user"):
+            self._current_user = self.get_current_user()
+        return self._current_user
+
+    @current_user.setter
+    def current_user(self, value: Any) -> None:
+        self._current_user = value
+
+    def get_current_user(self) -> Any:
+        return None
+
+    def get_login_url(self) -> str:
+        self.require_setting("login_url", "@asyncweb.web.authenticated")
+        return str(self.application.settings["login_url"])
+
+    def require_setting(self, name: str, feature: str = "this feature") -> None:
+        if not self.application.settings.get(name):
+            raise Exception(
+                f"You must define the '{name}' setting in your application to use {feature}"
+            )
+
+    def reverse_url(self, name: str, *args: Any) -> str:
+        return self.application.reverse_url(name, *args)
+
+    # -- status and headers --------------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Reset headers, status and buffered body to their defaults (not cookies)."""
+        _http_date()
+        self._headers = httputil.HTTPHeaders(_default_headers)
+        self.set_default_headers()
+        self._write_buffer: list[bytes] = []
+        self._status_code = 200
+        self._reason = "OK"
+
+    def set_status(self, status_code: int, reason: str | None = None) -> None:
+        """Set the status; ``reason`` defaults to the standard phrase (``Unknown`` for codes
+        without one)."""
+        if reason is None:
+            self._reason = httputil.responses.get(status_code, "Unknown")
+        else:
+            reason = escape.native_str(reason)
+            if _UNSAFE_HEADER_VALUE.search(reason):
+                raise ValueError(f"Unsafe reason phrase {reason!r}")
+            self._reason = reason
+        self._status_code = status_code
+
+    def get_status(self) -> int:
+        return self._status_code
+
+    def set_header(self, name: str, value: Any) -> None:
+        """Set a response header, replacing any earlier value. ``value`` may be str, bytes,
+        an int, or a datetime (formatted as an HTTP date)."""
+        self._headers[_check_header_name(name)] = self._convert_header_value(value)
+
+    def add_header(self, name: str, value: Any) -> None:
+        """Add a response header without replacing earlier ones (e.g. several Set-Cookie)."""
+        self._headers.add(_check_header_name(name), self._convert_header_value(value))
+
+    def clear_header(self, name: str) -> None:
+        if name in self._headers:
+            del self._headers[name]
+
+    def _convert_header_value(self, value: Any) -> str:
+        if isinstance(value, str):
+            text = value
+        elif isinstance(value, bytes):
+            # Latin-1 maps every byte to one character, so this never fails.
+            text = value.decode("latin1")
+        elif isinstance(value, numbers.Integral):
+            return str(value)
+        elif isinstance(value, datetime.datetime):
+            return httputil.format_timestamp(value)
+        else:
+            raise TypeError(f"Unsupported header value {value!r}")
+        if _UNSAFE_HEADER_VALUE.search(text):
+            raise ValueError(f"Unsafe header value {text!r}")
+        return text
+
+    # -- arguments -----------------------------------------------------------------------------
+
+    def get_argument(self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True) -> Any:
+        """The last value of query-or-body argument ``name``; without a default a missing
+        argument is a 400 (:class:`MissingArgumentError`)."""
+        return self._get_argument(name, default, self.request.arguments, strip)
+
+    def get_arguments(self, name: str, strip: bool = True) -> list[str]:
+        """Every value of argument ``name`` (maybe none)."""
+        return self._get_arguments(name, self.request.arguments, strip)
+
+    def get_body_argument(self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True) -> Any:
+        return self._get_argument(name, default, self.request.body_arguments, strip)
+
+    def get_body_arguments(self, name: str, strip: bool = True) -> list[str]:
+        return self._get_arguments(name, self.request.body_arguments, strip)
+
+    def get_query_argument(self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True) -> Any:
+        return self._get_argument(name, default, self.request.query_arguments, strip)
+
+    def get_query_arguments(self, name: str, strip: bool = True) -> list[str]:
+        return self._get_arguments(name, self.request.query_arguments, strip)
+
+    def _get_argument(
+        self, name: str, default: Any, source: dict[str, list[bytes]], strip: bool
+    ) -> Any:
+        values = self._get_arguments(name, source, strip)
+        if not values:
+            if default is _ARG_DEFAULT:
+                raise MissingArgumentError(name)
+            return default
+        return values[-1]
+
+    def _get_arguments(self, name: str, source: dict[str, list[bytes]], strip: bool) -> list[str]:
+        values = []
+        for raw in source.get(name, ()):
+            value = self.decode_argument(raw, name=name)
+            if isinstance(value, str):
+                # Form values are text: control characters (not whitespace) become spaces.
+                value = _CONTROL_CHARS.sub(" ", value)
+                if strip:
+                    value = value.strip()
+            values.append(value)
+        return values
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> Any:
+        """Decode an argument (or path group) from bytes; override for other encodings."""
+        try:
+            return escape.to_unicode(value)
+        except UnicodeDecodeError:
+            raise HTTPError(400, "Invalid unicode in %s: %r", name or "url", value[:40]) from None
+
+    # -- cookies -------------------------------------------------------------------------------
+
+    def get_cookie(self, name: str, default: str | None = None) -> str | None:
+        cookies = self.request.cookies
+        if name in cookies:
+            return cookies[name].value
+        return default
+
+    def set_cookie(
+        self,
+        name: str,
+        value: str | bytes,
+        domain: str | None = None,
+        expires: float | tuple[Any, ...] | datetime.datetime | None = None,
+        path: str = "/",
+        expires_days: float | None = None,
+        *,
+        max_age: int | None = None,
+        httponly: bool = False,
+        secure: bool = False,
+        samesite: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Queue a ``Set-Cookie`` header (sent with the response head)."""
+        name = escape.native_str(name)
+        value = escape.native_str(value)
+        if re.search(r"[\x00-\x20]", name + value):
+            # Cookie syntax allows neither whitespace nor control characters unquoted.
+            raise ValueError(f"Invalid cookie {name!r}: {value!r}")
+        if self._new_cookie is None:
+            self._new_cookie = http.cookies.SimpleCookie()
+        if name in self._new_cookie:
+            del self._new_cookie[name]
+        self._new_cookie[name] = value
+        morsel = self._new_cookie[name]
+        if domain:
+            morsel["domain"] = domain
+        if expires_days is not None and not expires:
+            expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+                days=expires_days
+            )
+        if expires:
+            morsel["expires"] = httputil.format_timestamp(expires)
+        if path:
+            morsel["path"] = path
+        if max_age:
+            morsel["max-age"] = str(max_age)
+        if httponly:
+            morsel["httponly"] = True
+        if secure:
+            morsel["secure"] = True
+        if samesite:
+            morsel["samesite"] = samesite
+        for key, val in kwargs.items():
+            if key == "max_age":
+                key = "max-age"
+            if key in ("httponly", "secure") and not val:
+                continue
+            morsel[key] = val
+
+    def clear_cookie(self, name: str, **kwargs: Any) -> None:
+        """Expire cookie ``name``; pass the ``path``/``domain`` it was set with."""
+        for forbidden in ("expires", "max_age"):
+            if forbidden in kwargs:
+                raise TypeError(f"clear_cookie() got an unexpected keyword argument {forbidden!r}")
+        expires = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=365)
+        self.set_cookie(name, value="", expires=expires, **kwargs)
+
+    def clear_all_cookies(self, **kwargs: Any) -> None:
+        """Expire every cookie the request sent (same ``path``/``domain`` for all)."""
+        for name in self.request.cookies:
+            self.clear_cookie(name, **kwargs)
+
+    # -- output --------------------------------------------------------------------------------
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        """Buffer output. A dict is sent as JSON (with a JSON Content-Type); lists are refused
+        because top-level JSON arrays could be read cross-site by old browsers."""
+        if self._finished:
+            raise RuntimeError("Cannot write() after finish()")
+        if isinstance(chunk, bytes):
+            self._write_buffer.append(chunk)
+            return
+        if isinstance(chunk, str):
+            self._write_buffer.append(chunk.encode("utf-8"))
+            return
+        if isinstance(chunk, dict):
+            self._headers["Content-Type"] = _JSON_CONTENT_TYPE
+            self._write_buffer.append(escape.json_encode(chunk).encode("utf-8"))
+            return
+        message = "write() only accepts bytes, unicode, and dict objects"
+        if isinstance(chunk, list):
+            message += (
+                ". Lists not accepted for security reasons; see "
+                "https://www.tornadoweb.org/en/stable/web.html"
+                "#tornado.web.RequestHandler.write"
+            )
+        raise TypeError(message)
+
+    def flush(self, include_footers: bool = False) -> asyncio.Future[None]:
+        """Send what is buffered; the first flush sends the head too (chunked framing when no
+        Content-Length was set). The future resolves once the output buffer has drained."""
+        connection = self.request.connection
+        assert connection is not None
+        buffer = self._write_buffer
+        chunk = buffer[0] if len(buffer) == 1 else b"".join(buffer)
+        self._write_buffer = []
+        if not self._headers_written:
+            self._headers_written = True
+            for transform in self._transforms:
+                self._status_code, self._headers, chunk = transform.transform_first_chunk(
+                    self._status_code, self._headers, chunk, include_footers
+                )
+            if self.request.method == "HEAD":
+                chunk = b""
+            if self._new_cookie is not None:
+                for cookie in self._new_cookie.values():
+                    self._headers.add("Set-Cookie", cookie.OutputString(None))
+            start_line = httputil.ResponseStartLine("", self._status_code, self._reason)
+            return _quiet(connection.write_headers(start_line, self._headers, chunk))
+        for transform in self._transforms:
+            chunk = transform.transform_chunk(chunk, include_footers)
+        if self.request.method != "HEAD" and chunk:
+            return _quiet(connection.write(chunk))
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> asyncio.Future[None]:
+        """End the response (writing ``chunk`` first). Called for you after the HTTP method
+        returns unless the handler was detached."""
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        if chunk is not None:
+            self.write(chunk)
+        if not self._headers_written:
+            status = self._status_code
+            if (
+                status == 200
+                and self.request.method in ("GET", "HEAD")
+                and "Etag" not in self._headers
+            ):
+                self.set_etag_header()
+                if self.check_etag_header():
+                    self._write_buffer = []
+                    self.set_status(304)
+                    status = 304
+            if status in (204, 304) or 100 <= status < 200:
+                if any(self._write_buffer):
+                    raise RuntimeError(f"Cannot send body with {status}")
+                self._write_buffer = []
+                self._clear_representation_headers()
+            elif "Content-Length" not in self._headers:
+                self._headers["Content-Length"] = str(sum(map(len, self._write_buffer)))
+        connection: Any = self.request.connection
+        future = self.flush(include_footers=True)
+        connection.finish()
+        connection.set_close_callback(None)
+        self._log()
+        self._finished = True
+        self.on_finish()
+        return future
+
+    def _clear_representation_headers(self) -> None:
+        headers = self._headers
+        for name in _REPRESENTATION_HEADERS:
+            if name in headers:
+                del headers[name]
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        """Redirect to ``url`` (302, or 301 when permanent, or ``status`` in 3xx) and finish."""
+        if self._headers_written:
+            raise Exception("Cannot redirect after headers have been written")
+        if status is None:
+            status = 301 if permanent else 302
+        elif not 300 <= status <= 399:
+            raise ValueError(f"redirect status must be 3xx, not {status}")
+        self.set_header("Location", escape.utf8(url))
+        self.set_status(status)
+        self.finish()
+
+    # -- etags ---------------------------------------------------------------------------------
+
+    def compute_etag(self) -> str | None:
+        """The Etag for the buffered body (a SHA-1 of it); return None to send none."""
+        hasher = hashlib.sha1()
+        for part in self._write_buffer:
+            hasher.update(part)
+        return f'"{hasher.hexdigest()}"'
+
+    def set_etag_header(self) -> None:
+        etag = self.compute_etag()
+        if etag is not None:
+            self._headers["Etag"] = self._convert_header_value(etag)
+
+    def check_etag_header(self) -> bool:
+        """Whether the request's If-None-Match matches our Etag (weak comparison, ``*``)."""
+        header = self.request.headers.get("If-None-Match")
+        if not header:
+            return False
+        computed = escape.utf8(self._headers.get("Etag", ""))
+        etags = _ETAG_LIST.findall(escape.utf8(header))
+        if not computed or not etags:
+            return False
+        if etags[0] == b"*":
+            return True
+        ours = _strip_weak(computed)
+        return any(_strip_weak(tag) == ours for tag in etags)
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        """Replace the response with an error page from :meth:`write_error` and finish."""
+        if self._headers_written:
+            gen_log.error("Cannot send error response after headers written")
+            if not self._finished:
+                try:
+                    self.finish()
+                except Exception:
+                    gen_log.error("Failed to flush partial response", exc_info=True)
+            return
+        self.clear()
+        reason = kwargs.get("reason")
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None:
+            exception = exc_info[1]
+            if isinstance(exception, HTTPError) and exception.reason:
+                reason = exception.reason
+        try:
+            self.set_status(status_code, reason=reason)
+        except ValueError:
+            self.set_status(status_code)
+        if status_code == 405:
+            self._headers["Allow"] = _allowed_methods(type(self))
+        try:
+            self.write_error(status_code, **kwargs)
+        except Exception:
+            app_log.error("Uncaught exception in write_error", exc_info=True)
+        if not self._finished:
+            self.finish()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Write the error page; ``kwargs["exc_info"]`` is set when an exception caused it.
+        The traceback is shown only with the ``serve_traceback`` (or ``debug``) setting."""
+        if self.settings.get("serve_traceback") and "exc_info" in kwargs:
+            self.set_header("Content-Type", "text/plain; charset=UTF-8")
+            for line in traceback.format_exception(*kwargs["exc_info"]):
+                self.write(line)
+            self.finish()
+            return
+        message = escape.xhtml_escape(self._reason)
+        self.finish(
+            f"<html><title>{status_code}: {message}</title>"
+            f"<body>{status_code}: {message}</body></html>"
+        )
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Log an exception from a handler: an ``HTTPError`` as a one-line warning (when it
+        has a log message), anything else as an error with its traceback."""
+        if isinstance(value, HTTPError):
+            if value.log_message:
+                args = [value.status_code, self._request_summary(), *value.args]
+                gen_log.warning("%d %s: " + value.log_message, *args)
+            return
+        app_log.error(
+            "Uncaught exception %s\n%r",
+            self._request_summary(),
+            self.request,
+            exc_info=(typ, value, tb),  # type: ignore[arg-type]
+        )
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, Finish):
+            if not self._finished:
+                self.finish(*e.args)
+            return
+        if isinstance(e, StreamClosedError) and self._connection_closed():
+            # The client left; there is nobody to send an error page to.
+            self._finished = True
+            return
+        try:
+            self.log_exception(*sys.exc_info())
+        except Exception:
+            app_log.error("Error in exception logger", exc_info=True)
+        if self._finished:
+            return
+        if isinstance(e, HTTPError):
+            self.send_error(e.status_code, exc_info=sys.exc_info())
+        else:
+            self.send_error(500, exc_info=sys.exc_info())
+
+    def _connection_closed(self) -> bool:
+        connection: Any = self.request.connection
+        return bool(getattr(connection, "_closed", False))
+
+    # -- execution -----------------------------------------------------------------------------
+
+    def _execute(
+        self, transforms: Sequence[OutputTransform], *args: bytes | None, **kwargs: bytes | None
+    ) -> asyncio.Future[None] | None:
+        """Run the request; returns a Task only if some step had to await."""
+        self._transforms = transforms
+        try:
+            method = self.request.method
+            if method not in self.SUPPORTED_METHODS:
+                raise HTTPError(405)
+            if args:
+                self.path_args = [self.decode_argument(a) for a in args]  # type: ignore[arg-type]
+            if kwargs:
+                self.path_kwargs = {
+                    k: self.decode_argument(v, name=k)  # type: ignore[arg-type]
+                    for k, v in kwargs.items()
+                }
+            result = self.prepare()
+            if result is not None and inspect.isawaitable(result):
+                return self._go_async(result, True)
+            if self._prepared_future is not None:
+                self._prepared_future.set_result(None)
+            if self._finished:
+                return None
+            if self._stream_request_body:
+                return self._go_async(None, True)
+            result = getattr(self, method.lower())(*self.path_args, **self.path_kwargs)
+            if result is not None and inspect.isawaitable(result):
+                return self._go_async(result, False)
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except Exception as e:
+            try:
+                self._handle_request_exception(e)
+            except Exception:
+                app_log.error("Exception in exception handler", exc_info=True)
+            prepared = self._prepared_future
+            if prepared is not None and not prepared.done():
+                prepared.set_result(None)
+        return None
+
+    def _go_async(self, pending: Awaitable[Any] | None, preparing: bool) -> asyncio.Future[None]:
+        task = asyncio.ensure_future(self._execute_async(pending, preparing))
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+        return task
+
+    async def _execute_async(self, pending: Awaitable[Any] | None, preparing: bool) -> None:
+        try:
+            if preparing:
+                if pending is not None:
+                    await pending
+                prepared = self._prepared_future
+                if prepared is not None and not prepared.done():
+                    prepared.set_result(None)
+                if self._finished:
+                    return
+                if self._body_future is not None:
+                    await self._body_future
+                assert self.request.method is not None
+                method = getattr(self, self.request.method.lower())
+                pending = method(*self.path_args, **self.path_kwargs)
+            if pending is not None and inspect.isawaitable(pending):
+                await pending
+            if self._auto_finish and not self._finished:
+                self.finish()
+        except Exception as e:
+            try:
+                self._handle_request_exception(e)
+            except Exception:
+                app_log.error("Exception in exception handler", exc_info=True)
+        finally:
+            prepared = self._prepared_future
+            if prepared is not None and not prepared.done():
+                prepared.set_result(None)
+
+    def _log(self) -> None:
+        self.application.log_request(self)
+
+    def _request_summary(self) -> str:
+        request = self.request
+        return f"{request.method} {request.uri} ({request.remote_ip})"
+
+
+def _strip_weak(tag: bytes) -> bytes:
+    return tag[2:] if tag.startswith(b"W/") else tag
+
+
+def _check_header_name(name: str) -> str:
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"Invalid header name {name!r}")
+    return name
+
+
+def _quiet(future: asyncio.Future[None]) -> asyncio.Future[None]:
+    """Mark a write's failure as seen: callers often ignore flush()/finish()'s future, and a
+    vanished client is not worth an "exception was never retrieved" report."""
+    if future.done():
+        if not future.cancelled():
+            future.exception()
+    else:
+        future.add_done_callback(_retrieve)
+    return future
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _allowed_methods(cls: type) -> str:
+    allowed = _allow_cache.get(cls)
+    if allowed is None:
+        names = [
+            m
+            for m in getattr(cls, "SUPPORTED_METHODS", ())
+            if getattr(cls, m.lower(), _unimplemented_method) is not _unimplemented_method
+        ]
+        allowed = _allow_cache[cls] = ", ".join(names)
+    return allowed
+
+
+class ErrorHandler(RequestHandler):
+    """Answers every request with ``status_code`` (the application's 404 handler)."""
+
+    def initialize(self, status_code: int) -> None:  # type: ignore[override]
+        self.set_status(status_code)
+
+    def prepare(self) -> None:
+        raise HTTPError(self._status_code)
+
+    def check_xsrf_cookie(self) -> None:
+        # An error page must not turn into a 403 because a form lacked its token.
+        pass
+
+
+class RedirectHandler(RequestHandler):
+    """Redirects to ``url`` (``{0}``/``{name}`` are filled from the path's groups), keeping
+    the query string: ``(r"/old/(.*)", RedirectHandler, {"url": "/new/{0}"})``."""
+
+    def initialize(self, url: str, permanent: bool = True) -> None:  # type: ignore[override]
+        self._url = url
+        self._permanent = permanent
+
+    def get(self, *args: Any, **kwargs: Any) -> None:
+        to_url = self._url.format(*args, **kwargs)
+        query = self.request.query_arguments
+        if query:
+            pairs = [(k, escape.to_unicode(v)) for k, values in query.items() for v in values]
+            to_url = httputil.url_concat(to_url, pairs)
+        self.redirect(to_url, permanent=self._permanent)
