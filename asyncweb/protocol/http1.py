@@ -132,6 +132,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._idle = True
+        self._h11_has_data = False
         self._unchecked_bytes = 0
         self._scanning_head = True
         self._scan_tail = b""
@@ -149,10 +150,18 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
-        if self._scanning_head and self._head_has_obs_fold(data):
-            self._bad_request(400, "obsolete line folding is not allowed")
-            return
+        if self._scanning_head:
+            tail = self._scan_tail
+            self._scan_tail = data[-3:]
+            # Cheap test first; the exact one only when something looks like a fold.
+            straddles = tail.endswith(b"\n") and data[:1] in (b" ", b"\t")
+            if (straddles or b"\n " in data or b"\n\t" in data) and self._head_has_obs_fold(
+                tail, data
+            ):
+                self._bad_request(400, "obsolete line folding is not allowed")
+                return
         self._h11.receive_data(data)
+        self._h11_has_data = True
         self._unchecked_bytes += len(data)
         if self._idle:
             # First bytes of a request head: from now on the head has header_timeout to arrive.
@@ -191,6 +200,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._processing = True
         try:
             while not self._closed and self._waiting_for_app is None:
+                if not self._h11_has_data:
+                    # A fresh h11 connection with nothing buffered: no event to look for.
+                    if self._reading_paused:
+                        self._resume_reading()
+                    return
                 try:
                     event = self._h11.next_event()
                 except h11.RemoteProtocolError as err:
@@ -234,6 +248,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._bad_request(505, f"unsupported HTTP version {version.decode('latin-1')}")
             return
         self._idle = False
+        self._scanning_head = False
         if self._unchecked_bytes > self.params.max_header_size:
             # h11 only bounds incomplete heads; one that arrived whole is measured here. The
             # counter is an upper bound on the bytes any buffered head can have, so this runs
@@ -244,7 +259,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._unchecked_bytes = len(self._h11.trailing_data[0])
         self._head_only = request.method == b"HEAD"
         self._arm_deadline(self.params.body_timeout, "body timeout")
-        headers = list(request.headers)
+        headers = _header_pairs(request.headers)
         declared: int | None = None
         gzipped = False
         keep_alive = version == b"1.1" and not self.params.no_keep_alive
@@ -340,7 +355,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._closing_after_response or not self._keep_alive:
             self.close()
             return
-        if not self._restart_h11():
+        buffered = self._restart_h11()
+        if buffered is None:
             self.close()
             return
         self._receiver = None
@@ -349,7 +365,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._body_received = 0
         self._max_body_size = self.params.max_body_size
         self._decompressor = None
-        self._wait_for_head()
+        self._wait_for_head(buffered)
         if not self._processing:
             self._process()
 
@@ -379,8 +395,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         lines = [f"HTTP/1.1 {code} {start_line.reason}\r\n"]
         content_length: str | None = None
         close = not self._keep_alive or self._closing_after_response
+        lowered_names = _lowered_names
         for name, value in headers.get_all():
-            lowered = _checked_lower_name(name)
+            lowered = lowered_names.get(name) or _checked_lower_name(name)
             if lowered == "content-length":
                 content_length = value
                 continue  # written below, unless the status forbids it
@@ -475,16 +492,18 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         assert self.transport is not None
         self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def _restart_h11(self) -> bool:
+    def _restart_h11(self) -> bytes | None:
         """A fresh h11 connection per exchange, fed what is left of the old one's buffer: h11
-        parses every request, while responses (written by us) never go through its send path."""
+        parses every request, while responses (written by us) never go through its send path.
+        Returns the bytes carried over (None if the connection can't go on)."""
         leftover = self._h11.trailing_data[0]
         self._h11 = h11.Connection(
             h11.SERVER, max_incomplete_event_size=self.params.max_header_size
         )
         if leftover:
             self._h11.receive_data(leftover)
-        return True
+        self._h11_has_data = bool(leftover)
+        return leftover
 
     def _write_out(self, data: bytes) -> asyncio.Future[None]:
         assert self.transport is not None
@@ -534,11 +553,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     # -- timeouts --------------------------------------------------------------------------
 
-    def _head_has_obs_fold(self, data: bytes) -> bool:
+    def _head_has_obs_fold(self, tail: bytes, data: bytes) -> bool:
         """Look for obsolete line folding (a header line starting with SP or HTAB) in the head
-        bytes of ``data``. h11 would unfold it; we reject it (RFC 9112 5.2 allows either),
-        since proxies that disagree about folding are a request-smuggling vector."""
-        tail = self._scan_tail
+        bytes of ``data`` (``tail``: the last bytes of the previous chunk of this head). h11
+        would unfold it; we reject it (RFC 9112 5.2 allows either), since proxies that disagree
+        about folding are a request-smuggling vector."""
         if tail:
             # Patterns straddling the previous chunk and this one.
             probe = tail + data[:4]
@@ -555,15 +574,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             return True
         if end >= 0:
             self._scanning_head = False
-        else:
-            self._scan_tail = data[-3:]
         return False
 
-    def _wait_for_head(self) -> None:
+    def _wait_for_head(self, buffered: bytes = b"") -> None:
         self._scanning_head = True
         self._scan_tail = b""
-        buffered = self._h11.trailing_data[0]
-        if buffered and self._head_has_obs_fold(buffered):
+        if buffered and self._head_has_obs_fold(b"", buffered):
             self._bad_request(400, "obsolete line folding is not allowed")
             return
         if buffered:
@@ -744,12 +760,14 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
     def _send_continue(self) -> None:
         self._write_out(self._h11.send(h11.InformationalResponse(status_code=100, headers=[])))
 
-    def _restart_h11(self) -> bool:
+    def _restart_h11(self) -> bytes | None:
         try:
             self._h11.start_next_cycle()
         except h11.LocalProtocolError:
-            return False
-        return True
+            return None
+        leftover = self._h11.trailing_data[0]
+        self._h11_has_data = bool(leftover)
+        return leftover
 
 
 _REASONS = {
@@ -795,6 +813,15 @@ class _ErrorStartLine(NamedTuple):
 class _HeaderList(list[tuple[str, str]]):
     def get_all(self) -> Iterable[tuple[str, str]]:
         return self
+
+
+def _header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
+    """(lowercase name, value) pairs of an h11 request. h11's Headers has no __iter__ of its
+    own, so iterating goes item by item through Sequence.__getitem__; its item list is faster."""
+    items = getattr(headers, "_full_items", None)
+    if items is None:
+        return list(headers)
+    return [(name, value) for _, name, value in items]
 
 
 def _head_size(request: h11.Request) -> int:
