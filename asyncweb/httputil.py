@@ -165,9 +165,8 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def get_all(self) -> Iterator[tuple[str, str]]:
         """Every ``(name, value)`` pair; a name with several values appears several times."""
-        for name, values in self._as_list.items():
-            for value in values:
-                yield (name, value)
+        # A list built at once is cheaper than a generator for the few headers of a response.
+        return iter([(name, value) for name, values in self._as_list.items() for value in values])
 
     def parse_line(self, line: str) -> None:
         """Add one header line; a line starting with whitespace continues the previous value.
@@ -288,7 +287,11 @@ class HTTPHeaders(MutableMapping[str, str]):
         return ",".join(values)
 
     def copy(self) -> HTTPHeaders:
-        return HTTPHeaders(self)
+        # Runs per request (handlers start from a copy of the default headers): skip __init__.
+        new = object.__new__(type(self)) if type(self) is HTTPHeaders else type(self)()
+        new._as_list = {name: values.copy() for name, values in self._as_list.items()}
+        new._last_key = self._last_key
+        return new
 
     # copy.copy() should copy the value lists too, as copy() does.
     __copy__ = copy
@@ -362,7 +365,6 @@ class HTTPServerRequest:
         self.protocol: str = getattr(context, "protocol", None) or "http"
 
         self.host = host or self.headers.get("Host") or "127.0.0.1"
-        self.host_name = split_host_and_port(self.host.lower())[0]
         self.files: dict[str, list[HTTPFile]] = files or {}
         self.connection = connection
         self.server_connection = server_connection
@@ -377,6 +379,19 @@ class HTTPServerRequest:
         self._query_arguments: dict[str, list[bytes]] | None = None
         self._arguments: dict[str, list[bytes]] | None = None
         self._cookies: dict[str, http.cookies.Morsel[Any]] | None = None
+        self._host_name: str | None = None
+
+    @property
+    def host_name(self) -> str:
+        """``host`` without its port, lower-cased (computed when first asked for)."""
+        name = self._host_name
+        if name is None:
+            name = self._host_name = split_host_and_port(self.host.lower())[0]
+        return name
+
+    @host_name.setter
+    def host_name(self, value: str) -> None:
+        self._host_name = value
 
     @property
     def query_arguments(self) -> dict[str, list[bytes]]:

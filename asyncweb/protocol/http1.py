@@ -395,18 +395,18 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         lines = [f"HTTP/1.1 {code} {start_line.reason}\r\n"]
         content_length: str | None = None
         close = not self._keep_alive or self._closing_after_response
-        lowered_names = _lowered_names
+        kinds = _header_kinds
         for name, value in headers.get_all():
-            lowered = lowered_names.get(name) or _checked_lower_name(name)
-            if lowered == "content-length":
-                content_length = value
-                continue  # written below, unless the status forbids it
-            elif lowered == "connection":
-                # We own the connection's fate; an explicit "close" is honoured.
-                close = close or "close" in value.lower()
-                continue
-            elif lowered == "transfer-encoding":
-                continue  # framing is decided below
+            kind = kinds.get(name)
+            if kind is None:
+                kind = _header_kind(name)
+            if kind:
+                if kind == _CONTENT_LENGTH:
+                    content_length = value  # written below, unless the status forbids it
+                elif kind == _CONNECTION:
+                    # We own the connection's fate; an explicit "close" is honoured.
+                    close = close or "close" in value.lower()
+                continue  # Transfer-Encoding too: framing is decided below
             lines.append(f"{name}: {value}\r\n")
         if self._head_only or code in _BODYLESS_STATUSES or code < 200:
             self._body_mode = _NO_BODY
@@ -784,19 +784,24 @@ _REASONS = {
 _NO_BODY, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_lowered_names: dict[str, str] = {}
+_PLAIN, _CONTENT_LENGTH, _CONNECTION, _TRANSFER_ENCODING = range(4)
+_FRAMING_KINDS = {
+    "content-length": _CONTENT_LENGTH,
+    "connection": _CONNECTION,
+    "transfer-encoding": _TRANSFER_ENCODING,
+}
+# Response header name -> what the writer must do with it; only valid tokens get in.
+_header_kinds: dict[str, int] = {}
 
 
-def _checked_lower_name(name: str) -> str:
-    """The lower-cased header name, after checking it is an RFC 9110 token (cached)."""
-    lowered = _lowered_names.get(name)
-    if lowered is None:
-        if not _TOKEN.fullmatch(name):
-            raise ValueError(f"invalid header name {name!r}")
-        lowered = name.lower()
-        if len(_lowered_names) < 4096:
-            _lowered_names[name] = lowered
-    return lowered
+def _header_kind(name: str) -> int:
+    """Classify a response header name, after checking it is an RFC 9110 token (cached)."""
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"invalid header name {name!r}")
+    kind = _FRAMING_KINDS.get(name.lower(), _PLAIN)
+    if len(_header_kinds) < 4096:
+        _header_kinds[name] = kind
+    return kind
 
 
 def _parse_length(value: str) -> int:

@@ -215,7 +215,7 @@ class RequestHandler:
     def clear(self) -> None:
         """Reset headers, status and buffered body to their defaults (not cookies)."""
         _http_date()
-        self._headers = httputil.HTTPHeaders(_default_headers)
+        self._headers = _default_headers.copy()
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
