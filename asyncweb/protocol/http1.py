@@ -84,6 +84,9 @@ _BODYLESS_STATUSES = frozenset((204, 304))
 class HTTP1ServerProtocol(asyncio.Protocol):
     """Serves HTTP/1.x on one connection. Also the ``request_conn`` the framework writes to."""
 
+    # A bodiless request is complete once its head is in (see _head_accepted).
+    _end_empty_requests_early = True
+
     def __init__(
         self,
         start_request: Callable[[HTTP1ServerProtocol], RequestReceiver],
@@ -104,6 +107,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._body_mode = _NO_BODY
         self._body_remaining = 0
         self._declared_length: int | None = None
+        self._empty_body = False
         self._head_pending = False
         self._close_callback: Callable[[], None] | None = None
         # The current exchange.
@@ -261,7 +265,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._arm_deadline(self.params.body_timeout, "body timeout")
         headers = _header_pairs(request.headers)
         declared: int | None = None
-        gzipped = False
+        gzipped = chunked = False
         keep_alive = version == b"1.1" and not self.params.no_keep_alive
         for name, value in headers:
             if name == b"content-length":
@@ -271,6 +275,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                     keep_alive = False
             elif name == b"content-encoding":
                 gzipped = value.strip().lower() == b"gzip"
+            elif name == b"transfer-encoding":
+                chunked = True
+        # RFC 9112 6.3: neither Content-Length nor Transfer-Encoding means no body at all.
+        self._empty_body = not chunked and not declared
         self._keep_alive = keep_alive
         self._http10 = version == b"1.0"
         if self.params.decompress and gzipped:
@@ -300,7 +308,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if declared is not None and declared > self._max_body_size:
             self._reject_body(f"Content-Length {declared} exceeds {self._max_body_size}")
             return
-        if self._h11.they_are_waiting_for_100_continue:
+        if self._empty_body and self._end_empty_requests_early:
+            # No need to ask h11 for the EndOfMessage it is bound to produce next; the next
+            # exchange starts on a fresh h11 connection anyway.
+            self._on_request_end()
+        elif self._h11.they_are_waiting_for_100_continue:
             self._send_continue()
 
     def _on_body(self, data: bytes) -> None:
@@ -320,6 +332,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._await_app(self._receiver.body_received(data))
 
     def _on_request_end(self) -> None:
+        if self._request_done:
+            return  # ended early (no body); this is h11's EndOfMessage catching up
         self._request_done = True
         self._deadline = None
         receiver = self._receiver
@@ -701,6 +715,9 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
     Slower than the default writer; kept as the reference that the protocol test suite runs
     against too, so the two can't drift apart.
     """
+
+    # h11 must see the EndOfMessage itself before start_next_cycle() is allowed.
+    _end_empty_requests_early = False
 
     def write_headers(
         self, start_line: StartLine, headers: HeaderSource, chunk: bytes | None = None
