@@ -406,7 +406,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._closed:
             return self._closed_future()
         code = start_line.code
-        lines = [f"HTTP/1.1 {code} {start_line.reason}\r\n"]
+        reason = start_line.reason
+        status_line = _status_lines.get((code, reason))
+        if status_line is None:
+            status_line = _status_line(code, reason)
+        lines = [status_line]
         content_length: str | None = None
         close = not self._keep_alive or self._closing_after_response
         kinds = _header_kinds
@@ -448,7 +452,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._response_started = True
         if chunk:
             data += self._frame(chunk)
-        return self._write_out(data)
+        assert self.transport is not None
+        self.transport.write(data)
+        if self._write_paused:
+            return self._drain_waiter()
+        return self._done_future
 
     def write(self, chunk: bytes) -> asyncio.Future[None]:
         if self._closed:
@@ -522,8 +530,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def _write_out(self, data: bytes) -> asyncio.Future[None]:
         assert self.transport is not None
         self.transport.write(data)
-        if not self._write_paused:
-            return self._done_future
+        if self._write_paused:
+            return self._drain_waiter()
+        return self._done_future
+
+    def _drain_waiter(self) -> asyncio.Future[None]:
         waiter = self._loop.create_future()
         self._drain_waiters.append(waiter)
         return waiter
@@ -661,11 +672,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         """Resolves once the transport's buffer is below its high-water mark."""
         if self._closed:
             return self._closed_future()
-        if not self._write_paused:
-            return self._done_future
-        waiter = self._loop.create_future()
-        self._drain_waiters.append(waiter)
-        return waiter
+        if self._write_paused:
+            return self._drain_waiter()
+        return self._done_future
 
     def detach(self) -> tuple[asyncio.Transport, bytes]:
         """Hand the transport (and any bytes read past the request) to another protocol."""
@@ -819,6 +828,16 @@ def _header_kind(name: str) -> int:
     if len(_header_kinds) < 4096:
         _header_kinds[name] = kind
     return kind
+
+
+_status_lines: dict[tuple[int, str], str] = {}
+
+
+def _status_line(code: int, reason: str) -> str:
+    line = f"HTTP/1.1 {code} {reason}\r\n"
+    if len(_status_lines) < 1024:
+        _status_lines[(code, reason)] = line
+    return line
 
 
 def _parse_length(value: str) -> int:

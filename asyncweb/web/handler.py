@@ -47,7 +47,8 @@ _JSON_CONTENT_TYPE = "application/json; charset=UTF-8"
 _NO_TRANSFORMS: Sequence[OutputTransform] = ()
 
 # Control characters would split or corrupt the response head (header injection).
-_UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x1f\x7f]")
+# RFC 9110 5.5: field values may hold HTAB but no other control character.
+_UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
