@@ -463,7 +463,7 @@ async def test_xheaders_off_by_default(serve: Serve, fetch: Fetch) -> None:
 
 
 async def test_tls(serve: Serve, tmp_path: Any) -> None:
-    trustme = pytest.importorskip("trustme")
+    import trustme
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
