@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 import pytest
+import trustme
 from conftest import Fetch, Serve, raw_exchange
 
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
@@ -463,7 +464,6 @@ async def test_xheaders_off_by_default(serve: Serve, fetch: Fetch) -> None:
 
 
 async def test_tls(serve: Serve, tmp_path: Any) -> None:
-    import trustme
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1")
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
