@@ -45,10 +45,6 @@ class HTTPInputError(Exception):
     """The peer sent something that is not valid HTTP."""
 
 
-class HTTPOutputError(Exception):
-    """The application tried to send something that is not valid HTTP."""
-
-
 # name -> canonical form. Bounded so hostile clients sending random header names cannot grow it
 # without limit; when full it is simply emptied and refills with whatever is common.
 _NORMALIZED_CACHE_SIZE = 1000

@@ -646,3 +646,30 @@ async def test_async_head_handling_may_raise_the_body_limit(serve: Serve) -> Non
     writer.write(b"z" * 5000)
     assert (await read_response(reader))[2] == b"5000"
     await close(writer)
+
+
+async def test_body_not_matching_content_length_raises_http_output_error(serve: Serve) -> None:
+    from asyncweb.httputil import HTTPOutputError
+
+    errors: list[str] = []
+
+    def mismatch(request: HTTPServerRequest) -> None:
+        conn: Any = request.connection
+        declared = 10 if request.path == "/short" else 3
+        conn.write_headers(
+            ResponseStartLine("HTTP/1.1", 200, "OK"),
+            HTTPHeaders({"Content-Length": str(declared)}),
+        )
+        try:
+            conn.write(b"12345")
+            conn.finish()
+        except HTTPOutputError as err:
+            errors.append(str(err))
+            conn.close()
+
+    url = await serve(mismatch)
+    short = await raw_exchange(url, b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert short.endswith(b"12345")  # what was written went out; then the connection closed
+    long = await raw_exchange(url, b"GET /long HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"12345" not in long
+    assert len(errors) == 2  # one each: too short at finish(), too long at write()

@@ -7,6 +7,7 @@ from asyncweb.protocol.http1 import (
     H11ReferenceProtocol,
     HTTP1Params,
     HTTP1ServerProtocol,
+    HTTPOutputError,
     RequestReceiver,
     StreamClosedError,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "H11ReferenceProtocol",
     "HTTP1Params",
     "HTTP1ServerProtocol",
+    "HTTPOutputError",
     "RequestReceiver",
     "StreamClosedError",
 ]

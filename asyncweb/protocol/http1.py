@@ -27,6 +27,12 @@ log = logging.getLogger("asyncweb.general")
 _PIPELINE_BUFFER_LIMIT = 65536
 
 
+class HTTPOutputError(ValueError):
+    """A response the protocol can't send as asked: a head with a line break or NUL, a bad
+    header name, or a body longer or shorter than its Content-Length. (``httputil`` exports
+    it under the same name, as Tornado does.)"""
+
+
 class StreamClosedError(OSError):
     """Raised by writes on a connection that is already closed."""
 
@@ -447,7 +453,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         head = "".join(lines)
         # A CR, LF or NUL inside a name, value or reason would split or end the head early.
         if head.count("\n") != len(lines) or head.count("\r") != len(lines) or "\0" in head:
-            raise ValueError(f"response head contains a line break or NUL: {head!r}")
+            raise HTTPOutputError(f"response head contains a line break or NUL: {head!r}")
         data = head.encode("latin-1") + b"\r\n"
         self._response_started = True
         if chunk:
@@ -471,7 +477,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         mode = self._body_mode
         if mode == _LENGTH:
             if len(chunk) > self._body_remaining:
-                raise ValueError("Tried to write more data than Content-Length")
+                raise HTTPOutputError("response body longer than its Content-Length")
             self._body_remaining -= len(chunk)
             return chunk
         if mode == _CHUNKED:
@@ -490,12 +496,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._write_out(b"0\r\n\r\n")
         elif self._body_mode == _LENGTH and self._body_remaining:
             # The peer can't trust this connection's framing any more.
-            log.warning(
-                "closing connection: response was %d bytes short of its Content-Length",
-                self._body_remaining,
-            )
+            missing = self._body_remaining
             self.close()
-            return
+            raise HTTPOutputError(f"response body {missing} bytes short of its Content-Length")
         self._exchange_written()
 
     def _exchange_written(self) -> None:
@@ -749,7 +752,7 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             if chunk and not bodyless:
                 data += self._h11.send(h11.Data(data=chunk))
         except h11.LocalProtocolError as err:
-            raise ValueError(f"invalid response: {err}") from None
+            raise HTTPOutputError(f"invalid response: {err}") from None
         self._response_started = True
         return self._write_out(data)
 
@@ -763,7 +766,7 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
         try:
             data = self._h11.send(h11.Data(data=chunk))
         except h11.LocalProtocolError as err:
-            raise ValueError(str(err)) from None
+            raise HTTPOutputError(str(err)) from None
         return self._write_out(data)
 
     def finish(self) -> None:
@@ -774,9 +777,8 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
         try:
             data = self._h11.send(h11.EndOfMessage())
         except h11.LocalProtocolError as err:
-            log.warning("closing connection after a bad response: %s", err)
             self.close()
-            return
+            raise HTTPOutputError(str(err)) from None
         if data:
             self._write_out(data)
         if self._h11.our_state is h11.MUST_CLOSE:
@@ -823,7 +825,7 @@ _header_kinds: dict[str, int] = {}
 def _header_kind(name: str) -> int:
     """Classify a response header name, after checking it is an RFC 9110 token (cached)."""
     if not _TOKEN.fullmatch(name):
-        raise ValueError(f"invalid header name {name!r}")
+        raise HTTPOutputError(f"invalid header name {name!r}")
     kind = _FRAMING_KINDS.get(name.lower(), _PLAIN)
     if len(_header_kinds) < 4096:
         _header_kinds[name] = kind
@@ -842,7 +844,7 @@ def _status_line(code: int, reason: str) -> str:
 
 def _parse_length(value: str) -> int:
     if not value.isdigit() or not value.isascii():
-        raise ValueError(f"invalid Content-Length {value!r}")
+        raise HTTPOutputError(f"invalid Content-Length {value!r}")
     return int(value)
 
 
