@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple, TypeVar, overload
 
 from asyncweb.escape import native_str, utf8
 from asyncweb.log import gen_log
+from asyncweb.protocol.http1 import HTTPOutputError as HTTPOutputError
 from asyncweb.util import ObjectDict
 
 if TYPE_CHECKING:
