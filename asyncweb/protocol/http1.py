@@ -588,21 +588,14 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         about folding are a request-smuggling vector."""
         if tail:
             # Patterns straddling the previous chunk and this one.
-            probe = tail + data[:4]
-            end = probe.find(b"\r\n\r\n")
-            limit = end + 3 if end >= 0 else len(probe)
-            if probe.find(b"\n ", 0, limit) >= 0 or probe.find(b"\n\t", 0, limit) >= 0:
-                return True
-            if end >= 0:
-                self._scanning_head = False
-                return False
-        end = data.find(b"\r\n\r\n")
-        limit = end + 3 if end >= 0 else len(data)
-        if data.find(b"\n ", 0, limit) >= 0 or data.find(b"\n\t", 0, limit) >= 0:
-            return True
-        if end >= 0:
+            found, head_ended = _fold_before_head_end(tail + data[:4])
+            if found or head_ended:
+                self._scanning_head = not head_ended
+                return found
+        found, head_ended = _fold_before_head_end(data)
+        if head_ended:
             self._scanning_head = False
-        return False
+        return found
 
     def _wait_for_head(self, buffered: bytes = b"") -> None:
         self._scanning_head = True
@@ -856,6 +849,14 @@ class _ErrorStartLine(NamedTuple):
 class _HeaderList(list[tuple[str, str]]):
     def get_all(self) -> Iterable[tuple[str, str]]:
         return self
+
+
+def _fold_before_head_end(buf: bytes) -> tuple[bool, bool]:
+    """(a line starting with SP/HTAB before the blank line ending the head, that line seen)."""
+    end = buf.find(b"\r\n\r\n")
+    limit = end + 3 if end >= 0 else len(buf)
+    found = buf.find(b"\n ", 0, limit) >= 0 or buf.find(b"\n\t", 0, limit) >= 0
+    return found, end >= 0
 
 
 def _header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
