@@ -46,6 +46,9 @@ class HTTPInputError(Exception):
     """The peer sent something that is not valid HTTP."""
 
 
+_FOLDING_MESSAGE = "folded (obs-fold) header lines are rejected"
+
+
 # name -> canonical form. Bounded so hostile clients sending random header names cannot grow it
 # without limit; when full it is simply emptied and refills with whatever is common.
 _NORMALIZED_CACHE_SIZE = 1000
@@ -93,16 +96,19 @@ del _common
 class HTTPHeaders(MutableMapping[str, str]):
     """A case-insensitive, multi-valued map of HTTP headers.
 
-    Indexing returns all values of a name joined by ``","``; :meth:`get_list` and
-    :meth:`get_all` give them separately. Assigning replaces every value, :meth:`add` appends.
+    Item access folds repeated fields into one comma-separated string, while :meth:`get_list`
+    and :meth:`get_all` keep each field line apart. ``h[name] = v`` drops earlier values;
+    :meth:`add` keeps them.
 
-    >>> h = HTTPHeaders({"content-type": "text/html"})
-    >>> h.add("Set-Cookie", "A=B")
-    >>> h.add("Set-Cookie", "C=D")
-    >>> h["set-cookie"]
-    'A=B,C=D'
-    >>> h.get_list("set-cookie")
-    ['A=B', 'C=D']
+    >>> via = HTTPHeaders(server="edge-7")
+    >>> via.add("VIA", "1.1 proxy-a")
+    >>> via.add("via", "1.0 proxy-b")
+    >>> via["Via"]
+    '1.1 proxy-a,1.0 proxy-b'
+    >>> via.get_list("VIA")
+    ['1.1 proxy-a', '1.0 proxy-b']
+    >>> via["SERVER"]
+    'edge-7'
     """
 
     _as_list: dict[str, list[str]]
@@ -157,7 +163,7 @@ class HTTPHeaders(MutableMapping[str, str]):
             values.append(value)
 
     def get_list(self, name: str) -> list[str]:
-        """All values of ``name``, in the order they were added (empty if absent)."""
+        """Each value stored under ``name``, oldest first; ``[]`` for a missing name."""
         return list(self._as_list.get(_normalize_header(name), ()))
 
     def get_all(self) -> Iterator[tuple[str, str]]:
@@ -166,78 +172,70 @@ class HTTPHeaders(MutableMapping[str, str]):
         return iter([(name, value) for name, values in self._as_list.items() for value in values])
 
     def parse_line(self, line: str) -> None:
-        """Add one header line; a line starting with whitespace continues the previous value.
+        """Add the field from one ``Name: value`` line, which may still carry its CRLF or LF.
 
-        >>> h = HTTPHeaders()
-        >>> h.parse_line("Content-Type: text/html")
-        >>> h.get("content-type")
-        'text/html'
+        Blank lines are ignored. A line that begins with a space or tab would be an obsolete
+        folded continuation (RFC 9112 section 5.2); that is refused with HTTPInputError, as is
+        a line that is not a valid field.
+
+        >>> hdrs = HTTPHeaders()
+        >>> hdrs.parse_line("Retry-After: 120\\r\\n")
+        >>> hdrs.parse_line("accept-ranges:   bytes")
+        >>> hdrs["retry-after"], hdrs["Accept-Ranges"]
+        ('120', 'bytes')
+        >>> hdrs.parse_line("  continued")  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+          ...
+        asyncweb.httputil.HTTPInputError: folded (obs-fold) header lines are rejected
         """
         if line.endswith("\n"):
-            line = line[:-1]
-        if line.endswith("\r"):
-            line = line[:-1]
+            # A CR is only part of the line ending when an LF follows it.
+            line = line[:-2] if line.endswith("\r\n") else line[:-1]
         if not line:
             return
         if line[0] in HTTP_WHITESPACE:
-            if self._last_key is None:
-                raise HTTPInputError("first header line cannot start with whitespace")
-            part = line.strip(HTTP_WHITESPACE)
-            if _FORBIDDEN_VALUE_RE.search(part):
-                raise HTTPInputError("invalid character in header value")
-            values = self._as_list[self._last_key]
-            values[-1] = values[-1] + " " + part
-            return
+            raise HTTPInputError(_FOLDING_MESSAGE)
         name, value = _split_header_line(line)
         self.add(name, value)
 
     @classmethod
     def parse(cls, headers: str | bytes) -> HTTPHeaders:
-        """Parse a header block (lines ended by CRLF or LF) into an HTTPHeaders.
+        """Build an HTTPHeaders from a whole header block (``bytes`` are read as latin-1).
 
-        Raises HTTPInputError on a malformed line.
+        Lines may end in CRLF or a bare LF. Any malformed line, including an obs-fold
+        continuation line, raises HTTPInputError.
 
-        >>> h = HTTPHeaders.parse("Content-Type: text/html\\r\\nContent-Length: 42\\r\\n")
-        >>> sorted(h.items())
-        [('Content-Length', '42'), ('Content-Type', 'text/html')]
+        >>> block = HTTPHeaders.parse("Accept: */*\\r\\nWarning: 110 a\\r\\nwarning: 199 b\\r\\n")
+        >>> block.get_list("WARNING")
+        ['110 a', '199 b']
+        >>> list(block)
+        ['Accept', 'Warning']
         """
         if isinstance(headers, bytes):
             headers = headers.decode("latin-1")
         h = cls()
         as_list = h._as_list
-        current: list[str] | None = None  # the value list the last full line appended to
-        continued: list[str] | None = None  # pieces of a value spread over continuation lines
-        for line in headers.split("\n"):
+        lines = headers.split("\n")
+        # Every piece but the last was followed by an LF, so a trailing CR there is the CRLF's.
+        # A CR at the very end is left in place and fails the value check, like a stray CR.
+        last = lines.pop()
+        for index, line in enumerate(lines):
             if line.endswith("\r"):
-                line = line[:-1]
+                lines[index] = line[:-1]
+        lines.append(last)
+        for line in lines:
             if not line:
                 continue
             if line[0] in HTTP_WHITESPACE:
-                if current is None:
-                    raise HTTPInputError("first header line cannot start with whitespace")
-                part = line.strip(HTTP_WHITESPACE)
-                if _FORBIDDEN_VALUE_RE.search(part):
-                    raise HTTPInputError("invalid character in header value")
-                # Collect and join once: repeated += would be quadratic in the line count.
-                if continued is None:
-                    continued = [current[-1]]
-                continued.append(part)
-                continue
-            if continued is not None:
-                assert current is not None
-                current[-1] = " ".join(continued)
-                continued = None
+                raise HTTPInputError(_FOLDING_MESSAGE)
             name, value = _split_header_line(line)
             norm = _normalize_header(name)
-            current = as_list.get(norm)
-            if current is None:
-                current = as_list[norm] = [value]
+            values = as_list.get(norm)
+            if values is None:
+                as_list[norm] = [value]
             else:
-                current.append(value)
+                values.append(value)
             h._last_key = norm
-        if continued is not None:
-            assert current is not None
-            current[-1] = " ".join(continued)
         return h
 
     # -- MutableMapping -----------------------------------------------------------------------
@@ -303,7 +301,7 @@ class HTTPHeaders(MutableMapping[str, str]):
 def _split_header_line(line: str) -> tuple[str, str]:
     name, sep, value = line.partition(":")
     if not sep:
-        raise HTTPInputError("no colon in header line")
+        raise HTTPInputError("header line has no ':' separator")
     if _TOKEN_RE.fullmatch(name) is None:
         raise HTTPInputError(f"invalid header name {name[:100]!r}")
     value = value.strip(HTTP_WHITESPACE)
@@ -315,22 +313,16 @@ def _split_header_line(line: str) -> tuple[str, str]:
 class HTTPServerRequest:
     """One HTTP request as the server received it.
 
-    String attributes are ``str``; ``body`` is ``bytes``. ``arguments``, ``query_arguments`` and
-    ``cookies`` are parsed on first access (most requests never look at them) and may also be
-    assigned.
+    Text attributes hold ``str`` and ``body`` holds ``bytes``. ``arguments``,
+    ``query_arguments`` and ``cookies`` are computed lazily, the first time something reads
+    them (most handlers never do), and each of them can be overwritten.
 
-    .. attribute:: arguments
+    The four argument-like maps:
 
-       Query and body arguments together: ``{name: [bytes values]}``.
-    .. attribute:: query_arguments
-
-       Arguments from the query string only.
-    .. attribute:: body_arguments
-
-       Arguments from a form body only (filled by ``_parse_body``).
-    .. attribute:: files
-
-       Uploaded files: ``{field name: [HTTPFile, ...]}``.
+    * ``query_arguments``: ``{name: [bytes, ...]}`` taken from the URL after ``?``.
+    * ``body_arguments``: the same shape, filled from a form body by ``_parse_body``.
+    * ``arguments``: both of the above merged, URL values ahead of body values.
+    * ``files``: ``{field name: [HTTPFile, ...]}`` for multipart uploads.
     """
 
     path: str
@@ -550,12 +542,14 @@ def url_concat(
     url: str,
     args: Mapping[str, str] | list[tuple[str, str]] | tuple[tuple[str, str], ...] | None,
 ) -> str:
-    """Append query arguments to ``url``, after any it already has.
+    """Return ``url`` with ``args`` (a mapping or a sequence of pairs) added to its query.
 
-    >>> url_concat("http://example.com/foo", dict(c="d"))
-    'http://example.com/foo?c=d'
-    >>> url_concat("http://example.com/foo?a=b", [("c", "d"), ("c", "d2")])
-    'http://example.com/foo?a=b&c=d&c=d2'
+    Parameters already in the URL stay in front; a sequence may repeat a name.
+
+    >>> url_concat("https://api.test/search", {"q": "owl", "lang": "en"})
+    'https://api.test/search?q=owl&lang=en'
+    >>> url_concat("/items?page=2#top", [("tag", "red"), ("tag", "blue")])
+    '/items?page=2&tag=red&tag=blue#top'
     """
     if args is None:
         return url
@@ -564,7 +558,7 @@ def url_concat(
     elif isinstance(args, (list, tuple)):
         extra = args
     else:
-        raise TypeError(f"'args' parameter should be dict, list or tuple. Not {type(args)}")
+        raise TypeError(f"url_concat() takes a mapping or a list/tuple of pairs, got {type(args)}")
     parts = urllib.parse.urlparse(url)
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     query.extend(extra)
@@ -590,17 +584,21 @@ def _int_or_none(value: str) -> int | None:
 
 
 def _parse_request_range(range_header: str) -> tuple[int | None, int | None] | None:
-    """Parse a single ``Range: bytes=...`` header into a Python-slice-style ``(start, end)``.
+    """Turn a one-range ``Range`` value into bounds usable as ``data[start:end]``.
 
-    Returns None for anything not understood (other units, several ranges, junk), which
-    callers should treat as "no range".
+    The result is None when the value is not a single byte range (another unit, a list of
+    ranges, garbage); the caller then serves the whole entity.
 
-    >>> _parse_request_range("bytes=1-2")
-    (1, 3)
-    >>> _parse_request_range("bytes=-6")
-    (-6, None)
-    >>> _parse_request_range("bytes=-0")
+    >>> _parse_request_range("bytes=100-199")  # last byte inclusive -> exclusive end
+    (100, 200)
+    >>> _parse_request_range("bytes=512-")
+    (512, None)
+    >>> _parse_request_range("bytes=-25")  # the final 25 bytes
+    (-25, None)
+    >>> _parse_request_range("bytes=-000")  # a zero-length suffix, which nothing satisfies
     (None, 0)
+    >>> print(_parse_request_range("items=0-9"))
+    None
     """
     unit, _, spec = range_header.partition("=")
     if unit.strip() != "bytes":
@@ -622,12 +620,12 @@ def _parse_request_range(range_header: str) -> tuple[int | None, int | None] | N
 
 
 def _get_content_range(start: int | None, end: int | None, total: int) -> str:
-    """The ``Content-Range`` value for the slice ``[start:end]`` of ``total`` bytes.
+    """Describe the slice ``[start:end]`` of a ``total``-byte entity as a Content-Range value.
 
-    >>> _get_content_range(None, 1, 4)
-    'bytes 0-0/4'
-    >>> _get_content_range(1, 3, 4)
-    'bytes 1-2/4'
+    >>> _get_content_range(100, 200, 1000)
+    'bytes 100-199/1000'
+    >>> _get_content_range(None, None, 16)
+    'bytes 0-15/16'
     """
     first = start or 0
     last = (end or total) - 1
@@ -650,21 +648,21 @@ def parse_body_arguments(
     files: dict[str, list[HTTPFile]],
     headers: HTTPHeaders | None = None,
 ) -> None:
-    """Parse a form body into ``arguments`` and ``files`` (both updated in place).
+    """Decode a submitted form, adding its fields to ``arguments`` and uploads to ``files``.
 
-    Understands ``application/x-www-form-urlencoded`` and ``multipart/form-data``; other
-    content types are left alone. Malformed bodies are logged and skipped, never raised.
+    Only urlencoded and ``multipart/form-data`` bodies are looked at; anything else is left
+    untouched. A body that cannot be decoded gets a logged warning instead of an exception.
     """
     kind = content_type[:33].lower()
     if kind.startswith("application/x-www-form-urlencoded"):
         encoding = _content_encoded(headers)
         if encoding is not None:
-            gen_log.warning("Unsupported Content-Encoding: %s", encoding)
+            gen_log.warning("Form body ignored: cannot decode Content-Encoding %r", encoding)
             return
         try:
             parsed = parse_qs_bytes(body, keep_blank_values=True)
         except Exception as e:
-            gen_log.warning("Invalid x-www-form-urlencoded body: %s", e)
+            gen_log.warning("Form body ignored: bad urlencoded data (%s)", e)
             return
         for name, values in parsed.items():
             if values:
@@ -672,12 +670,12 @@ def parse_body_arguments(
     elif kind.startswith("multipart/form-data"):
         encoding = _content_encoded(headers)
         if encoding is not None:
-            gen_log.warning("Unsupported Content-Encoding: %s", encoding)
+            gen_log.warning("Form body ignored: cannot decode Content-Encoding %r", encoding)
             return
         _, params = _parse_header(content_type)
         boundary = params.get("boundary")
         if not boundary:
-            gen_log.warning("Invalid multipart/form-data: multipart boundary not found")
+            gen_log.warning("Form body ignored: multipart Content-Type has no boundary")
             return
         parse_multipart_form_data(utf8(boundary), body, arguments, files)
 
@@ -688,17 +686,17 @@ def parse_multipart_form_data(
     arguments: dict[str, list[bytes]],
     files: dict[str, list[HTTPFile]],
 ) -> None:
-    """Parse a ``multipart/form-data`` body into ``arguments`` and ``files``.
+    """Split a ``multipart/form-data`` body on ``boundary`` and file away each part.
 
-    ``boundary`` comes from the Content-Type header (surrounding quotes are tolerated).
-    Malformed parts are skipped; one warning per body is logged, however many there are, so a
-    hostile body cannot flood the log.
+    Plain fields go to ``arguments``, parts with a filename to ``files``. ``boundary`` is the
+    Content-Type parameter, quoted or not. Broken parts are dropped and reported in a single
+    warning per body, so a body with thousands of bad parts still costs one log line.
     """
     if len(boundary) >= 2 and boundary.startswith(b'"') and boundary.endswith(b'"'):
         boundary = boundary[1:-1]
     final = data.rfind(b"--" + boundary + b"--")
     if final == -1:
-        gen_log.warning("Invalid multipart/form-data: no final boundary")
+        gen_log.warning("Multipart body ignored: closing boundary missing")
         return
     # The first piece is the preamble, which RFC 2046 says to ignore.
     parts = data[:final].split(b"--" + boundary + b"\r\n")[1:]
@@ -712,13 +710,13 @@ def parse_multipart_form_data(
             skipped += 1
             problem = problem or reason
     if problem is not None:
-        gen_log.warning("Invalid multipart/form-data: %s (%d part(s) skipped)", problem, skipped)
+        gen_log.warning("Multipart body: dropped %d bad part(s), first: %s", skipped, problem)
 
 
 def _parse_multipart_part(
     part: bytes, arguments: dict[str, list[bytes]], files: dict[str, list[HTTPFile]]
 ) -> str | None:
-    """Add one part to arguments or files; return why it was rejected, or None if it wasn't."""
+    """Store one part; on failure store nothing and return a short reason."""
     eoh = part.find(b"\r\n\r\n")
     if eoh == -1:
         return "part is missing headers"
@@ -749,13 +747,15 @@ def _parse_multipart_part(
 def format_timestamp(
     ts: int | float | tuple[int, ...] | time.struct_time | datetime.datetime,
 ) -> str:
-    """Format a time as an HTTP date (IMF-fixdate), e.g. ``Sun, 27 Jan 2013 18:43:20 GMT``.
+    """Render a moment in the IMF-fixdate form HTTP uses for Date, Expires and friends.
 
-    Accepts a POSIX timestamp, a UTC ``time.struct_time`` or tuple (as from
-    ``time.gmtime``), or a ``datetime`` (naive ones are taken to be UTC).
+    ``ts`` may be seconds since the epoch, a UTC ``time.struct_time`` / 9-tuple such as
+    ``time.gmtime()`` returns, or a ``datetime`` (a naive one counts as UTC).
 
-    >>> format_timestamp(1359312200)
-    'Sun, 27 Jan 2013 18:43:20 GMT'
+    >>> format_timestamp(1700000000)
+    'Tue, 14 Nov 2023 22:13:20 GMT'
+    >>> format_timestamp(datetime.datetime(1999, 12, 31, 23, 59, 59))
+    'Fri, 31 Dec 1999 23:59:59 GMT'
     """
     if isinstance(ts, (int, float)):
         seconds: float = ts
@@ -764,7 +764,7 @@ def format_timestamp(
     elif isinstance(ts, datetime.datetime):
         seconds = calendar.timegm(ts.utctimetuple())
     else:
-        raise TypeError(f"unknown timestamp type: {ts!r}")
+        raise TypeError(f"cannot format {ts!r} as an HTTP date")
     return email.utils.formatdate(seconds, usegmt=True)
 
 
@@ -773,32 +773,32 @@ _RESPONSE_LINE_RE = re.compile(r"(HTTP/1\.[0-9]) ([0-9]{3})(?: ([^\r\n]*))?")
 
 
 def parse_request_start_line(line: str) -> RequestStartLine:
-    """Split an HTTP/1.x request line into ``(method, path, version)``.
+    """Break a request line such as ``PUT /x HTTP/1.1`` into a RequestStartLine.
 
-    >>> parse_request_start_line("GET /foo HTTP/1.1")
-    RequestStartLine(method='GET', path='/foo', version='HTTP/1.1')
+    >>> parse_request_start_line("DELETE /carts/17?force=1 HTTP/1.0")
+    RequestStartLine(method='DELETE', path='/carts/17?force=1', version='HTTP/1.0')
     """
     try:
         method, path, version = line.split(" ")
     except ValueError:
-        raise HTTPInputError("Malformed HTTP request line") from None
+        raise HTTPInputError("request line is not 'METHOD TARGET VERSION'") from None
     if _TOKEN_RE.fullmatch(method) is None:
-        raise HTTPInputError(f"Malformed HTTP method in HTTP Request-Line: {method[:100]!r}")
+        raise HTTPInputError(f"request line has an invalid method {method[:100]!r}")
     if _HTTP_VERSION_RE.fullmatch(version) is None:
-        raise HTTPInputError(f"Malformed HTTP version in HTTP Request-Line: {version[:100]!r}")
+        raise HTTPInputError(f"request line has an unsupported version {version[:100]!r}")
     return RequestStartLine(method, path, version)
 
 
 def parse_response_start_line(line: str | bytes) -> ResponseStartLine:
-    """Split an HTTP/1.x status line into ``(version, code, reason)``.
+    """Break a status line such as ``HTTP/1.1 204 No Content`` into a ResponseStartLine.
 
-    >>> parse_response_start_line("HTTP/1.1 200 OK")
-    ResponseStartLine(version='HTTP/1.1', code=200, reason='OK')
+    >>> parse_response_start_line(b"HTTP/1.0 418 I'm a teapot\\r\\n")
+    ResponseStartLine(version='HTTP/1.0', code=418, reason="I'm a teapot")
     """
     text = native_str(line).rstrip("\r\n")
     match = _RESPONSE_LINE_RE.fullmatch(text)
     if match is None:
-        raise HTTPInputError("Error parsing response start line")
+        raise HTTPInputError("status line is not 'HTTP/1.x NNN reason'")
     return ResponseStartLine(match.group(1), int(match.group(2)), match.group(3) or "")
 
 
@@ -868,13 +868,14 @@ def _unquote_cookie(value: str) -> str:
 
 
 def parse_cookie(cookie: str) -> dict[str, str]:
-    """Parse a ``Cookie`` request header into ``{name: value}``.
+    """Map each cookie in a ``Cookie`` header value to its (unquoted) value.
 
-    Follows what browsers send rather than the strict RFC: a pair without ``=`` is a value with
-    an empty name, and quoted values are unquoted. Later duplicates win.
+    Lenient the way browsers are rather than strict RFC 6265: a piece without ``=`` becomes a
+    value under the empty name, double-quoted values lose their quotes, and when a name
+    repeats the last occurrence is kept.
 
-    >>> parse_cookie('a=1; b="x y"; c')
-    {'a': '1', 'b': 'x y', '': 'c'}
+    >>> parse_cookie('theme=dark; cart="7 items"; orphan; theme=light')
+    {'theme': 'light', 'cart': '7 items', '': 'orphan'}
     """
     result: dict[str, str] = {}
     for chunk in cookie.split(";"):
@@ -981,10 +982,12 @@ def _parse_header(line: str) -> tuple[str, dict[str, str]]:
 
 
 def _encode_header(key: str, pdict: Mapping[str, str | None]) -> str:
-    """Inverse of :func:`_parse_header`: ``key; k1=v1; k2`` (parameters sorted, unquoted).
+    """Build ``key; name=value; flag`` from a value and its parameters (sorted by name).
 
-    >>> _encode_header("permessage-deflate", {"client_max_window_bits": 15, "x": None})
-    'permessage-deflate; client_max_window_bits=15; x'
+    A parameter whose value is None is written as a bare name; nothing is quoted.
+
+    >>> _encode_header("text/plain", {"format": "flowed", "charset": "utf-8", "delsp": None})
+    'text/plain; charset=utf-8; delsp; format=flowed'
     """
     if not pdict:
         return key

@@ -45,7 +45,7 @@ def import_object(name: str) -> Any:
     try:
         return importlib.import_module(name)
     except ImportError:
-        raise ImportError(f"No module named {attr}") from None
+        raise ImportError(f"{module_name!r} has no attribute or submodule {attr!r}") from None
 
 
 def timedelta_to_seconds(td: datetime.timedelta) -> float:
@@ -93,7 +93,7 @@ def _re_unescape_one(match: re.Match[str]) -> str:
     char = match.group(1)
     # \d, \w, \1... mean something in a pattern; they are not escaped literals.
     if char in _ALNUM:
-        raise ValueError(f"cannot unescape '\\\\{char}'")
+        raise ValueError(f"'\\{char}' is a pattern escape, not an escaped literal")
     return char
 
 

@@ -155,45 +155,59 @@ def test_headers_parse_basic() -> None:
     assert HTTPHeaders.parse("A: \xa0x\xa0 \t\r\n")["a"] == "\xa0x\xa0"
 
 
-def test_headers_parse_continuation() -> None:
-    data = "Foo: bar\r\n baz\r\nAsdf: qwer\r\n\tzxcv\r\nFoo: even\r\n     more\r\n     lines\r\n"
-    h = HTTPHeaders.parse(data)
-    assert h["asdf"] == "qwer zxcv"
-    assert h.get_list("asdf") == ["qwer zxcv"]
-    assert h["Foo"] == "bar baz,even more lines"
-    assert h.get_list("foo") == ["bar baz", "even more lines"]
-    assert sorted(h.get_all()) == [
-        ("Asdf", "qwer zxcv"),
-        ("Foo", "bar baz"),
-        ("Foo", "even more lines"),
-    ]
+@pytest.mark.parametrize(
+    "data",
+    [
+        "Foo: bar\r\n baz\r\n",
+        "Asdf: qwer\r\n\tzxcv\r\n",
+        "Foo: even\n     more\n",
+        "A: 1\r\nB: 2\r\n \r\n",  # a whitespace-only continuation is still folding
+        " Foo: bar\r\n",
+    ],
+)
+def test_headers_parse_rejects_folding(data: str) -> None:
+    # Obsolete line folding (RFC 9112 5.2) is refused, as Tornado 6.6 and our server do.
+    with pytest.raises(HTTPInputError, match="obs-fold"):
+        HTTPHeaders.parse(data)
+    with pytest.raises(HTTPInputError, match="obs-fold"):
+        HTTPHeaders.parse(data.encode("latin-1"))
 
 
 def test_headers_parse_line() -> None:
     h = HTTPHeaders()
     h.parse_line("Foo: bar\r\n")
-    h.parse_line(" baz")
     h.parse_line("")
-    h.parse_line("X: 1")
-    assert h["foo"] == "bar baz"
+    h.parse_line("\r\n")
+    h.parse_line("X: 1\n")
+    h.parse_line("foo: again")
+    assert h.get_list("foo") == ["bar", "again"]
     assert h["x"] == "1"
+    for folded in (" baz", "\tbaz\r\n", " "):
+        with pytest.raises(HTTPInputError, match="obs-fold"):
+            h.parse_line(folded)
+    # Refused lines leave the existing values alone.
+    assert h.get_list("foo") == ["bar", "again"]
     with pytest.raises(HTTPInputError):
         HTTPHeaders().parse_line(" leading whitespace")
     with pytest.raises(HTTPInputError):
         h.parse_line("no colon")
+    with pytest.raises(HTTPInputError):
+        h.parse_line("Y: lone CR\r")  # CR counts as a line ending only before LF
 
 
 @pytest.mark.parametrize(
     "data",
     [
-        " Foo: bar\r\n",  # continuation with nothing to continue
+        " Foo: bar\r\n",  # starts with whitespace
+        "Foo: bar\r\n baz\r\n",  # folded continuation
+        "Foo: bar\r",  # trailing CR without LF
         "Foo bar\r\n",  # no colon
         "Foo : bar\r\n",  # whitespace before the colon
         ": bar\r\n",  # empty name
         "Fo(o): bar\r\n",  # not a token
         "Foo: b\x00ar\r\n",  # control character
         "Foo: b\rar\r\n",  # bare CR
-        "Foo: bar\r\n ba\x01z\r\n",  # control character in a continuation
+        "Foo: bar\r\n ba\x01z\r\n",  # control character in a folded line
     ],
 )
 def test_headers_parse_rejects(data: str) -> None:
@@ -272,12 +286,16 @@ def test_headers_many_repeats_linear() -> None:
     assert elapsed(HTTPHeaders.from_raw, raw) < 1.0
 
 
-def test_headers_many_continuations_linear() -> None:
+def test_headers_many_continuations_rejected_fast() -> None:
+    # Thousands of folded lines are refused at the first one, not processed.
     n = 200_000
     text = "X-Foo: start\r\n" + " more\r\n" * n
-    assert elapsed(HTTPHeaders.parse, text) < 2.0
-    value = HTTPHeaders.parse(text)["x-foo"]
-    assert value.startswith("start more more") and value.count("more") == n
+
+    def reject() -> None:
+        with pytest.raises(HTTPInputError, match="obs-fold"):
+            HTTPHeaders.parse(text)
+
+    assert elapsed(reject) < 1.0
 
 
 # -- HTTPServerRequest ------------------------------------------------------------------------
@@ -392,10 +410,10 @@ def test_request_parse_body_after_arguments_read() -> None:
 def test_request_parse_body_multipart_files() -> None:
     body = (
         b"--B\r\n"
-        b'Content-Disposition: form-data; name="files"; filename="ab.txt"\r\n'
+        b'Content-Disposition: form-data; name="upload"; filename="notes.md"\r\n'
         b"Content-Type: text/plain\r\n"
         b"\r\n"
-        b"Foo\r\n"
+        b"hello\r\n"
         b"--B\r\n"
         b'Content-Disposition: form-data; name="field"\r\n'
         b"\r\n"
@@ -404,10 +422,10 @@ def test_request_parse_body_multipart_files() -> None:
     )
     req = form_request(body, "multipart/form-data; boundary=B")
     req._parse_body()
-    f = req.files["files"][0]
+    f = req.files["upload"][0]
     assert isinstance(f, HTTPFile)
-    assert (f.filename, f.body, f.content_type) == ("ab.txt", b"Foo", "text/plain")
-    assert f["filename"] == "ab.txt"
+    assert (f.filename, f.body, f.content_type) == ("notes.md", b"hello", "text/plain")
+    assert f["filename"] == "notes.md"
     assert req.body_arguments == {"field": [b"value"]}
     assert req.arguments == {"a": [b"q"], "field": [b"value"]}
 
@@ -494,7 +512,7 @@ def test_parse_body_content_encoding_skipped(
             content_type, body, args, {}, HTTPHeaders({"Content-Encoding": "gzip"})
         )
     assert args == {}
-    assert "Unsupported Content-Encoding: gzip" in caplog.text
+    assert "Content-Encoding 'gzip'" in caplog.text
     caplog.clear()
     parse_body_arguments(
         content_type, body, args, {}, HTTPHeaders({"Content-Encoding": "identity"})
@@ -509,7 +527,7 @@ def test_parse_body_multipart_needs_boundary(caplog: pytest.LogCaptureFixture) -
         parse_body_arguments("multipart/form-data", b"whatever", args, {})
         parse_body_arguments("multipart/form-data; boundary=", b"whatever", args, {})
     assert args == {}
-    assert caplog.text.count("boundary not found") == 2
+    assert caplog.text.count("has no boundary") == 2
 
 
 def test_parse_body_multipart_quoted_boundary() -> None:
@@ -531,72 +549,80 @@ def multipart(boundary: bytes, data: bytes) -> Parsed:
 
 def test_multipart_file_upload() -> None:
     data = (
-        b"--1234\r\n"
-        b'Content-Disposition: form-data; name="files"; filename="ab.txt"\r\n'
+        b"--q9z\r\n"
+        b'Content-Disposition: form-data; name="upload"; filename="notes.md"\r\n'
         b"\r\n"
-        b"Foo\r\n"
-        b"--1234--"
+        b"hello\r\n"
+        b"--q9z--"
     )
-    args, files = multipart(b"1234", data)
-    f = files["files"][0]
-    assert f.filename == "ab.txt"
-    assert f.body == b"Foo"
+    args, files = multipart(b"q9z", data)
+    f = files["upload"][0]
+    assert f.filename == "notes.md"
+    assert f.body == b"hello"
     assert f.content_type == "application/unknown"
     assert args == {}
 
 
 def test_multipart_unquoted_names_and_preamble() -> None:
     data = (
-        b"This is a preamble, to be ignored.\r\n"
-        b"--1234\r\n"
-        b"Content-Disposition: form-data; name=files; filename=ab.txt\r\n"
+        b"preamble text that parsers skip\r\n"
+        b"--q9z\r\n"
+        b"Content-Disposition: form-data; name=upload; filename=notes.md\r\n"
         b"\r\n"
-        b"Foo\r\n"
-        b"--1234--\r\n"
+        b"hello\r\n"
+        b"--q9z--\r\n"
         b"epilogue"
     )
-    _, files = multipart(b"1234", data)
-    assert files["files"][0].filename == "ab.txt"
-    assert files["files"][0].body == b"Foo"
+    _, files = multipart(b"q9z", data)
+    assert files["upload"][0].filename == "notes.md"
+    assert files["upload"][0].body == b"hello"
 
 
 @pytest.mark.parametrize(
     "filename",
-    ["a;b.txt", 'a"b.txt', 'a";b.txt', 'a;"b.txt', 'a";";.txt', 'a\\"b.txt', "a\\b.txt"],
+    [
+        "x;y.dat",
+        'say"hi.txt',
+        'odd";name.csv',
+        ';"lead.bin',
+        'q";";.md',
+        'back\\"q.txt',
+        "dir\\f.log",
+    ],
 )
 def test_multipart_special_filenames(filename: str) -> None:
     quoted = filename.replace("\\", "\\\\").replace('"', '\\"')
     data = (
-        b"--1234\r\n"
-        b'Content-Disposition: form-data; name="files"; filename="'
+        b"--q9z\r\n"
+        b'Content-Disposition: form-data; name="upload"; filename="'
         + quoted.encode()
-        + b'"\r\n\r\nFoo\r\n--1234--'
+        + b'"\r\n\r\nhello\r\n--q9z--'
     )
-    _, files = multipart(b"1234", data)
-    assert files["files"][0].filename == filename
-    assert files["files"][0].body == b"Foo"
+    _, files = multipart(b"q9z", data)
+    assert files["upload"][0].filename == filename
+    assert files["upload"][0].body == b"hello"
 
 
 def test_multipart_rfc2231_and_utf8_filenames() -> None:
     data = (
-        b"--1234\r\n"
-        b'Content-Disposition: form-data; name="files"; filename="ab.txt"; '
-        b"filename*=UTF-8''%C3%A1b.txt\r\n"
+        b"--q9z\r\n"
+        b'Content-Disposition: form-data; name="upload"; filename="notes.md"; '
+        b"filename*=UTF-8''caf%C3%A9.md\r\n"
         b"\r\n"
-        b"Foo\r\n"
-        b"--1234\r\n"
-        + 'Content-Disposition: form-data; name="other"; filename="ñ.txt"\r\n'.encode()
-        + b"\r\nBar\r\n--1234--"
+        b"hello\r\n"
+        b"--q9z\r\n"
+        + 'Content-Disposition: form-data; name="other"; filename="año.txt"\r\n'.encode()
+        + b"\r\nworld\r\n--q9z--"
     )
-    _, files = multipart(b"1234", data)
-    assert files["files"][0].filename == "áb.txt"
-    assert files["other"][0].filename == "ñ.txt"
+    _, files = multipart(b"q9z", data)
+    assert files["upload"][0].filename == "café.md"
+    assert files["other"][0].filename == "año.txt"
 
 
 def test_multipart_quoted_boundary_and_binary_body() -> None:
     body = bytes(range(256)) + b"\r\n--not the boundary\r\n"
-    data = b'--1234\r\nContent-Disposition: form-data; name="b"\r\n\r\n' + body + b"\r\n--1234--"
-    args, _ = multipart(b'"1234"', data)
+    data = b'--q9z\r\nContent-Disposition: form-data; name="b"\r\n\r\n' + body + b"\r\n--q9z--"
+    args, _ = multipart(b'"q9z"', data)
     assert args == {"b": [body]}
 
 
@@ -610,25 +636,29 @@ def test_multipart_repeated_fields() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"--1234\r\nContent-Disposition: form-data; name=a\r\n\r\nFoo\r\n", "no final boundary"),
-        (b"--1234\r\nContent-Disposition: form-data; name=a\r\nFoo\r\n--1234--", "missing headers"),
-        (b"--1234\r\nContent-Disposition: invalid; name=a\r\n\r\nFoo\r\n--1234--", "not form-data"),
-        (b"--1234\r\nContent-Disposition: form-data; name=a\r\n\r\nFoo--1234--", "end with CRLF"),
-        (b"--1234\r\nContent-Disposition: form-data; x=a\r\n\r\nFoo\r\n--1234--", "missing a name"),
+        (b"--q9z\r\nContent-Disposition: form-data; name=a\r\n\r\nhello\r\n", "closing boundary"),
+        (b"--q9z\r\nContent-Disposition: form-data; name=a\r\nhello\r\n--q9z--", "missing headers"),
+        (b"--q9z\r\nContent-Disposition: invalid; name=a\r\n\r\nhello\r\n--q9z--", "not form-data"),
+        (b"--q9z\r\nContent-Disposition: form-data; name=a\r\n\r\nhello--q9z--", "end with CRLF"),
+        (b"--q9z\r\nContent-Disposition: form-data; x=a\r\n\r\nhello\r\n--q9z--", "missing a name"),
         (
-            b'--1234\r\nContent-Disposition: form-data; name=""\r\n\r\nF\r\n--1234--',
+            b'--q9z\r\nContent-Disposition: form-data; name=""\r\n\r\nF\r\n--q9z--',
             "missing a name",
         ),
-        (b"--1234\r\nContent-Disposition: form-data; name=a\xff\r\n\r\nF\r\n--1234--", "bad part"),
-        (b"--1234\r\nBad header line\r\n\r\nFoo\r\n--1234--", "bad part headers"),
-        (b"--1234\r\n\r\nFoo\r\n--1234--", "missing headers"),
+        (b"--q9z\r\nContent-Disposition: form-data; name=a\xff\r\n\r\nF\r\n--q9z--", "bad part"),
+        (b"--q9z\r\nBad header line\r\n\r\nhello\r\n--q9z--", "bad part headers"),
+        (
+            b"--q9z\r\nContent-Disposition: form-data;\r\n name=a\r\n\r\nF\r\n--q9z--",
+            "obs-fold",
+        ),
+        (b"--q9z\r\n\r\nhello\r\n--q9z--", "missing headers"),
     ],
 )
 def test_multipart_malformed_parts_are_skipped(
     data: bytes, message: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, "asyncweb.general"):
-        args, files = multipart(b"1234", data)
+        args, files = multipart(b"q9z", data)
     assert args == {} and files == {}
     assert message in caplog.text
 
@@ -644,7 +674,7 @@ def test_multipart_good_parts_survive_bad_ones(caplog: pytest.LogCaptureFixture)
         args, _ = multipart(b"B", data)
     assert args == {"ok": [b"yes"]}
     assert len(caplog.records) == 1
-    assert "2 part(s) skipped" in caplog.text
+    assert "dropped 2 bad part(s)" in caplog.text
 
 
 def test_multipart_hostile_fragments_linear(caplog: pytest.LogCaptureFixture) -> None:
@@ -708,10 +738,10 @@ def test_parse_header_rfc2231() -> None:
 
 
 def test_encode_header() -> None:
-    assert _encode_header("permessage-deflate", {}) == "permessage-deflate"
+    assert _encode_header("text/html", {}) == "text/html"
     assert (
-        _encode_header("permessage-deflate", {"client_max_window_bits": "15", "x": None})
-        == "permessage-deflate; client_max_window_bits=15; x"
+        _encode_header("x-codec", {"level": "9", "fast": None, "dict": "none"})
+        == "x-codec; dict=none; fast; level=9"
     )
 
 
@@ -721,17 +751,17 @@ def test_encode_header() -> None:
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        ("chips=ahoy; vienna=finger", {"chips": "ahoy", "vienna": "finger"}),
+        ("flavor=mint; size=large", {"flavor": "mint", "size": "large"}),
         # Every semicolon separates, even inside quotes.
         (
-            'keebler="E=mc2; L=\\"Loves\\"; fudge=\\012;"',
-            {"keebler": '"E=mc2', "L": '\\"Loves\\"', "fudge": "\\012", "": '"'},
+            'token="A=1; B=\\"x\\"; c=\\011;"',
+            {"token": '"A=1', "B": '\\"x\\"', "c": "\\011", "": '"'},
         ),
-        ("keebler=E=mc2", {"keebler": "E=mc2"}),
-        ("key:term=value:term", {"key:term": "value:term"}),
-        ("a=b; c=[; d=r; f=h", {"a": "b", "c": "[", "d": "r", "f": "h"}),
-        ("saint=André Bessette", {"saint": "André Bessette"}),
-        ("  =  b  ;  ;  =  ;   c  =  ;  ", {"": "b", "c": ""}),
+        ("expr=x=y+1", {"expr": "x=y+1"}),
+        ("ns:key=v:1", {"ns:key": "v:1"}),
+        ("p=q; r=]; s={; t=u", {"p": "q", "r": "]", "s": "{", "t": "u"}),
+        ("city=São Paulo", {"city": "São Paulo"}),
+        (" =  z ;;  = ;  w =  ; ", {"": "z", "w": ""}),
         ("novalue", {"": "novalue"}),
         ('q="a\\"b\\\\c\\101\\x"', {"q": 'a"b\\cAx'}),
         ('q="', {"q": '"'}),
@@ -771,14 +801,14 @@ def test_request_cookies_many() -> None:
 @pytest.mark.parametrize(
     ("url", "args", "expected"),
     [
-        ("https://localhost/path", [("y", "y"), ("z", "z")], "https://localhost/path?y=y&z=z"),
-        ("https://localhost/path?x", [("y", "y")], "https://localhost/path?x=&y=y"),
-        ("https://localhost/path?r=1&t=2", {"y": "y"}, "https://localhost/path?r=1&t=2&y=y"),
-        ("https://localhost/path?", {"y": "y", "z": "z"}, "https://localhost/path?y=y&z=z"),
-        ("https://localhost/path?r=1", [("r", "2")], "https://localhost/path?r=1&r=2"),
-        ("https://localhost/path?r=1", (("s", "a b"),), "https://localhost/path?r=1&s=a+b"),
-        ("https://localhost/path?r=1&t=2", [], "https://localhost/path?r=1&t=2"),
-        ("https://localhost/path?r=1", None, "https://localhost/path?r=1"),
+        ("http://cdn.test/img", [("w", "64"), ("h", "32")], "http://cdn.test/img?w=64&h=32"),
+        ("http://cdn.test/img?flag", [("w", "64")], "http://cdn.test/img?flag=&w=64"),
+        ("http://cdn.test/img?v=3&fmt=png", {"w": "8"}, "http://cdn.test/img?v=3&fmt=png&w=8"),
+        ("http://cdn.test/img?", {"w": "8", "h": "9"}, "http://cdn.test/img?w=8&h=9"),
+        ("http://cdn.test/img?v=3", [("v", "4")], "http://cdn.test/img?v=3&v=4"),
+        ("http://cdn.test/img?v=3", (("alt", "red car"),), "http://cdn.test/img?v=3&alt=red+car"),
+        ("http://cdn.test/img?v=3&fmt=png", [], "http://cdn.test/img?v=3&fmt=png"),
+        ("http://cdn.test/img?v=3", None, "http://cdn.test/img?v=3"),
         ("/p#frag", {"a": "1"}, "/p?a=1#frag"),
     ],
 )
@@ -788,21 +818,21 @@ def test_url_concat(url: str, args: Any, expected: str) -> None:
 
 def test_url_concat_bad_args() -> None:
     with pytest.raises(TypeError):
-        url_concat("https://localhost/path", "y=y")  # type: ignore[arg-type]
+        url_concat("/search", "q=owls")  # type: ignore[arg-type]
 
 
 def test_format_timestamp() -> None:
-    expected = "Sun, 27 Jan 2013 18:43:20 GMT"
+    expected = "Tue, 14 Nov 2023 22:13:20 GMT"
     plus_one = datetime.timezone(datetime.timedelta(hours=1))
-    ts = 1359312200.503611
+    ts = 1700000000.734
     for value in [
         ts,
         int(ts),
         time.gmtime(ts),
         tuple(time.gmtime(ts)),
         datetime.datetime.fromtimestamp(ts, datetime.timezone.utc),
-        datetime.datetime(2013, 1, 27, 18, 43, 20),
-        datetime.datetime(2013, 1, 27, 19, 43, 20, tzinfo=plus_one),
+        datetime.datetime(2023, 11, 14, 22, 13, 20),
+        datetime.datetime(2023, 11, 14, 23, 13, 20, tzinfo=plus_one),
     ]:
         assert format_timestamp(value) == expected  # type: ignore[arg-type]
     with pytest.raises(TypeError):
@@ -885,14 +915,15 @@ def test_parse_qs_bytes_large_linear() -> None:
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
-        ("bytes=1-2", (1, 3)),
-        ("bytes=6-", (6, None)),
-        ("bytes=-6", (-6, None)),
-        ("bytes=-0", (None, 0)),
+        ("bytes=40-59", (40, 60)),
+        ("bytes=0-0", (0, 1)),
+        ("bytes=300-", (300, None)),
+        ("bytes=-75", (-75, None)),
+        ("bytes=-00", (None, 0)),
         ("bytes=", (None, None)),
         ("bytes = 0 - 9", (0, 10)),
-        ("foo=42", None),
-        ("bytes=1-2,6-10", None),
+        ("pages=3", None),
+        ("bytes=0-9,20-29", None),
         ("bytes=x-1", None),
         ("bytes", (None, None)),
     ],
@@ -902,9 +933,10 @@ def test_parse_request_range(header: str, expected: Any) -> None:
 
 
 def test_get_content_range() -> None:
-    assert _get_content_range(None, 1, 4) == "bytes 0-0/4"
-    assert _get_content_range(1, 3, 4) == "bytes 1-2/4"
-    assert _get_content_range(None, None, 4) == "bytes 0-3/4"
+    assert _get_content_range(None, 10, 50) == "bytes 0-9/50"
+    assert _get_content_range(40, 60, 100) == "bytes 40-59/100"
+    assert _get_content_range(None, None, 7) == "bytes 0-6/7"
+    assert _get_content_range(90, None, 100) == "bytes 90-99/100"
 
 
 def test_responses_and_errors() -> None:
