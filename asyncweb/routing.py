@@ -86,9 +86,7 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
         )
         delegate = self.router.find_handler(request)
         if delegate is None:
-            app_log.debug(
-                "Delegate for %s %s request not found", start_line.method, start_line.path
-            )
+            app_log.debug("No route for %s %s", start_line.method, start_line.path)
             delegate = _DefaultMessageDelegate(self.request_conn)
         self.delegate = delegate
         return delegate.headers_received(start_line, headers)
@@ -317,7 +315,7 @@ class ReversibleRuleRouter(ReversibleRouter, RuleRouter):
         rule = super().process_rule(rule)
         if rule.name:
             if rule.name in self.named_rules:
-                app_log.warning("Multiple handlers named %s; replacing previous value", rule.name)
+                app_log.warning("Two rules are named %s; the later one wins", rule.name)
             self.named_rules[rule.name] = rule
         return rule
 
@@ -420,18 +418,23 @@ class PathMatches(Matcher):
     """
 
     def __init__(self, path_pattern: str | re.Pattern[str]) -> None:
+        # Only a string pattern that ends anchored can equal exactly one path; a compiled
+        # pattern is used as given and may match a prefix.
+        anchored = False
         if isinstance(path_pattern, basestring_type):
             if not path_pattern.endswith("$"):
                 path_pattern += "$"
+            # "\$" is a literal dollar sign, not the anchor: count the backslashes before it.
+            anchored = (len(path_pattern) - 1 - len(path_pattern[:-1].rstrip("\\"))) % 2 == 0
             self.regex = re.compile(path_pattern)
         else:
             self.regex = path_pattern
         if self.regex.groupindex and len(self.regex.groupindex) != self.regex.groups:
             raise AssertionError(
-                "groups in url regexes must either be all named or all positional: "
-                f"{self.regex.pattern!r}"
+                f"a URL pattern's groups must be all named or all unnamed: {self.regex.pattern!r}"
             )
         self._path, self._group_count = _reverse_template(self.regex)
+        self._anchored = anchored
 
     def match(self, request: httputil.HTTPServerRequest) -> dict[str, Any] | None:
         m = self.regex.match(request.path)
@@ -446,9 +449,12 @@ class PathMatches(Matcher):
 
     def reverse(self, *args: Any) -> str | None:
         if self._path is None:
-            raise ValueError(f"Cannot reverse url regex {self.regex.pattern}")
+            raise ValueError(f"URL pattern {self.regex.pattern!r} is too complex to reverse")
         if len(args) != self._group_count:
-            raise AssertionError("required number of arguments not found")
+            raise AssertionError(
+                f"URL pattern {self.regex.pattern!r} takes {self._group_count} arguments, "
+                f"got {len(args)}"
+            )
         if not args:
             return self._path
         escaped = []
@@ -515,12 +521,22 @@ def _reverse_template(regex: re.Pattern[str]) -> tuple[str | None, int | None]:
     return "".join(out), groups
 
 
+# Flags under which a pattern's text still reads as plain characters.
+_LITERAL_SAFE_FLAGS = re.UNICODE | re.ASCII
+
+
 def _literal_path(matcher: Matcher) -> str | None:
-    """The one path a matcher accepts, when it is a plain-literal PathMatches, else None."""
+    """The one path a matcher accepts, when it is a plain-literal PathMatches, else None.
+
+    Anything in doubt is left to the regex: the table must never accept a path the regex
+    would refuse, nor refuse one it would accept.
+    """
     if type(matcher).match is not PathMatches.match or not isinstance(matcher, PathMatches):
         return None
-    if matcher._path is None or matcher._group_count or matcher.regex.flags & re.IGNORECASE:
+    if not matcher._anchored or matcher._path is None or matcher._group_count:
         return None
+    if matcher.regex.flags & ~_LITERAL_SAFE_FLAGS:
+        return None  # IGNORECASE, VERBOSE, MULTILINE... change what the text means
     return matcher._path.replace("%%", "%")
 
 

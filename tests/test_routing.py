@@ -352,7 +352,7 @@ def test_duplicate_names_warn_and_replace(caplog: pytest.LogCaptureFixture) -> N
             [url("/one", T("t"), name="n"), url("/two", T("t"), name="n")]
         )
     assert router.reverse_url("n") == "/two"
-    assert "Multiple handlers named n" in caplog.text
+    assert "Two rules are named n; the later one wins" in caplog.text
 
 
 def test_base_router_interfaces() -> None:

@@ -19,7 +19,7 @@ from asyncweb.routing import (
     Rule,
     _RuleList,
 )
-from asyncweb.web.handler import ErrorHandler, RequestHandler
+from asyncweb.web.handler import ErrorHandler, RequestHandler, _bare_error
 from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class Application(ReversibleRouter):
         reversed_url = self.default_router.reverse_url(name, *args)
         if reversed_url is not None:
             return reversed_url
-        raise KeyError(f"{name} not found in named urls")
+        raise KeyError(f"no handler is named {name!r}")
 
     def log_request(self, handler: RequestHandler) -> None:
         """Log a finished request to ``access_log`` (override or set ``log_function``)."""
@@ -270,10 +270,9 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         self.execute()
 
     def on_connection_close(self) -> None:
-        if self.stream_request_body and self.handler is not None:
-            self.handler.on_connection_close()
-        else:
-            self.chunks = None
+        # A handler hears of the close through the close callback it registered with the
+        # connection; calling it from here as well would notify it twice.
+        self.chunks = None
 
     def execute(self) -> asyncio.Future[None] | None:
         """Create the handler and run it; returns a Task only when it went async."""
@@ -283,7 +282,10 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             handler = self.handler = self.handler_class(application, request, **self.handler_kwargs)
         except Exception:
             app_log.error("Error creating %s", self.handler_class.__name__, exc_info=True)
-            _bare_error(request)
+            # No handler to send an error page: answer with constants, or hang up.
+            connection: Any = request.connection
+            if not _bare_error(connection):
+                connection.close()
             return None
         transform_classes = application.transforms
         transforms: Sequence[OutputTransform] = (
@@ -301,20 +303,3 @@ async def _guard_data_received(handler: RequestHandler, pending: Awaitable[None]
         await pending
     except Exception as e:
         handler._handle_request_exception(e)
-
-
-def _bare_error(request: httputil.HTTPServerRequest) -> None:
-    """A 500 without a handler (its constructor failed)."""
-    connection: Any = request.connection
-    body = b"<html><title>500: Internal Server Error</title><body>500</body></html>"
-    try:
-        connection.write_headers(
-            httputil.ResponseStartLine("", 500, "Internal Server Error"),
-            httputil.HTTPHeaders(
-                {"Content-Type": "text/html; charset=UTF-8", "Content-Length": str(len(body))}
-            ),
-            body,
-        )
-        connection.finish()
-    except Exception:
-        app_log.error("Could not send a 500 response", exc_info=True)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from asyncweb.web.errors import HTTPError
-from asyncweb.web.handler import RequestHandler
+from asyncweb.web.handler import RequestHandler, _names_other_host
 
 _Method = Callable[..., Awaitable[None] | None]
 _HandlerType = TypeVar("_HandlerType", bound=type[RequestHandler])
@@ -24,7 +24,7 @@ def stream_request_body(cls: _HandlerType) -> _HandlerType:
     with ``request.connection.set_max_body_size``); the HTTP method runs after the last chunk.
     """
     if not isinstance(cls, type) or not issubclass(cls, RequestHandler):
-        raise TypeError(f"expected subclass of RequestHandler, got {cls!r}")
+        raise TypeError(f"@stream_request_body takes a RequestHandler subclass, not {cls!r}")
     cls._stream_request_body = True
     return cls
 
@@ -38,6 +38,9 @@ def removeslash(method: _Method) -> _Method:
         if path.endswith("/"):
             if self.request.method in ("GET", "HEAD"):
                 uri = path.rstrip("/")
+                if _names_other_host(uri):
+                    # "//evil.com//" would redirect to "//evil.com": another site.
+                    raise HTTPError(403, "refusing to redirect to %r: it names another host", uri)
                 if uri:  # "/" itself has nowhere shorter to go
                     if self.request.query:
                         uri += "?" + self.request.query
@@ -59,6 +62,9 @@ def addslash(method: _Method) -> _Method:
         if not path.endswith("/"):
             if self.request.method in ("GET", "HEAD"):
                 uri = path + "/"
+                if _names_other_host(uri):
+                    # "//evil.com" would redirect to "//evil.com/": another site.
+                    raise HTTPError(403, "refusing to redirect to %r: it names another host", uri)
                 if self.request.query:
                     uri += "?" + self.request.query
                 self.redirect(uri, permanent=True)

@@ -16,9 +16,11 @@ import http.cookies
 import inspect
 import numbers
 import re
+import string
 import sys
 import time
 import traceback
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -33,6 +35,11 @@ if TYPE_CHECKING:
     from asyncweb.web.transforms import OutputTransform
 
 __all__ = ["ErrorHandler", "RedirectHandler", "RequestHandler"]
+
+
+class _CookieAttributeError(http.cookies.CookieError, ValueError):
+    """A cookie attribute that would break the Set-Cookie header (both types, so code
+    catching either the cookie module's error or ValueError sees it)."""
 
 
 class _ArgDefaultMarker:
@@ -51,6 +58,10 @@ _NO_TRANSFORMS: Sequence[OutputTransform] = ()
 _UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
+# RFC 9112 4: what a status line's reason may hold (HTAB, SP, visible ASCII, obs-text).
+_REASON_PHRASE = re.compile(r"[\t\x20-\x7e\x80-\xff]+")
+# A cookie attribute value ends at ";" and may hold no whitespace or control character.
+_BAD_COOKIE_ATTRIBUTE = re.compile(r"[\x00-\x20;\x7f]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
 # Headers describing a body, dropped when the response (204, 304) has none.
 _REPRESENTATION_HEADERS = (
@@ -204,9 +215,7 @@ class RequestHandler:
 
     def require_setting(self, name: str, feature: str = "this feature") -> None:
         if not self.application.settings.get(name):
-            raise Exception(
-                f"You must define the '{name}' setting in your application to use {feature}"
-            )
+            raise Exception(f"{feature} needs the '{name}' application setting")
 
     def reverse_url(self, name: str, *args: Any) -> str:
         return self.application.reverse_url(name, *args)
@@ -224,13 +233,14 @@ class RequestHandler:
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         """Set the status; ``reason`` defaults to the standard phrase (``Unknown`` for codes
-        without one)."""
+        without one). A reason that can't go in a status line, or that holds ``<``, is
+        replaced by ``Unknown``: raising here would break the error paths that call this."""
         if reason is None:
             self._reason = httputil.responses.get(status_code, "Unknown")
         else:
             reason = escape.native_str(reason)
-            if _UNSAFE_HEADER_VALUE.search(reason):
-                raise ValueError(f"Unsafe reason phrase {reason!r}")
+            if "<" in reason or not _REASON_PHRASE.fullmatch(reason):
+                reason = "Unknown"
             self._reason = reason
         self._status_code = status_code
 
@@ -346,7 +356,21 @@ class RequestHandler:
         value = escape.native_str(value)
         if re.search(r"[\x00-\x20]", name + value):
             # Cookie syntax allows neither whitespace nor control characters unquoted.
-            raise ValueError(f"Invalid cookie {name!r}: {value!r}")
+            raise ValueError(f"Cookie {name!r} has whitespace or a control character: {value!r}")
+        # Checked now, while the caller is on the stack: once in the head, a CR/LF or ";"
+        # would inject headers or attributes (or make the whole response unsendable).
+        attributes: list[tuple[str, Any]] = [
+            ("domain", domain),
+            ("path", path),
+            ("samesite", samesite),
+            ("max_age", max_age),
+        ]
+        attributes.extend(kwargs.items())
+        for attribute, given in attributes:
+            if given is not None and _BAD_COOKIE_ATTRIBUTE.search(str(given)):
+                raise _CookieAttributeError(
+                    f"Cookie {name!r}: {attribute} {given!r} is not allowed"
+                )
         if self._new_cookie is None:
             self._new_cookie = http.cookies.SimpleCookie()
         if name in self._new_cookie:
@@ -382,7 +406,7 @@ class RequestHandler:
         """Expire cookie ``name``; pass the ``path``/``domain`` it was set with."""
         for forbidden in ("expires", "max_age"):
             if forbidden in kwargs:
-                raise TypeError(f"clear_cookie() got an unexpected keyword argument {forbidden!r}")
+                raise TypeError(f"clear_cookie() sets {forbidden!r} itself; it can't be passed")
         expires = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=365)
         self.set_cookie(name, value="", expires=expires, **kwargs)
 
@@ -397,7 +421,7 @@ class RequestHandler:
         """Buffer output. A dict is sent as JSON (with a JSON Content-Type); lists are refused
         because top-level JSON arrays could be read cross-site by old browsers."""
         if self._finished:
-            raise RuntimeError("Cannot write() after finish()")
+            raise RuntimeError("write() after finish(): the response is complete")
         if isinstance(chunk, bytes):
             self._write_buffer.append(chunk)
             return
@@ -408,13 +432,9 @@ class RequestHandler:
             self._headers["Content-Type"] = _JSON_CONTENT_TYPE
             self._write_buffer.append(escape.json_encode(chunk).encode("utf-8"))
             return
-        message = "write() only accepts bytes, unicode, and dict objects"
+        message = f"write() takes str, bytes or dict, not {type(chunk).__name__}"
         if isinstance(chunk, list):
-            message += (
-                ". Lists not accepted for security reasons; see "
-                "https://www.tornadoweb.org/en/stable/web.html"
-                "#tornado.web.RequestHandler.write"
-            )
+            message += " (a top-level JSON array can be read by other sites: wrap it in a dict)"
         raise TypeError(message)
 
     def flush(self, include_footers: bool = False) -> asyncio.Future[None]:
@@ -426,7 +446,6 @@ class RequestHandler:
         chunk = buffer[0] if len(buffer) == 1 else b"".join(buffer)
         self._write_buffer = []
         if not self._headers_written:
-            self._headers_written = True
             for transform in self._transforms:
                 self._status_code, self._headers, chunk = transform.transform_first_chunk(
                     self._status_code, self._headers, chunk, include_footers
@@ -437,7 +456,11 @@ class RequestHandler:
                 for cookie in self._new_cookie.values():
                     self._headers.add("Set-Cookie", cookie.OutputString(None))
             start_line = httputil.ResponseStartLine("", self._status_code, self._reason)
-            return _quiet(connection.write_headers(start_line, self._headers, chunk))
+            # Marked written only once the protocol took the head: when it refuses one (a bad
+            # name, a line break), send_error can still replace it with a 500.
+            written = connection.write_headers(start_line, self._headers, chunk)
+            self._headers_written = True
+            return _quiet(written)
         for transform in self._transforms:
             chunk = transform.transform_chunk(chunk, include_footers)
         if self.request.method != "HEAD" and chunk:
@@ -450,7 +473,7 @@ class RequestHandler:
         """End the response (writing ``chunk`` first). Called for you after the HTTP method
         returns unless the handler was detached."""
         if self._finished:
-            raise RuntimeError("finish() called twice")
+            raise RuntimeError("finish() was already called")
         if chunk is not None:
             self.write(chunk)
         if not self._headers_written:
@@ -467,7 +490,7 @@ class RequestHandler:
                     status = 304
             if status in (204, 304) or 100 <= status < 200:
                 if any(self._write_buffer):
-                    raise RuntimeError(f"Cannot send body with {status}")
+                    raise RuntimeError(f"A {status} response can't have a body")
                 self._write_buffer = []
                 self._clear_representation_headers()
             elif "Content-Length" not in self._headers:
@@ -490,7 +513,7 @@ class RequestHandler:
     def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
         """Redirect to ``url`` (302, or 301 when permanent, or ``status`` in 3xx) and finish."""
         if self._headers_written:
-            raise Exception("Cannot redirect after headers have been written")
+            raise Exception("Too late to redirect: the response head was already sent")
         if status is None:
             status = 301 if permanent else 302
         elif not 300 <= status <= 399:
@@ -530,14 +553,16 @@ class RequestHandler:
     # -- errors --------------------------------------------------------------------------------
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
-        """Replace the response with an error page from :meth:`write_error` and finish."""
+        """Replace the response with an error page from :meth:`write_error` and finish.
+        Statuses that carry no body (1xx, 204, 304) are sent without calling write_error."""
         if self._headers_written:
-            gen_log.error("Cannot send error response after headers written")
+            gen_log.error("Error after the response head was sent; ending the response as is")
             if not self._finished:
                 try:
                     self.finish()
                 except Exception:
-                    gen_log.error("Failed to flush partial response", exc_info=True)
+                    gen_log.error("Could not end the partial response", exc_info=True)
+                    self._abandon_response()
             return
         self.clear()
         reason = kwargs.get("reason")
@@ -546,18 +571,35 @@ class RequestHandler:
             exception = exc_info[1]
             if isinstance(exception, HTTPError) and exception.reason:
                 reason = exception.reason
-        try:
-            self.set_status(status_code, reason=reason)
-        except ValueError:
-            self.set_status(status_code)
+        self.set_status(status_code, reason=reason)
         if status_code == 405:
             self._headers["Allow"] = _allowed_methods(type(self))
-        try:
-            self.write_error(status_code, **kwargs)
-        except Exception:
-            app_log.error("Uncaught exception in write_error", exc_info=True)
+        if not (status_code in (204, 304) or 100 <= status_code < 200):
+            try:
+                self.write_error(status_code, **kwargs)
+            except Exception:
+                app_log.error("write_error() failed", exc_info=True)
         if not self._finished:
-            self.finish()
+            try:
+                self.finish()
+            except Exception:
+                app_log.error("Could not send the error response", exc_info=True)
+                self._abandon_response()
+
+    def _abandon_response(self) -> None:
+        """Last resort when even the error response failed: a bare 500 if no head went out,
+        else close the connection. The client must never be left waiting."""
+        if self._finished:
+            return
+        self._finished = True
+        self._status_code = 500
+        connection: Any = self.request.connection
+        if connection is None:
+            return
+        connection.set_close_callback(None)
+        if self._headers_written or not _bare_error(connection):
+            connection.close()
+        self._log()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Write the error page; ``kwargs["exc_info"]`` is set when an exception caused it.
@@ -597,7 +639,12 @@ class RequestHandler:
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, Finish):
             if not self._finished:
-                self.finish(*e.args)
+                try:
+                    self.finish(*e.args)
+                except Exception:
+                    # e.g. the protocol refused the head: answer 500 instead.
+                    app_log.error("Could not finish the response", exc_info=True)
+                    self.send_error(500)
             return
         if isinstance(e, StreamClosedError) and self._connection_closed():
             # The client left; there is nobody to send an error page to.
@@ -606,7 +653,7 @@ class RequestHandler:
         try:
             self.log_exception(*sys.exc_info())
         except Exception:
-            app_log.error("Error in exception logger", exc_info=True)
+            app_log.error("log_exception() failed", exc_info=True)
         if self._finished:
             return
         if isinstance(e, HTTPError):
@@ -654,7 +701,8 @@ class RequestHandler:
             try:
                 self._handle_request_exception(e)
             except Exception:
-                app_log.error("Exception in exception handler", exc_info=True)
+                app_log.error("Handling an exception failed", exc_info=True)
+                self._abandon_response()
             prepared = self._prepared_future
             if prepared is not None and not prepared.done():
                 prepared.set_result(None)
@@ -689,7 +737,8 @@ class RequestHandler:
             try:
                 self._handle_request_exception(e)
             except Exception:
-                app_log.error("Exception in exception handler", exc_info=True)
+                app_log.error("Handling an exception failed", exc_info=True)
+                self._abandon_response()
         finally:
             prepared = self._prepared_future
             if prepared is not None and not prepared.done():
@@ -701,6 +750,32 @@ class RequestHandler:
     def _request_summary(self) -> str:
         request = self.request
         return f"{request.method} {request.uri} ({request.remote_ip})"
+
+
+# Browsers (WHATWG URL parsing) trim these from both ends of a URL...
+_URL_TRIMMED = "".join(map(chr, range(0x21)))
+# ...drop these anywhere in it...
+_URL_DROPPED = str.maketrans("", "", "\t\n\r")
+
+
+def _as_browser_reads(url: str) -> str:
+    # ...and, for http(s), read a backslash as a slash. Redirect checks must see the same URL.
+    return url.strip(_URL_TRIMMED).translate(_URL_DROPPED).replace("\\", "/")
+
+
+def _names_other_host(url: str) -> bool:
+    """Whether a browser would take ``url`` as scheme-relative (``//host/...``)."""
+    return _as_browser_reads(url).startswith("//")
+
+
+def _scheme_and_host(url: str) -> tuple[str, str]:
+    """The scheme and authority (lower case) a browser would find in ``url``."""
+    url = _as_browser_reads(url)
+    if url.startswith("//"):
+        # urlsplit finds no host in "///evil.com"; a browser skips the extra slashes.
+        url = "//" + url.lstrip("/")
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
 
 
 def _strip_weak(tag: bytes) -> bytes:
@@ -727,6 +802,30 @@ def _quiet(future: asyncio.Future[None]) -> asyncio.Future[None]:
 def _retrieve(future: asyncio.Future[None]) -> None:
     if not future.cancelled():
         future.exception()
+
+
+_BARE_500_BODY = b"<html><title>500: Internal Server Error</title><body>500</body></html>"
+
+
+def _bare_error(connection: Any) -> bool:
+    """Send a minimal 500 built from constants (nothing a handler set can break it);
+    False when even that failed."""
+    try:
+        connection.write_headers(
+            httputil.ResponseStartLine("", 500, "Internal Server Error"),
+            httputil.HTTPHeaders(
+                {
+                    "Content-Type": _DEFAULT_CONTENT_TYPE,
+                    "Content-Length": str(len(_BARE_500_BODY)),
+                }
+            ),
+            _BARE_500_BODY,
+        )
+        connection.finish()
+    except Exception:
+        app_log.error("Could not send a 500 response", exc_info=True)
+        return False
+    return True
 
 
 def _allowed_methods(cls: type) -> str:
@@ -766,7 +865,30 @@ class RedirectHandler(RequestHandler):
     def get(self, *args: Any, **kwargs: Any) -> None:
         to_url = self._url.format(*args, **kwargs)
         query = self.request.query_arguments
-        if query:
-            pairs = [(k, escape.to_unicode(v)) for k, values in query.items() for v in values]
-            to_url = httputil.url_concat(to_url, pairs)
+        try:
+            if query:
+                pairs = [(k, escape.to_unicode(v)) for k, values in query.items() for v in values]
+                to_url = httputil.url_concat(to_url, pairs)
+            same_site = self._keeps_destination(to_url)
+        except ValueError:
+            same_site = False
+        if not same_site:
+            raise HTTPError(400, "redirect target %r leaves the configured site", to_url)
+        if _UNSAFE_HEADER_VALUE.search(to_url):
+            raise HTTPError(400, "redirect target %r has control characters", to_url)
         self.redirect(to_url, permanent=self._permanent)
+
+    def _keeps_destination(self, to_url: str) -> bool:
+        """Whether ``to_url`` goes to the scheme and host the ``url`` template fixed before
+        its first substitution: path groups come from the client and must not pick them."""
+        fixed = ""
+        substituted = False
+        for literal, field, _, _ in string.Formatter().parse(self._url):
+            fixed += literal
+            if field is not None:
+                substituted = True
+                break
+        scheme, host = _scheme_and_host(fixed)
+        if substituted and scheme in ("http", "https") and not host:
+            return False  # e.g. "https://{0}": the whole host is the client's choice
+        return _scheme_and_host(to_url) == (scheme, host)
