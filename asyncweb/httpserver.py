@@ -302,7 +302,8 @@ class _RequestAdapter:
 
 
 class _CallableAdapter(httputil.HTTPMessageDelegate):
-    """Collects a whole request for a plain ``callback(request)`` request handler."""
+    """Collects a whole request for a plain ``callback(request)`` request handler (the server's
+    ``request_callback``, or a router's callable target)."""
 
     def __init__(
         self,
@@ -313,7 +314,6 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
         self.connection = request_conn
         self.request: httputil.HTTPServerRequest | None = None
         self._chunks: list[bytes] = []
-        self._task: asyncio.Future[Any] | None = None
 
     def headers_received(
         self,
@@ -336,13 +336,19 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
         self.request._parse_body()
         result = self.callback(self.request)
         if isinstance(result, Awaitable):
-            self._task = asyncio.ensure_future(result)
-            self._task.add_done_callback(_log_task_error)
+            # The loop keeps only weak references to tasks: hold this one until it is done.
+            task = asyncio.ensure_future(result)
+            _callback_tasks.add(task)
+            task.add_done_callback(_callback_task_done)
 
     def on_connection_close(self) -> None:
         self._chunks = []
 
 
-def _log_task_error(task: asyncio.Future[Any]) -> None:
+_callback_tasks: set[asyncio.Future[Any]] = set()
+
+
+def _callback_task_done(task: asyncio.Future[Any]) -> None:
+    _callback_tasks.discard(task)
     if not task.cancelled() and task.exception() is not None:
         app_log.error("Uncaught exception in request callback", exc_info=task.exception())

@@ -12,12 +12,13 @@ candidate order (earlier regex rules first) so first-match-wins semantics are pr
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from functools import partial
 from typing import Any, Union
 
 from asyncweb import httputil
 from asyncweb.escape import url_escape, url_unescape, utf8
+from asyncweb.httpserver import _CallableAdapter
 from asyncweb.log import app_log
 from asyncweb.util import basestring_type, import_object
 
@@ -116,63 +117,6 @@ class _DefaultMessageDelegate(httputil.HTTPMessageDelegate):
             httputil.HTTPHeaders({"Content-Length": "0"}),
         )
         self.connection.finish()
-
-
-class _CallableDelegate(httputil.HTTPMessageDelegate):
-    """Collects a whole request, then hands it to ``callback(request)``."""
-
-    def __init__(
-        self,
-        callback: Callable[[httputil.HTTPServerRequest], Any],
-        request_conn: httputil.HTTPConnection,
-    ) -> None:
-        self.callback = callback
-        self.connection = request_conn
-        self.request: httputil.HTTPServerRequest | None = None
-        self._chunks: list[bytes] = []
-
-    def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> Awaitable[None] | None:
-        assert isinstance(start_line, httputil.RequestStartLine)
-        self.request = httputil.HTTPServerRequest(
-            connection=self.connection, start_line=start_line, headers=headers
-        )
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        self._chunks.append(chunk)
-        return None
-
-    def finish(self) -> None:
-        assert self.request is not None
-        self.request.body = b"".join(self._chunks)
-        self.request._parse_body()
-        result = self.callback(self.request)
-        if isinstance(result, Awaitable):
-            _spawn(result)
-
-    def on_connection_close(self) -> None:
-        self._chunks = []
-
-
-_background: set[Any] = set()
-
-
-def _spawn(awaitable: Awaitable[Any]) -> None:
-    import asyncio
-
-    future = asyncio.ensure_future(awaitable)
-    _background.add(future)
-
-    def done(fut: asyncio.Future[Any]) -> None:
-        _background.discard(fut)
-        if not fut.cancelled() and fut.exception() is not None:
-            app_log.error("Uncaught exception in request callback", exc_info=fut.exception())
-
-    future.add_done_callback(done)
 
 
 class _TrackedList(list[Any]):
@@ -300,7 +244,7 @@ class RuleRouter(Router):
             return target.start_request(request.server_connection, request.connection)
         if callable(target):
             assert request.connection is not None
-            return _CallableDelegate(partial(target, **target_params), request.connection)
+            return _CallableAdapter(partial(target, **target_params), request.connection)
         return None
 
 

@@ -21,7 +21,7 @@ from asyncweb.routing import (
     Rule,
     RuleRouter,
     URLSpec,
-    _CallableDelegate,
+    _CallableAdapter,
     _unquote_or_none,
     url,
 )
@@ -309,7 +309,7 @@ def test_get_target_delegate_kinds() -> None:
     assert started == [("server", conn)]
     called: list[Any] = []
     delegate = router.get_target_delegate(lambda req, **kw: called.append((req, kw)), request)
-    assert isinstance(delegate, _CallableDelegate)
+    assert isinstance(delegate, _CallableAdapter)
     assert router.get_target_delegate(42, request) is None
     nested = RecordingRouter([("/", T("t"))])
     found = router.get_target_delegate(nested, request)
@@ -321,7 +321,7 @@ def test_callable_delegate_collects_body() -> None:
         pass
 
     seen: list[httputil.HTTPServerRequest] = []
-    delegate = _CallableDelegate(seen.append, Conn())
+    delegate = _CallableAdapter(seen.append, Conn())
     headers = httputil.HTTPHeaders({"Content-Type": "application/x-www-form-urlencoded"})
     delegate.headers_received(httputil.RequestStartLine("POST", "/p?q=1", "HTTP/1.1"), headers)
     delegate.data_received(b"a=1&")
