@@ -272,21 +272,26 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         headers = _header_pairs(request.headers)
         declared: int | None = None
         gzipped = chunked = False
-        keep_alive = version == b"1.1" and not self.params.no_keep_alive
+        connection = b""
         for name, value in headers:
             if name == b"content-length":
                 declared = int(value)
             elif name == b"connection":
-                if b"close" in value.lower():
-                    keep_alive = False
+                connection = value.lower()
             elif name == b"content-encoding":
                 gzipped = value.strip().lower() == b"gzip"
             elif name == b"transfer-encoding":
                 chunked = True
         # RFC 9112 6.3: neither Content-Length nor Transfer-Encoding means no body at all.
         self._empty_body = not chunked and not declared
-        self._keep_alive = keep_alive
         self._http10 = version == b"1.0"
+        if self._http10:
+            # HTTP/1.0 keeps the connection only when asked to (and the response has a length).
+            self._keep_alive = b"keep-alive" in connection
+        else:
+            self._keep_alive = b"close" not in connection
+        if self.params.no_keep_alive:
+            self._keep_alive = False
         if self.params.decompress and gzipped:
             headers = [
                 (b"x-consumed-content-encoding", value)
@@ -450,6 +455,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if close:
             self._keep_alive = False
             lines.append("Connection: close\r\n")
+        elif self._http10:
+            lines.append("Connection: keep-alive\r\n")
         head = "".join(lines)
         # A CR, LF or NUL inside a name, value or reason would split or end the head early.
         if head.count("\n") != len(lines) or head.count("\r") != len(lines) or "\0" in head:
