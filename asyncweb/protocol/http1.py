@@ -268,7 +268,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 return
             self._unchecked_bytes = len(self._h11.trailing_data[0])
         self._head_only = request.method == b"HEAD"
-        self._arm_deadline(self.params.body_timeout, "body timeout")
         headers = _header_pairs(request.headers)
         declared: int | None = None
         gzipped = chunked = False
@@ -284,6 +283,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 chunked = True
         # RFC 9112 6.3: neither Content-Length nor Transfer-Encoding means no body at all.
         self._empty_body = not chunked and not declared
+        if self._empty_body:
+            self._deadline = None  # the head is in; nothing more to wait for from the peer
+        else:
+            self._arm_deadline(self.params.body_timeout, "body timeout")
         self._http10 = version == b"1.0"
         if self._http10:
             # HTTP/1.0 keeps the connection only when asked to (and the response has a length).
@@ -303,9 +306,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._receiver = self._start_request(self)
         self._declared_length = declared
         self._head_pending = True
-        self._await_app(
-            self._receiver.head_received(request.method, request.target, version, headers)
-        )
+        pending = self._receiver.head_received(request.method, request.target, version, headers)
+        if pending is not None:
+            self._await_app(pending)
         if self._waiting_for_app is None:
             self._head_accepted()
 
@@ -464,7 +467,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         data = head.encode("latin-1") + b"\r\n"
         self._response_started = True
         if chunk:
-            data += self._frame(chunk)
+            if self._body_mode == _LENGTH and len(chunk) <= self._body_remaining:
+                self._body_remaining -= len(chunk)  # the usual whole-body response
+                data += chunk
+            else:
+                data += self._frame(chunk)
         assert self.transport is not None
         self.transport.write(data)
         if self._write_paused:
