@@ -13,13 +13,16 @@ import datetime
 import functools
 import os
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from asyncweb import util
 from asyncweb.log import app_log
 
 _T = TypeVar("_T")
+
 
 # Set ASYNCWEB_UVLOOP=0 to run on the standard asyncio loop even when uvloop is installed.
 _use_uvloop = os.environ.get("ASYNCWEB_UVLOOP", "1") != "0"
@@ -93,7 +96,11 @@ class IOLoop:
 
     @staticmethod
     def clear_current() -> None:
-        IOLoop._thread_state.ioloop = None
+        """Forget this thread's current IOLoop (and unset the asyncio loop it had set)."""
+        state = IOLoop._thread_state
+        if state.ioloop is not None:
+            state.ioloop = None
+            asyncio.set_event_loop(None)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -111,45 +118,64 @@ class IOLoop:
         self.asyncio_loop.call_soon_threadsafe(self.asyncio_loop.stop)
 
     def run_sync(self, func: Callable[[], Any], timeout: float | None = None) -> Any:
-        """Run ``func`` (plain, coroutine function, or returning an awaitable) to completion."""
+        """Run ``func`` (plain, coroutine function, or returning an awaitable) to completion.
+
+        When ``timeout`` seconds pass first, the awaitable is cancelled and
+        ``asyncweb.util.TimeoutError`` (which is ``asyncio.TimeoutError``) is raised.
+        """
 
         async def runner() -> Any:
             result = func()
-            if isinstance(result, Awaitable):
-                awaitable: Awaitable[Any] = result
-                if timeout is not None:
-                    return await asyncio.wait_for(awaitable, timeout)
-                return await awaitable
-            return result
+            if not isinstance(result, Awaitable):
+                return result
+            if timeout is None:
+                return await result
+            task = asyncio.ensure_future(result)
+            done, _pending = await asyncio.wait((task,), timeout=timeout)
+            if not done:
+                task.cancel()
+                # Let the cancellation run its course so no task is left pending.
+                await asyncio.wait((task,))
+                if task.cancelled():
+                    raise util.TimeoutError(f"Operation timed out after {timeout} seconds")
+            return task.result()
 
         self.make_current()
         self._thread_ident = threading.get_ident()
         try:
             return self.asyncio_loop.run_until_complete(runner())
-        except asyncio.TimeoutError:
-            raise TimeoutError(f"Operation timed out after {timeout} seconds") from None
         finally:
             self._thread_ident = None
 
     def close(self, all_fds: bool = False) -> None:
         if IOLoop._thread_state.ioloop is self:
-            IOLoop._thread_state.ioloop = None
+            # Like Tornado: closing the current loop also stops it being asyncio's current loop.
+            IOLoop.clear_current()
         IOLoop._by_loop.pop(self.asyncio_loop, None)
         self.asyncio_loop.close()
 
     def time(self) -> float:
-        """The loop's clock: the reference for ``add_timeout`` and ``call_at`` deadlines."""
-        return self.asyncio_loop.time()
+        """The clock of ``add_timeout`` and ``call_at`` deadlines: ``time.time()``, as in Tornado.
+
+        Tornado documents this as equivalent to ``time.time()``, and ported code often writes
+        ``add_timeout(time.time() + 5, ...)``; deadlines are turned into delays for asyncio.
+        """
+        return time.time()
 
     # -- callbacks ---------------------------------------------------------------------------
 
     def add_callback(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Run ``callback`` on the next loop iteration. Safe to call from any thread."""
         call = functools.partial(self._run_callback, callback, args, kwargs)
-        if self._in_loop_thread():
-            self.asyncio_loop.call_soon(call)
-        else:
-            self.asyncio_loop.call_soon_threadsafe(call)
+        try:
+            if self._in_loop_thread():
+                self.asyncio_loop.call_soon(call)
+            else:
+                self.asyncio_loop.call_soon_threadsafe(call)
+        except RuntimeError:
+            # Tornado allows add_callback "at any time": on a closed loop it is dropped.
+            if not self.asyncio_loop.is_closed():
+                raise
 
     def spawn_callback(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.add_callback(callback, *args, **kwargs)
@@ -164,8 +190,10 @@ class IOLoop:
     def call_at(
         self, when: float, callback: Callable[..., Any], *args: Any, **kwargs: Any
     ) -> asyncio.TimerHandle:
-        return self.asyncio_loop.call_at(
-            when, functools.partial(self._run_callback, callback, args, kwargs)
+        # ``when`` is on the time.time() scale of :meth:`time`, not on the asyncio loop's clock.
+        return self.asyncio_loop.call_later(
+            max(0.0, when - self.time()),
+            functools.partial(self._run_callback, callback, args, kwargs),
         )
 
     def add_timeout(
@@ -186,9 +214,18 @@ class IOLoop:
         timeout.cancel()
 
     def add_future(
-        self, future: Awaitable[_T], callback: Callable[[asyncio.Future[_T]], Any]
+        self,
+        future: Awaitable[_T] | concurrent.futures.Future[_T],
+        callback: Callable[[Any], Any],
     ) -> None:
-        """Run ``callback(future)`` on the loop once ``future`` is done."""
+        """Run ``callback(future)`` on the loop once ``future`` is done.
+
+        ``future`` may be an asyncio future (or other awaitable) or a
+        ``concurrent.futures.Future``, which may finish in another thread.
+        """
+        if isinstance(future, concurrent.futures.Future):
+            future.add_done_callback(lambda done: self.add_callback(callback, done))
+            return
         fut = asyncio.ensure_future(future, loop=self.asyncio_loop)
         fut.add_done_callback(lambda done: self.add_callback(callback, done))
 
@@ -223,6 +260,8 @@ class IOLoop:
             if result is not None and isinstance(result, Awaitable):
                 future = asyncio.ensure_future(result)
                 future.add_done_callback(self._log_future_error)
+        except asyncio.CancelledError:
+            pass
         except Exception:
             app_log.error("Exception in callback %r", callback, exc_info=True)
 

@@ -37,13 +37,32 @@ def bind_sockets(
         family = socket.AF_INET
     if flags is None:
         flags = socket.AI_PASSIVE
-    sockets: list[socket.socket] = []
-    bound_port: int | None = None
-    seen: set[tuple[Any, ...]] = set()
-    for af, socktype, proto, _canon, sockaddr in sorted(
+    infos = sorted(
         socket.getaddrinfo(address, port, family, socket.SOCK_STREAM, 0, flags),
         key=lambda info: info[0],
-    ):
+    )
+    sockets: list[socket.socket] = []
+    try:
+        _bind_each(infos, port, address, backlog, reuse_port, sockets)
+    except BaseException:
+        # Do not leak the sockets already bound when a later address fails.
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _bind_each(
+    infos: list[tuple[Any, ...]],
+    port: int,
+    address: str | None,
+    backlog: int,
+    reuse_port: bool,
+    sockets: list[socket.socket],
+) -> None:
+    bound_port: int | None = None
+    seen: set[tuple[Any, ...]] = set()
+    for af, socktype, proto, _canon, sockaddr in infos:
         key = (af, sockaddr)
         if key in seen:
             continue
@@ -68,14 +87,25 @@ def bind_sockets(
             if port == 0 and bound_port is not None:
                 sockaddr = (sockaddr[0], bound_port, *sockaddr[2:])
             sock.setblocking(False)
-            sock.bind(sockaddr)
+            try:
+                sock.bind(sockaddr)
+            except OSError as err:
+                if (
+                    err.errno == errno.EADDRNOTAVAIL
+                    and address == "localhost"
+                    and sockaddr[0] == "::1"
+                ):
+                    # Hosts (containers, mostly) where IPv6 is half there: "localhost"
+                    # resolves to ::1 but it cannot be bound. Serve on IPv4 only.
+                    sock.close()
+                    continue
+                raise
             bound_port = sock.getsockname()[1]
             sock.listen(backlog)
         except BaseException:
             sock.close()
             raise
         sockets.append(sock)
-    return sockets
 
 
 def bind_unix_socket(
@@ -86,16 +116,20 @@ def bind_unix_socket(
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setblocking(False)
-        try:
-            st = os.stat(file)
-        except FileNotFoundError:
-            pass
+        if file.startswith("\0"):
+            # Linux abstract namespace: no file system entry to check, replace or chmod.
+            sock.bind(file)
         else:
-            if not stat.S_ISSOCK(st.st_mode):
-                raise ValueError(f"file {file} exists and is not a socket")
-            os.remove(file)
-        sock.bind(file)
-        os.chmod(file, mode)
+            try:
+                st = os.stat(file)
+            except FileNotFoundError:
+                pass
+            else:
+                if not stat.S_ISSOCK(st.st_mode):
+                    raise ValueError(f"file {file} exists and is not a socket")
+                os.remove(file)
+            sock.bind(file)
+            os.chmod(file, mode)
         sock.listen(backlog)
     except BaseException:
         sock.close()
@@ -121,6 +155,9 @@ def ssl_options_to_context(
     if "certfile" in ssl_options:
         context.load_cert_chain(ssl_options["certfile"], ssl_options.get("keyfile"))
     if "cert_reqs" in ssl_options:
+        if ssl_options["cert_reqs"] == ssl.CERT_NONE:
+            # Client contexts check host names, which CERT_NONE cannot coexist with.
+            context.check_hostname = False
         context.verify_mode = ssl_options["cert_reqs"]
     if "ca_certs" in ssl_options:
         context.load_verify_locations(ssl_options["ca_certs"])

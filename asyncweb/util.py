@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import importlib
 import re
@@ -105,5 +106,6 @@ def re_unescape(s: str) -> str:
     return _RE_ESCAPE.sub(_re_unescape_one, s)
 
 
-class TimeoutError(Exception):
-    """Raised by ``with_timeout`` and ``IOLoop.run_sync`` when time runs out."""
+# Raised by ``with_timeout`` and ``IOLoop.run_sync`` when time runs out. As in Tornado 6.2+,
+# it is asyncio's (on Python 3.11+ the builtin TimeoutError), so any of the three catches it.
+TimeoutError = asyncio.TimeoutError
