@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
+import email.message
 import socket
 import urllib.error
 import urllib.request
@@ -22,7 +22,7 @@ from asyncweb.netutil import bind_sockets
 class Response:
     status: int
     reason: str
-    headers: http.client.HTTPMessage
+    headers: email.message.Message
     body: bytes
     header_pairs: list[tuple[str, str]] = field(default_factory=list)
 
