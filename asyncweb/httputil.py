@@ -57,7 +57,10 @@ _normalized_raw: dict[bytes, str] = {}
 
 
 def _normalize_header(name: str) -> str:
-    """``content-type`` -> ``Content-Type``."""
+    """``content-type`` -> ``Content-Type``.
+
+    Hot callers look in ``_normalized`` themselves first, saving the call when it is cached.
+    """
     norm = _normalized.get(name)
     if norm is None:
         norm = "-".join([word.capitalize() for word in name.split("-")])
@@ -93,6 +96,52 @@ for _common in _COMMON_HEADERS:
 del _common
 
 
+# from_raw keeps at most this many pairs unbuilt.
+_LAZY_MAX_PAIRS = 16
+# Header name as looked up -> the raw name it matches (see _raw_key).
+_raw_keys: dict[str, bytes] = {}
+
+
+def _raw_key(name: str) -> bytes | None:
+    """The one lowercase ASCII name that normalizes as ``name`` does (``b"content-type"`` for
+    ``CONTENT-type``), or None if no such name does."""
+    norm = _normalize_header(name)
+    if not norm.isascii():
+        return None
+    key = norm.lower().encode("ascii")
+    if len(_raw_keys) >= _NORMALIZED_CACHE_SIZE:
+        _raw_keys.clear()
+    _raw_keys[name] = key
+    return key
+
+
+def _raw_get(pairs: tuple[tuple[bytes, bytes], ...], name: str) -> str | None:
+    """What ``HTTPHeaders.get(name)`` returns for headers made by from_raw(pairs)."""
+    # Comparing bytes is enough because from_raw only takes lowercase ASCII names.
+    key = _raw_keys.get(name) or _raw_key(name)
+    found: bytes | None = None
+    for raw_name, value in pairs:
+        if raw_name == key:
+            found = value if found is None else found + b"," + value
+    return None if found is None else found.decode("latin-1")
+
+
+def _as_list_from_raw(pairs: tuple[tuple[bytes, bytes], ...]) -> dict[str, list[str]]:
+    as_list: dict[str, list[str]] = {}
+    cache = _normalized_raw
+    for name, value in pairs:
+        norm = cache.get(name)
+        if norm is None:
+            norm = _normalize_raw(name)
+        text = value.decode("latin-1")
+        values = as_list.get(norm)
+        if values is None:
+            as_list[norm] = [text]
+        else:
+            values.append(text)
+    return as_list
+
+
 class HTTPHeaders(MutableMapping[str, str]):
     """A case-insensitive, multi-valued map of HTTP headers.
 
@@ -112,13 +161,18 @@ class HTTPHeaders(MutableMapping[str, str]):
     """
 
     _as_list: dict[str, list[str]]
-    _last_key: str | None
+    # Pairs kept by from_raw, not yet turned into _as_list. While they are, lookups by name
+    # scan them and every other method calls _build() first. Set on every instance, since
+    # reading it from the class is slower.
+    _raw: tuple[tuple[bytes, bytes], ...] | None = None
 
     def __init__(self, *args: Any, **kwargs: str) -> None:
         self._as_list = {}
-        self._last_key = None
+        self._raw = None
         if len(args) == 1 and not kwargs and isinstance(args[0], HTTPHeaders):
             # Copying another HTTPHeaders keeps every value, not just the joined ones.
+            if args[0]._raw is not None:
+                args[0]._build()
             for name, values in args[0]._as_list.items():
                 self._as_list[name] = list(values)
         else:
@@ -126,36 +180,36 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     @classmethod
     def from_raw(cls, pairs: Iterable[tuple[bytes, bytes]]) -> HTTPHeaders:
-        """Build from already-validated pairs of lowercase name bytes and latin-1 value bytes.
+        """Build from already-validated pairs of name bytes and latin-1 value bytes, the names
+        lowercase ASCII tokens (as h11 hands them over once per request).
 
-        This is what the server's protocol layer (h11) hands over once per request, so it skips
-        all validation and goes straight to the internal representation.
+        Most requests only ever look up a header or two, so a few pairs are kept as they are
+        and the map is built when something needs more than a lookup by name.
         """
+        raw = tuple(pairs)
         # Skipping __init__ saves a call per request; subclasses get their own __init__ run.
         self = object.__new__(cls) if cls is HTTPHeaders else cls()
-        as_list: dict[str, list[str]] = {}
-        cache = _normalized_raw
-        norm: str | None = None
-        for name, value in pairs:
-            norm = cache.get(name)
-            if norm is None:
-                norm = _normalize_raw(name)
-            text = value.decode("latin-1")
-            values = as_list.get(norm)
-            if values is None:
-                as_list[norm] = [text]
-            else:
-                values.append(text)
-        self._as_list = as_list
-        self._last_key = norm
+        if len(raw) <= _LAZY_MAX_PAIRS:
+            self._raw = raw
+        else:
+            self._raw = None
+            # Every lookup scans the pairs: with many of them, building once keeps it linear.
+            self._as_list = _as_list_from_raw(raw)
         return self
+
+    def _build(self) -> None:
+        """Turn the pairs kept by from_raw into the normal representation."""
+        assert self._raw is not None
+        self._as_list = _as_list_from_raw(self._raw)
+        self._raw = None
 
     # -- multi-value API ----------------------------------------------------------------------
 
     def add(self, name: str, value: str) -> None:
         """Add a value for ``name``, keeping any existing ones."""
-        norm = _normalize_header(name)
-        self._last_key = norm
+        if self._raw is not None:
+            self._build()
+        norm = _normalized.get(name) or _normalize_header(name)
         values = self._as_list.get(norm)
         if values is None:
             self._as_list[norm] = [value]
@@ -164,12 +218,22 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def get_list(self, name: str) -> list[str]:
         """Each value stored under ``name``, oldest first; ``[]`` for a missing name."""
-        return list(self._as_list.get(_normalize_header(name), ()))
+        if self._raw is not None:
+            self._build()
+        norm = _normalized.get(name) or _normalize_header(name)
+        return list(self._as_list.get(norm, ()))
 
     def get_all(self) -> Iterator[tuple[str, str]]:
         """Every ``(name, value)`` pair; a name with several values appears several times."""
-        # A list built at once is cheaper than a generator for the few headers of a response.
-        return iter([(name, value) for name, values in self._as_list.items() for value in values])
+        if self._raw is not None:
+            self._build()
+        # A list built at once (and by a plain loop, not a comprehension) is cheapest for the
+        # few headers of a response.
+        pairs = []
+        for name, values in self._as_list.items():
+            for value in values:
+                pairs.append((name, value))
+        return iter(pairs)
 
     def parse_line(self, line: str) -> None:
         """Add the field from one ``Name: value`` line, which may still carry its CRLF or LF.
@@ -235,34 +299,48 @@ class HTTPHeaders(MutableMapping[str, str]):
                 as_list[norm] = [value]
             else:
                 values.append(value)
-            h._last_key = norm
         return h
 
     # -- MutableMapping -----------------------------------------------------------------------
 
     def __getitem__(self, name: str) -> str:
-        values = self._as_list[_normalize_header(name)]
+        if self._raw is not None:
+            value = _raw_get(self._raw, name)
+            if value is None:
+                raise KeyError(_normalize_header(name))
+            return value
+        values = self._as_list[_normalized.get(name) or _normalize_header(name)]
         if len(values) == 1:
             return values[0]
         return ",".join(values)
 
     def __setitem__(self, name: str, value: str) -> None:
-        norm = _normalize_header(name)
+        if self._raw is not None:
+            self._build()
+        norm = _normalized.get(name) or _normalize_header(name)
         self._as_list[norm] = [value]
-        self._last_key = norm
 
     def __delitem__(self, name: str) -> None:
-        del self._as_list[_normalize_header(name)]
+        if self._raw is not None:
+            self._build()
+        del self._as_list[_normalized.get(name) or _normalize_header(name)]
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return _normalize_header(name) in self._as_list
+        if self._raw is not None:
+            return _raw_get(self._raw, name) is not None
+        norm = _normalized.get(name) or _normalize_header(name)
+        return norm in self._as_list
 
     def __len__(self) -> int:
+        if self._raw is not None:
+            self._build()
         return len(self._as_list)
 
     def __iter__(self) -> Iterator[str]:
+        if self._raw is not None:
+            self._build()
         return iter(self._as_list)
 
     @overload
@@ -274,7 +352,10 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def get(self, name: str, default: object = None, /) -> object:
         # Overridden because the inherited version goes through KeyError on a miss.
-        values = self._as_list.get(_normalize_header(name))
+        if self._raw is not None:
+            value = _raw_get(self._raw, name)
+            return default if value is None else value
+        values = self._as_list.get(_normalized.get(name) or _normalize_header(name))
         if values is None:
             return default
         if len(values) == 1:
@@ -283,9 +364,14 @@ class HTTPHeaders(MutableMapping[str, str]):
 
     def copy(self) -> HTTPHeaders:
         # Runs per request (handlers start from a copy of the default headers): skip __init__.
+        if self._raw is not None:
+            self._build()
         new = object.__new__(type(self)) if type(self) is HTTPHeaders else type(self)()
-        new._as_list = {name: values.copy() for name, values in self._as_list.items()}
-        new._last_key = self._last_key
+        # A plain loop: cheaper than a comprehension for a handful of names.
+        as_list = new._as_list = {}
+        for name, values in self._as_list.items():
+            as_list[name] = values.copy()
+        new._raw = None
         return new
 
     # copy.copy() should copy the value lists too, as copy() does.
@@ -327,6 +413,9 @@ class HTTPServerRequest:
 
     path: str
     query: str
+    _host: str
+    # Set while the Host header is still to be read off these pairs (see __init__).
+    _host_pairs: tuple[tuple[bytes, bytes], ...] | None
 
     def __init__(
         self,
@@ -346,14 +435,22 @@ class HTTPServerRequest:
         self.method = method
         self.uri = uri
         self.version = version
-        self.headers = headers if headers is not None else HTTPHeaders()
+        if headers is None:
+            headers = HTTPHeaders()
+        self.headers = headers
         self.body = body or b""
 
         context = getattr(connection, "context", None)
         self.remote_ip: str | None = getattr(context, "remote_ip", None)
         self.protocol: str = getattr(context, "protocol", None) or "http"
 
-        self.host = host or self.headers.get("Host") or "127.0.0.1"
+        if not host and isinstance(headers, HTTPHeaders) and headers._raw is not None:
+            # Pairs kept by from_raw never change, so the Host header read off them when first
+            # asked for is the one there is now.
+            self._host_pairs = headers._raw
+        else:
+            self._host_pairs = None
+            self._host = host or headers.get("Host") or "127.0.0.1"
         self.files: dict[str, list[HTTPFile]] = files or {}
         self.connection = connection
         self.server_connection = server_connection
@@ -369,6 +466,20 @@ class HTTPServerRequest:
         self._arguments: dict[str, list[bytes]] | None = None
         self._cookies: dict[str, http.cookies.Morsel[Any]] | None = None
         self._host_name: str | None = None
+
+    @property
+    def host(self) -> str:
+        """The ``host`` argument, else the Host header, else ``"127.0.0.1"``."""
+        pairs = self._host_pairs
+        if pairs is not None:
+            self._host = _raw_get(pairs, "Host") or "127.0.0.1"
+            self._host_pairs = None
+        return self._host
+
+    @host.setter
+    def host(self, value: str) -> None:
+        self._host = value
+        self._host_pairs = None
 
     @property
     def host_name(self) -> str:

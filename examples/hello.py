@@ -4,7 +4,7 @@ python examples/hello.py --port 8888
 """
 
 import argparse
-import contextlib
+import signal
 
 from asyncweb import ioloop, web
 
@@ -29,9 +29,13 @@ def main() -> None:
     parser.add_argument("--address", default="127.0.0.1")
     args = parser.parse_args()
     make_app().listen(args.port, address=args.address)
+    loop = ioloop.IOLoop.current()
+    # Stop between callbacks on Ctrl-C or SIGTERM: a KeyboardInterrupt raised inside a
+    # protocol callback could leave a connection half-handled.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.asyncio_loop.add_signal_handler(signum, loop.stop)
     print(f"Serving on http://{args.address}:{args.port}/ (Ctrl-C to stop)", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        ioloop.IOLoop.current().start()
+    loop.start()
 
 
 if __name__ == "__main__":

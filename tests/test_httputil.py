@@ -265,6 +265,117 @@ def test_headers_from_raw_subclass() -> None:
     assert isinstance(h, MyHeaders) and h.extra and h["A"] == "1"
 
 
+_RAW_PAIRS = [
+    (b"host", b"example.com"),
+    (b"x-forwarded-for", b"1.2.3.4"),
+    (b"accept", b"*/*"),
+    (b"x-forwarded-for", b"5.6.7.8"),
+    (b"x-weird-name", b"caf\xe9"),
+    (b"ss", b"sharp"),
+]
+
+
+def _eager(pairs: list[tuple[bytes, bytes]]) -> HTTPHeaders:
+    h = HTTPHeaders()
+    for name, value in pairs:
+        h.add(name.decode("latin-1"), value.decode("latin-1"))
+    return h
+
+
+def test_headers_from_raw_lookups_do_not_build() -> None:
+    h = HTTPHeaders.from_raw(_RAW_PAIRS)
+    eager = _eager(_RAW_PAIRS)
+    names = ["host", "HOST", "Host", "X-Forwarded-For", "x-FORWARDED-for", "X-Weird-Name",
+             "missing", "", "hos", "hostx", "\xdf", "\u212a", "Ss", "SS", "ss"]  # fmt: skip
+    for name in names:
+        assert h.get(name) == eager.get(name), name
+        assert h.get(name, "dflt") == eager.get(name, "dflt"), name
+        assert (name in h) == (name in eager), name
+        if name in eager:
+            assert h[name] == eager[name]
+        else:
+            with pytest.raises(KeyError) as lazy_info:
+                h[name]
+            with pytest.raises(KeyError) as eager_info:
+                eager[name]
+            assert lazy_info.value.args == eager_info.value.args
+    not_a_str: Any = 1
+    assert not_a_str not in h and None not in h
+    assert h["X-Forwarded-For"] == "1.2.3.4,5.6.7.8"
+    assert h["\xdf"] == "sharp"  # "\xdf" and "ss" both normalize to "Ss"
+    # None of that needed the full map.
+    assert h._raw is not None
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        lambda h: list(h),
+        lambda h: len(h),
+        lambda h: bool(h),
+        lambda h: list(h.get_all()),
+        lambda h: h.get_list("X-Forwarded-For"),
+        lambda h: dict(h),
+        lambda h: sorted(h.items()),
+        lambda h: list(h.values()),
+        lambda h: str(h),
+        lambda h: repr(h),
+        lambda h: h.copy().get_list("x-forwarded-for"),
+        lambda h: copy.copy(h).get_list("x-forwarded-for"),
+        lambda h: copy.deepcopy(h).get_list("x-forwarded-for"),
+        lambda h: pickle.loads(pickle.dumps(h)).get_list("x-forwarded-for"),
+        lambda h: list(HTTPHeaders(h).get_all()),
+        lambda h: h == HTTPHeaders(h),
+        lambda h: h.pop("Host"),
+        lambda h: h.setdefault("Accept", "x"),
+    ],
+)
+def test_headers_from_raw_reads_match_eager(use: Any) -> None:
+    assert use(HTTPHeaders.from_raw(_RAW_PAIRS)) == use(_eager(_RAW_PAIRS))
+
+
+def test_headers_from_raw_mutation_matches_eager() -> None:
+    def mutate(h: HTTPHeaders) -> list[tuple[str, str]]:
+        h.add("Accept", "text/html")
+        h["Host"] = "other"
+        del h["x-weird-name"]
+        h.update({"New": "1"})
+        return list(h.get_all())
+
+    lazy = HTTPHeaders.from_raw(_RAW_PAIRS)
+    assert mutate(lazy) == mutate(_eager(_RAW_PAIRS))
+    assert lazy.get_list("accept") == ["*/*", "text/html"]
+    # A lookup before and after a write: each sees the headers as they are then.
+    lazy = HTTPHeaders.from_raw(_RAW_PAIRS)
+    assert lazy["Host"] == "example.com"
+    lazy["Host"] = "changed"
+    assert lazy["Host"] == "changed" and lazy.get_list("host") == ["changed"]
+
+
+def test_headers_from_raw_keeps_its_own_pairs() -> None:
+    pairs = [(b"host", b"a")]
+    h = HTTPHeaders.from_raw(pairs)
+    pairs[0] = (b"host", b"b")
+    pairs.append((b"accept", b"*/*"))
+    assert h["Host"] == "a" and "Accept" not in h
+    assert HTTPHeaders.from_raw(iter([(b"host", b"c")]))["host"] == "c"
+
+
+def test_headers_from_raw_many_pairs_built_at_once() -> None:
+    few = HTTPHeaders.from_raw([(f"x-h{i}".encode(), b"v") for i in range(16)])
+    assert few._raw is not None and few["X-H15"] == "v"
+    many = HTTPHeaders.from_raw([(f"x-h{i}".encode(), b"v") for i in range(17)])
+    assert many._raw is None and many["X-H16"] == "v"
+
+
+def test_headers_raw_key_cache_is_bounded() -> None:
+    h = HTTPHeaders.from_raw([(b"host", b"a")])
+    for i in range(5000):
+        assert h.get(f"x-miss-{i}") is None
+    assert len(httputil._raw_keys) <= httputil._NORMALIZED_CACHE_SIZE
+    assert h["HOST"] == "a"
+
+
 def test_headers_many_repeats_linear() -> None:
     n = 200_000
     text = "X-Foo: bar\r\n" * n
@@ -354,6 +465,36 @@ def test_request_start_line_and_connection_context() -> None:
     r = repr(req)
     assert r.startswith("HTTPServerRequest(") and "remote_ip='10.0.0.7'" in r
     assert "method='POST'" in r
+
+
+def test_request_host_from_raw_headers() -> None:
+    def make(pairs: list[tuple[bytes, bytes]], **kwargs: Any) -> HTTPServerRequest:
+        return HTTPServerRequest(uri="/", headers=HTTPHeaders.from_raw(pairs), **kwargs)
+
+    assert make([(b"host", b"Shop.Example:81")]).host == "Shop.Example:81"
+    assert make([(b"host", b"Shop.Example:81")]).host_name == "shop.example"
+    assert make([(b"accept", b"*/*")]).host == "127.0.0.1"
+    assert make([(b"host", b"")]).host == "127.0.0.1"
+    assert make([(b"host", b"a"), (b"host", b"b")]).host == "a,b"
+    assert make([(b"host", b"a")], host="given:1").host == "given:1"
+    assert "host='a'" in repr(make([(b"host", b"a")]))
+
+    # Like an attribute set in __init__: later header changes do not move it.
+    req = make([(b"host", b"first")])
+    req.headers["Host"] = "second"
+    assert req.host == "first"
+    req = make([(b"host", b"first")])
+    req.headers = HTTPHeaders({"Host": "second"})
+    assert req.host == "first"
+
+    # Assignable, before or after the first read, to anything.
+    req = make([(b"host", b"first")])
+    req.host = "set:2"
+    assert req.host == "set:2" and req.host_name == "set"
+    req = make([(b"host", b"first")])
+    assert req.host == "first"
+    req.host = None  # type: ignore[assignment]
+    assert req.host is None
 
 
 def test_request_headers_object_kept() -> None:

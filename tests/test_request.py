@@ -146,6 +146,49 @@ async def test_host_header_and_http10(serve: Serve) -> None:
     assert echo["host_name"] == "[::1]"
 
 
+async def test_headers_and_host_as_received(serve: Serve) -> None:
+    # The server hands over the headers unbuilt; lookups, the full map and the host must all
+    # read as they would from a map built up front.
+    class Headers(RequestHandler):
+        def get(self) -> None:
+            req = self.request
+            looked_up = {
+                "host": req.headers.get("HOST"),
+                "via": req.headers["via"],
+                "has_accept": "Accept" in req.headers,
+                "has_cookie": "Cookie" in req.headers,
+            }
+            req.headers["Host"] = "changed.example"
+            self.write(
+                {
+                    **looked_up,
+                    "host_attr": req.host,
+                    "via_list": req.headers.get_list("Via"),
+                    "all": [list(pair) for pair in req.headers.get_all()],
+                }
+            )
+
+    base = await serve(Application([("/h", Headers)]))
+    status, echo = await raw_request(
+        base,
+        "GET /h HTTP/1.1\nHost: Site.Example:81\nVia: 1.1 a\naccept: */*\n"
+        "VIA: 1.0 b\nConnection: close\n\n",
+    )
+    assert status == 200
+    assert echo["host"] == "Site.Example:81"
+    assert echo["via"] == "1.1 a,1.0 b"
+    assert echo["has_accept"] and not echo["has_cookie"]
+    assert echo["host_attr"] == "Site.Example:81"
+    assert echo["via_list"] == ["1.1 a", "1.0 b"]
+    assert echo["all"] == [
+        ["Host", "changed.example"],
+        ["Via", "1.1 a"],
+        ["Via", "1.0 b"],
+        ["Accept", "*/*"],
+        ["Connection", "close"],
+    ]
+
+
 async def test_xheaders_override_ip_and_protocol(serve: Serve, fetch: Fetch) -> None:
     base = await serve(make_app(), xheaders=True)
     resp = await fetch(base + "/echo", headers={"X-Real-Ip": "203.0.113.9", "X-Scheme": "https"})
