@@ -154,9 +154,10 @@ class RuleRouter(Router):
         # its own changes so the exact-path index is rebuilt lazily.
         self.rules: list[Rule] = _TrackedList()
         self._indexed_rules: list[Rule] | None = None
-        self._exact: dict[str, tuple[Rule, ...]] = {}
-        self._inexact: tuple[Rule, ...] = ()
-        self._literal_ids: frozenset[int] = frozenset()
+        # Candidates as (rule, matched): True for rules indexed under this very path, which
+        # match without running their regex.
+        self._exact: dict[str, tuple[tuple[Rule, bool], ...]] = {}
+        self._inexact: tuple[tuple[Rule, bool], ...] = ()
         if rules:
             self.add_rules(rules)
 
@@ -181,9 +182,8 @@ class RuleRouter(Router):
         return rule
 
     def _reindex(self) -> None:
-        exact: dict[str, list[Rule]] = {}
-        inexact: list[Rule] = []
-        literal_ids: set[int] = set()
+        exact: dict[str, list[tuple[Rule, bool]]] = {}
+        inexact: list[tuple[Rule, bool]] = []
         # Walk in order; a literal path's candidates are every inexact rule before it, itself,
         # and (if its target declines) the rules after it.
         order: list[tuple[str | None, Rule]] = []
@@ -191,19 +191,16 @@ class RuleRouter(Router):
             path = _literal_path(rule.matcher)
             order.append((path, rule))
             if path is None:
-                inexact.append(rule)
-            else:
-                literal_ids.add(id(rule))
+                inexact.append((rule, False))
         for i, (path, rule) in enumerate(order):
             if path is None or path in exact:
                 continue
-            candidates = [r for p, r in order[:i] if p is None]
-            candidates.append(rule)
-            candidates.extend(r for p, r in order[i + 1 :] if p is None or p == path)
+            candidates = [(r, False) for p, r in order[:i] if p is None]
+            candidates.append((rule, True))
+            candidates.extend((r, p is not None) for p, r in order[i + 1 :] if p in (None, path))
             exact[path] = candidates
         self._exact = {path: tuple(rules) for path, rules in exact.items()}
         self._inexact = tuple(inexact)
-        self._literal_ids = frozenset(literal_ids)
         self._indexed_rules = self.rules
         if isinstance(self.rules, _TrackedList):
             self.rules.changed = False
@@ -217,19 +214,19 @@ class RuleRouter(Router):
         candidates = self._exact.get(request.path)
         if candidates is None:
             candidates = self._inexact
-        literal_ids = self._literal_ids
-        for rule in candidates:
-            if id(rule) in literal_ids:
-                # Indexed by this very path: it matches without running the regex.
-                target_params: dict[str, Any] | None = {}
-            else:
-                target_params = rule.matcher.match(request)
-            if target_params is not None:
-                if rule.target_kwargs:
-                    target_params["target_kwargs"] = rule.target_kwargs
+        for rule, matched in candidates:
+            target_params = {} if matched else rule.matcher.match(request)
+            if target_params is None:
+                continue
+            if rule.target_kwargs:
+                target_params["target_kwargs"] = rule.target_kwargs
+            # Spreading an empty dict costs about as much as the call itself.
+            if target_params:
                 delegate = self.get_target_delegate(rule.target, request, **target_params)
-                if delegate is not None:
-                    return delegate
+            else:
+                delegate = self.get_target_delegate(rule.target, request)
+            if delegate is not None:
+                return delegate
         return None
 
     def get_target_delegate(

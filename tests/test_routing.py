@@ -243,6 +243,15 @@ def test_declining_target_falls_through_in_order() -> None:
     assert found is not None and found.target == "second"
 
 
+def test_literal_rule_params() -> None:
+    # A rule matched through the table gets exactly what its matcher would have given.
+    router = RecordingRouter([("/plain", T("plain")), ("/kw", T("kw"), {"opt": 1})])
+    found = route(router, "/plain")
+    assert found is not None and found.params == {}
+    found = route(router, "/kw")
+    assert found is not None and found.params == {"target_kwargs": {"opt": 1}}
+
+
 def test_table_rebuilt_after_mutation() -> None:
     router = RecordingRouter([("/a", T("a"))])
     assert route(router, "/b") is None

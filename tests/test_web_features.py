@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import json
 import logging
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -479,3 +480,51 @@ def test_date_header_cache() -> None:
     first = handler._http_date()
     assert handler._http_date() is first  # same second: the cached string itself
     assert first.endswith(" GMT")
+
+
+class _StartLineConnection(RecordingConnection):
+    def __init__(self) -> None:
+        super().__init__()
+        self.start_lines: list[httputil.ResponseStartLine] = []
+
+    def write_headers(self, start_line: Any, headers: Any, chunk: bytes | None = None) -> Any:
+        self.start_lines.append(start_line)
+        return super().write_headers(start_line, headers, chunk)
+
+
+class Reasoned(RequestHandler):
+    def get(self) -> None:
+        self.set_status(299, self.get_argument("reason"))
+
+
+async def test_response_start_lines_shared_but_bounded() -> None:
+    from asyncweb.web import handler
+
+    logging.getLogger("asyncweb.access").setLevel(logging.WARNING)
+    handler._start_lines.clear()
+    app = Application([("/", Reasoned)])
+    conn = _StartLineConnection()
+    reasons = [f"Reason {i}" for i in range(handler._START_LINES_CACHED + 20)]
+    for reason in [*reasons, reasons[0]]:
+        delegate = app.start_request(None, conn)
+        uri = "/?" + urllib.parse.urlencode({"reason": reason})
+        delegate.headers_received(
+            httputil.RequestStartLine("GET", uri, "HTTP/1.1"), httputil.HTTPHeaders()
+        )
+        delegate.finish()
+    assert [(s.code, s.reason) for s in conn.start_lines] == [
+        (299, r) for r in [*reasons, reasons[0]]
+    ]
+    assert conn.start_lines[0] is conn.start_lines[-1]  # the same (immutable) line, reused
+    assert len(handler._start_lines) <= handler._START_LINES_CACHED
+
+
+def test_header_value_check() -> None:
+    request = httputil.HTTPServerRequest("GET", "/")
+    h = RequestHandler(Application(), request)
+    # Only C0 controls but tab, and DEL, are refused; the rest passes unchanged.
+    for fine in ("plain", "a\tb", "caf\xe9", "\x85", "\u20ac", "\u2028", ""):
+        assert h._convert_header_value(fine) == fine
+    for bad in ("a\rb", "a\nb", "\x00", "\x1b[0m", "\x7f", "caf\xe9\x01"):
+        with pytest.raises(ValueError):
+            h._convert_header_value(bad)

@@ -46,7 +46,9 @@ class _ApplicationRouter(ReversibleRuleRouter):
         self, target: Any, request: httputil.HTTPServerRequest, **target_params: Any
     ) -> httputil.HTTPMessageDelegate | None:
         if isinstance(target, type) and issubclass(target, RequestHandler):
-            return self.application.get_handler_delegate(request, target, **target_params)
+            if target_params:
+                return self.application.get_handler_delegate(request, target, **target_params)
+            return self.application.get_handler_delegate(request, target)
         return super().get_target_delegate(target, request, **target_params)
 
 
@@ -216,9 +218,10 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         self.application = application
         self.request = request
         self.handler_class = handler_class
-        self.handler_kwargs = handler_kwargs or {}
-        self.path_args = path_args or ()
-        self.path_kwargs = path_kwargs or {}
+        # Kept as given (maybe None): most requests have none, and execute() tests for that.
+        self.handler_kwargs = handler_kwargs
+        self.path_args = path_args
+        self.path_kwargs = path_kwargs
         self.chunks: list[bytes] | None = []
         self.stream_request_body = handler_class._stream_request_body
         self.handler: RequestHandler | None = None
@@ -278,8 +281,14 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         """Create the handler and run it; returns a Task only when it went async."""
         application = self.application
         request = self.request
+        kwargs = self.handler_kwargs
         try:
-            handler = self.handler = self.handler_class(application, request, **self.handler_kwargs)
+            # Plain calls when there is nothing to spread: ** on an empty dict is not free.
+            if kwargs:
+                handler = self.handler_class(application, request, **kwargs)
+            else:
+                handler = self.handler_class(application, request)
+            self.handler = handler
         except Exception:
             app_log.error("Error creating %s", self.handler_class.__name__, exc_info=True)
             # No handler to send an error page: answer with constants, or hang up.
@@ -295,7 +304,11 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             loop = asyncio.get_running_loop()
             handler._prepared_future = loop.create_future()
             handler._body_future = loop.create_future()
-        return handler._execute(transforms, *self.path_args, **self.path_kwargs)
+        path_args = self.path_args
+        path_kwargs = self.path_kwargs
+        if path_args or path_kwargs:
+            return handler._execute(transforms, *(path_args or ()), **(path_kwargs or {}))
+        return handler._execute(transforms)
 
 
 async def _guard_data_received(handler: RequestHandler, pending: Awaitable[None]) -> None:

@@ -98,6 +98,11 @@ def _http_date() -> str:
 # Tasks running async handlers: the loop keeps only weak references to tasks.
 _running: set[asyncio.Future[None]] = set()
 
+# Start lines are immutable tuples and handlers use few (status, reason) pairs: share them.
+# Bounded, since a reason may come from the application.
+_START_LINES_CACHED = 100
+_start_lines: dict[tuple[int, str], httputil.ResponseStartLine] = {}
+
 # Per class: the value of the Allow header sent with a 405.
 _allow_cache: dict[type, str] = {}
 
@@ -148,7 +153,11 @@ class RequestHandler:
         connection: Any = request.connection
         if connection is not None:
             connection.set_close_callback(self.on_connection_close)
-        self.initialize(**kwargs)
+        # A call with **kwargs costs about twice a plain one, and most rules have no kwargs.
+        if kwargs:
+            self.initialize(**kwargs)
+        else:
+            self.initialize()
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -224,7 +233,8 @@ class RequestHandler:
 
     def clear(self) -> None:
         """Reset headers, status and buffered body to their defaults (not cookies)."""
-        _http_date()
+        if int(time.time()) != _date_second:
+            _http_date()  # a new second: new Date, new template
         self._headers = _default_headers.copy()
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
@@ -272,7 +282,9 @@ class RequestHandler:
             return httputil.format_timestamp(value)
         else:
             raise TypeError(f"Unsupported header value {value!r}")
-        if _UNSAFE_HEADER_VALUE.search(text):
+        # isprintable() is false for every control character and much cheaper than the
+        # regex, which is left to decide only the rare values with a tab or non-ASCII.
+        if not text.isprintable() and _UNSAFE_HEADER_VALUE.search(text):
             raise ValueError(f"Unsafe header value {text!r}")
         return text
 
@@ -455,7 +467,12 @@ class RequestHandler:
             if self._new_cookie is not None:
                 for cookie in self._new_cookie.values():
                     self._headers.add("Set-Cookie", cookie.OutputString(None))
-            start_line = httputil.ResponseStartLine("", self._status_code, self._reason)
+            key = (self._status_code, self._reason)
+            start_line = _start_lines.get(key)
+            if start_line is None:
+                start_line = httputil.ResponseStartLine("", *key)
+                if len(_start_lines) < _START_LINES_CACHED:
+                    _start_lines[key] = start_line
             # Marked written only once the protocol took the head: when it refuses one (a bad
             # name, a line break), send_error can still replace it with a 500.
             written = connection.write_headers(start_line, self._headers, chunk)
@@ -526,9 +543,13 @@ class RequestHandler:
 
     def compute_etag(self) -> str | None:
         """The Etag for the buffered body (a SHA-1 of it); return None to send none."""
-        hasher = hashlib.sha1()
-        for part in self._write_buffer:
-            hasher.update(part)
+        buffer = self._write_buffer
+        if len(buffer) == 1:
+            hasher = hashlib.sha1(buffer[0])  # the usual single write: no update() call
+        else:
+            hasher = hashlib.sha1()
+            for part in buffer:
+                hasher.update(part)
         return f'"{hasher.hexdigest()}"'
 
     def set_etag_header(self) -> None:
@@ -692,7 +713,12 @@ class RequestHandler:
                 return None
             if self._stream_request_body:
                 return self._go_async(None, True)
-            result = getattr(self, method.lower())(*self.path_args, **self.path_kwargs)
+            handle = getattr(self, method.lower())
+            # Most routes have no groups, and spreading empty arguments is not free.
+            if self.path_args or self.path_kwargs:
+                result = handle(*self.path_args, **self.path_kwargs)
+            else:
+                result = handle()
             if result is not None and inspect.isawaitable(result):
                 return self._go_async(result, False)
             if self._auto_finish and not self._finished:
