@@ -21,6 +21,7 @@ RequestCallback = (
 )
 
 _VERSIONS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
+_new_tuple = tuple.__new__
 
 
 class HTTPServer(httputil.HTTPServerConnectionDelegate):
@@ -277,8 +278,10 @@ class _RequestAdapter:
         self, method: bytes, target: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
     ) -> Awaitable[None] | None:
         version = _VERSIONS.get(http_version) or "HTTP/" + http_version.decode("latin-1")
-        start_line = httputil.RequestStartLine(
-            method.decode("latin-1"), target.decode("latin-1"), version
+        # NamedTuple's generated __new__ is Python code; tuple.__new__ builds the same object.
+        start_line = _new_tuple(
+            httputil.RequestStartLine,
+            (method.decode("latin-1"), target.decode("latin-1"), version),
         )
         parsed = httputil.HTTPHeaders.from_raw(headers)
         if self.context is not None:

@@ -30,6 +30,12 @@ from asyncweb.log import app_log, gen_log
 from asyncweb.protocol import StreamClosedError
 from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
 
+try:
+    # CPython's own SHA-1 is cheaper than OpenSSL's for the small bodies Etags usually cover.
+    from _sha1 import sha1 as _sha1
+except ImportError:  # pragma: no cover - other interpreters
+    _sha1 = hashlib.sha1
+
 if TYPE_CHECKING:
     from asyncweb.web.application import Application
     from asyncweb.web.transforms import OutputTransform
@@ -545,9 +551,9 @@ class RequestHandler:
         """The Etag for the buffered body (a SHA-1 of it); return None to send none."""
         buffer = self._write_buffer
         if len(buffer) == 1:
-            hasher = hashlib.sha1(buffer[0])  # the usual single write: no update() call
+            hasher = _sha1(buffer[0])  # the usual single write: no update() call
         else:
-            hasher = hashlib.sha1()
+            hasher = _sha1()
             for part in buffer:
                 hasher.update(part)
         return f'"{hasher.hexdigest()}"'
