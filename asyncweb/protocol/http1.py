@@ -763,18 +763,11 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
         self._response_started = True
         return self._write_out(data)
 
-    def write(self, chunk: bytes) -> asyncio.Future[None]:
-        if self._closed:
-            return self._closed_future()
-        if not self._response_started:
-            raise RuntimeError("write() before write_headers()")
-        if not chunk or self._body_mode == _NO_BODY:
-            return self._done_future
+    def _frame(self, chunk: bytes) -> bytes:
         try:
-            data = self._h11.send(h11.Data(data=chunk))
+            return self._h11.send(h11.Data(data=chunk)) or b""
         except h11.LocalProtocolError as err:
             raise HTTPOutputError(str(err)) from None
-        return self._write_out(data)
 
     def finish(self) -> None:
         if self._closed or self._response_done:

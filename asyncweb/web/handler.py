@@ -730,15 +730,19 @@ class RequestHandler:
             if self._auto_finish and not self._finished:
                 self.finish()
         except Exception as e:
-            try:
-                self._handle_request_exception(e)
-            except Exception:
-                app_log.error("Handling an exception failed", exc_info=True)
-                self._abandon_response()
+            self._fail(e)
             prepared = self._prepared_future
             if prepared is not None and not prepared.done():
                 prepared.set_result(None)
         return None
+
+    def _fail(self, e: Exception) -> None:
+        """Answer an exception from the handler's code; if even that fails, give up cleanly."""
+        try:
+            self._handle_request_exception(e)
+        except Exception:
+            app_log.error("Handling an exception failed", exc_info=True)
+            self._abandon_response()
 
     def _go_async(self, pending: Awaitable[Any] | None, preparing: bool) -> asyncio.Future[None]:
         task = asyncio.ensure_future(self._execute_async(pending, preparing))
@@ -766,11 +770,7 @@ class RequestHandler:
             if self._auto_finish and not self._finished:
                 self.finish()
         except Exception as e:
-            try:
-                self._handle_request_exception(e)
-            except Exception:
-                app_log.error("Handling an exception failed", exc_info=True)
-                self._abandon_response()
+            self._fail(e)
         finally:
             prepared = self._prepared_future
             if prepared is not None and not prepared.done():
