@@ -16,7 +16,7 @@ import logging
 import re
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol, cast
 
 import h11
@@ -56,6 +56,14 @@ class HTTP1Params:
     decompress: bool = False
     # Send responses through h11's own send path (the slower reference implementation).
     pure_h11: bool = False
+
+    # Derived: a started request head must be complete within both timeouts.
+    head_timeout: float | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        limits = [t for t in (self.idle_connection_timeout, self.header_timeout) if t]
+        self.head_timeout = min(limits) if limits else None
+
     chunk_size: int = 65536
 
 
@@ -146,9 +154,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._unchecked_bytes = 0
         self._scanning_head = True
         self._scan_tail = b""
-        # A started head must be complete within both timeouts.
-        limits = [t for t in (params.idle_connection_timeout, params.header_timeout) if t]
-        self._head_timeout = min(limits) if limits else None
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -176,7 +181,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._idle:
             # First bytes of a request head: from now on the head has header_timeout to arrive.
             self._idle = False
-            self._arm_deadline(self._head_timeout, "timed out reading the request head")
+            self._arm_deadline(self.params.head_timeout, "timed out reading the request head")
         if self._processing or self._waiting_for_app is not None:
             self._limit_pipeline_buffer()
             return
@@ -619,7 +624,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             return
         if buffered:
             self._idle = False
-            self._arm_deadline(self._head_timeout, "timed out reading the request head")
+            self._arm_deadline(self.params.head_timeout, "timed out reading the request head")
         else:
             self._idle = True
             self._arm_deadline(self.params.idle_connection_timeout, "idle connection timeout")
