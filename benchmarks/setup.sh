@@ -23,7 +23,10 @@ fi
     httptools \
     uvloop \
     h11 \
-    wsproto
+    wsproto \
+    jinja2 \
+    matplotlib \
+    websockets
 "$VENV/bin/python" -m pip install --quiet -e "$REPO"
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -33,7 +36,7 @@ fi
 "$VENV/bin/python" - <<'PY'
 from importlib.metadata import version
 for name in ("tornado", "aiohttp", "uvicorn", "starlette", "httptools", "uvloop", "h11",
-             "wsproto", "asyncweb"):
+             "wsproto", "jinja2", "matplotlib", "websockets", "asyncweb"):
     print(f"{name:10} {version(name)}")
 PY
 echo "ok: run with $VENV/bin/python $HERE/run.py"
