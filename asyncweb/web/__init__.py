@@ -6,7 +6,13 @@ is re-exported here so ``from asyncweb.web import RequestHandler`` works as in T
 
 from asyncweb.routing import URLSpec, url
 from asyncweb.web.application import Application, _ApplicationRouter, _HandlerDelegate
-from asyncweb.web.decorators import addslash, authenticated, removeslash, stream_request_body
+from asyncweb.web.decorators import (
+    addslash,
+    asynchronous,
+    authenticated,
+    removeslash,
+    stream_request_body,
+)
 from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
 from asyncweb.web.handler import _ARG_DEFAULT, ErrorHandler, RedirectHandler, RequestHandler
 from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
@@ -26,6 +32,7 @@ __all__ = [
     "_ApplicationRouter",
     "_HandlerDelegate",
     "addslash",
+    "asynchronous",
     "authenticated",
     "removeslash",
     "stream_request_body",

@@ -7,12 +7,13 @@ The method wrappers are plain functions returning whatever the method returns, s
 from __future__ import annotations
 
 import functools
+import inspect
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from asyncweb.web.errors import HTTPError
-from asyncweb.web.handler import RequestHandler, _names_other_host
+from asyncweb.web.handler import RequestHandler, _names_other_host, _warn_legacy
 
 _Method = Callable[..., Awaitable[None] | None]
 _HandlerType = TypeVar("_HandlerType", bound=type[RequestHandler])
@@ -97,3 +98,26 @@ def authenticated(method: _Method) -> _Method:
         return method(self, *args, **kwargs)
 
     return wrapper
+
+
+def asynchronous(method: _Method) -> _Method:
+    """Legacy (Tornado < 6): the response stays open after the method returns, until the
+    handler calls ``finish()``. A coroutine method is finished for you when it completes,
+    as in Tornado 5. Prefer an ``async def`` method, which needs no decorator."""
+    _warn_legacy("@asyncweb.web.asynchronous", "an async def handler method (no decorator)")
+
+    @functools.wraps(method)
+    def wrapper(self: RequestHandler, *args: Any, **kwargs: Any) -> Awaitable[None] | None:
+        self._auto_finish = False
+        result = method(self, *args, **kwargs)
+        if result is not None and inspect.isawaitable(result):
+            return _finish_when_done(self, result)
+        return None
+
+    return wrapper
+
+
+async def _finish_when_done(handler: RequestHandler, pending: Awaitable[Any]) -> None:
+    await pending
+    if not handler._finished:
+        handler.finish()

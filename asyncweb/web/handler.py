@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import email.utils
+import functools
 import hashlib
 import http.cookies
 import inspect
@@ -21,6 +22,7 @@ import sys
 import time
 import traceback
 import urllib.parse
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -99,6 +101,20 @@ def _http_date() -> str:
             {"Server": _SERVER_HEADER, "Content-Type": _DEFAULT_CONTENT_TYPE, "Date": _date_value}
         )
     return _date_value
+
+
+# Legacy APIs already warned about (each warns once per process).
+_legacy_warned: set[str] = set()
+
+
+def _warn_legacy(name: str, replacement: str) -> None:
+    if name not in _legacy_warned:
+        _legacy_warned.add(name)
+        warnings.warn(
+            f"{name} is deprecated; use {replacement} instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
 
 
 # Tasks running async handlers: the loop keeps only weak references to tasks.
@@ -691,6 +707,31 @@ class RequestHandler:
     def _connection_closed(self) -> bool:
         connection: Any = self.request.connection
         return bool(getattr(connection, "_closed", False))
+
+    def async_callback(
+        self, callback: Callable[..., Any] | None, *args: Any, **kwargs: Any
+    ) -> Callable[..., Any] | None:
+        """Legacy (Tornado < 3): wrap ``callback`` (with ``args`` bound) so an exception it
+        raises answers this request with a 500 (or ends it, once the head was sent) instead
+        of escaping into the loop. Prefer awaiting in an ``async def`` method."""
+        _warn_legacy("RequestHandler.async_callback", "await inside an async def handler method")
+        if callback is None:
+            return None
+        if args or kwargs:
+            callback = functools.partial(callback, *args, **kwargs)
+        bound = callback
+
+        def wrapper(*cb_args: Any, **cb_kwargs: Any) -> Any:
+            try:
+                return bound(*cb_args, **cb_kwargs)
+            except Exception as e:
+                if self._finished:
+                    app_log.error("Exception in a callback after the response ended", exc_info=True)
+                else:
+                    self._fail(e)
+                return None
+
+        return wrapper
 
     # -- execution -----------------------------------------------------------------------------
 
