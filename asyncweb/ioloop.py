@@ -11,17 +11,28 @@ import asyncio
 import concurrent.futures
 import datetime
 import functools
+import math
 import os
+import random
+import signal
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from asyncweb import util
 from asyncweb.log import app_log
 
 _T = TypeVar("_T")
+
+
+class _Selectable(Protocol):
+    def fileno(self) -> int: ...
+
+
+# What ``add_handler`` accepts: a file descriptor or an object with ``fileno()``.
+FileDescriptor = int | _Selectable
 
 
 # Set ASYNCWEB_UVLOOP=0 to run on the standard asyncio loop even when uvloop is installed.
@@ -64,6 +75,8 @@ class IOLoop:
             raise RuntimeError("this asyncio loop already has an IOLoop")
         self.asyncio_loop = loop
         self._thread_ident: int | None = None
+        # fd -> (the object given to add_handler, its handler, the events it watches)
+        self._handlers: dict[int, tuple[FileDescriptor, Callable[..., Any], int]] = {}
         IOLoop._by_loop[loop] = self
 
     # -- finding the current loop -------------------------------------------------------------
@@ -105,13 +118,47 @@ class IOLoop:
     # -- running ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run until :meth:`stop` is called."""
+        """Run until :meth:`stop` is called.
+
+        In the main thread, Ctrl-C (SIGINT) stops the loop between callbacks and ``start()``
+        then raises ``KeyboardInterrupt``, as a Tornado loop would. Raising it from inside a
+        callback instead can leave uvloop hung, so the signal goes through the loop.
+        """
         self.make_current()
         self._thread_ident = threading.get_ident()
+        interrupted: list[bool] = []
+        watching_sigint = self._watch_sigint(interrupted)
         try:
             self.asyncio_loop.run_forever()
         finally:
             self._thread_ident = None
+            if watching_sigint:
+                self._unwatch_sigint(watching_sigint)
+        if interrupted:
+            raise KeyboardInterrupt
+
+    def _watch_sigint(self, interrupted: list[bool]) -> Any:
+        """Route SIGINT to a loop callback while :meth:`start` runs; returns the old handler."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is not signal.default_int_handler:
+            return None  # the application installed its own handler (or ignores SIGINT)
+
+        def on_sigint() -> None:
+            interrupted.append(True)
+            self.asyncio_loop.stop()
+
+        try:
+            self.asyncio_loop.add_signal_handler(signal.SIGINT, on_sigint)
+        except (NotImplementedError, RuntimeError, ValueError):
+            return None
+        return previous
+
+    def _unwatch_sigint(self, previous: Any) -> None:
+        if not self.asyncio_loop.is_closed():
+            self.asyncio_loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, previous)
 
     def stop(self) -> None:
         """Stop the loop once the callbacks already due have run. Safe from other threads."""
@@ -148,6 +195,17 @@ class IOLoop:
             self._thread_ident = None
 
     def close(self, all_fds: bool = False) -> None:
+        """Close the asyncio loop; ``all_fds`` also closes every file given to add_handler."""
+        for fd, (fileobj, _handler, _events) in list(self._handlers.items()):
+            self.remove_handler(fd)
+            if all_fds:
+                try:
+                    if isinstance(fileobj, int):
+                        os.close(fileobj)
+                    else:
+                        fileobj.close()  # type: ignore[attr-defined]
+                except OSError:
+                    pass
         if IOLoop._thread_state.ioloop is self:
             # Like Tornado: closing the current loop also stops it being asyncio's current loop.
             IOLoop.clear_current()
@@ -162,6 +220,63 @@ class IOLoop:
         """
         return time.time()
 
+    # -- file descriptors --------------------------------------------------------------------
+
+    def add_handler(self, fd: FileDescriptor, handler: Callable[..., Any], events: int) -> None:
+        """Call ``handler(fd, events)`` whenever ``fd`` is ready for ``events``.
+
+        ``fd`` is a file descriptor or an object with ``fileno()``; the handler receives it
+        back as given. ``READ`` and ``WRITE`` map to the loop's ``add_reader``/``add_writer``;
+        errors and hang-ups show up as readiness (a read then returns the error or EOF), so
+        ``ERROR`` alone watches for readability.
+        """
+        fileno = fd if isinstance(fd, int) else fd.fileno()
+        if fileno in self._handlers:
+            raise ValueError(f"fd {fileno} already has a handler; use update_handler")
+        self._handlers[fileno] = (fd, handler, 0)
+        self.update_handler(fd, events)
+
+    def update_handler(self, fd: FileDescriptor, events: int) -> None:
+        """Change the events ``fd`` is watched for."""
+        fileno = fd if isinstance(fd, int) else fd.fileno()
+        fileobj, handler, old = self._handlers[fileno]
+        loop = self.asyncio_loop
+        wants_read = bool(events & (IOLoop.READ | IOLoop.ERROR))
+        if wants_read and not old & (IOLoop.READ | IOLoop.ERROR):
+            loop.add_reader(fileno, self._fd_ready, fileno, IOLoop.READ)
+        elif not wants_read and old & (IOLoop.READ | IOLoop.ERROR):
+            loop.remove_reader(fileno)
+        if events & IOLoop.WRITE and not old & IOLoop.WRITE:
+            loop.add_writer(fileno, self._fd_ready, fileno, IOLoop.WRITE)
+        elif not events & IOLoop.WRITE and old & IOLoop.WRITE:
+            loop.remove_writer(fileno)
+        self._handlers[fileno] = (fileobj, handler, events)
+
+    def remove_handler(self, fd: FileDescriptor) -> None:
+        """Stop watching ``fd`` (no error if it was not watched)."""
+        try:
+            fileno = fd if isinstance(fd, int) else fd.fileno()
+        except (OSError, ValueError):
+            # A closed file object no longer has a number: find it by identity.
+            found = [n for n, (obj, _h, _e) in self._handlers.items() if obj is fd]
+            if not found:
+                return
+            fileno = found[0]
+        entry = self._handlers.pop(fileno, None)
+        if entry is None or self.asyncio_loop.is_closed():
+            return
+        self.asyncio_loop.remove_reader(fileno)
+        self.asyncio_loop.remove_writer(fileno)
+
+    def _fd_ready(self, fileno: int, events: int) -> None:
+        entry = self._handlers.get(fileno)
+        if entry is None:
+            return
+        fileobj, handler, watched = entry
+        if events == IOLoop.READ and not watched & IOLoop.READ:
+            events = IOLoop.ERROR  # watched for errors only
+        self._run_callback(handler, (fileobj, events), {})
+
     # -- callbacks ---------------------------------------------------------------------------
 
     def add_callback(self, callback: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
@@ -174,6 +289,17 @@ class IOLoop:
                 self.asyncio_loop.call_soon_threadsafe(call)
         except RuntimeError:
             # Tornado allows add_callback "at any time": on a closed loop it is dropped.
+            if not self.asyncio_loop.is_closed():
+                raise
+
+    def add_callback_from_signal(
+        self, callback: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> None:
+        """Like :meth:`add_callback`, safe to call from a Python signal handler."""
+        call = functools.partial(self._run_callback, callback, args, kwargs)
+        try:
+            self.asyncio_loop.call_soon_threadsafe(call)
+        except RuntimeError:
             if not self.asyncio_loop.is_closed():
                 raise
 
@@ -269,3 +395,92 @@ class IOLoop:
     def _log_future_error(future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and future.exception() is not None:
             app_log.error("Exception in callback", exc_info=future.exception())
+
+
+class PeriodicCallback:
+    """Call ``callback`` every ``callback_time`` (milliseconds, or a ``timedelta``).
+
+    Runs are scheduled on the loop's monotonic clock. When a run is late (a slow callback,
+    a busy loop), the runs missed meanwhile are skipped rather than made up in a burst. A
+    callback returning an awaitable is awaited before the next run is scheduled, so runs of
+    a coroutine callback never overlap. ``jitter`` (0..1) varies each interval by up to
+    ``jitter * callback_time / 2`` either way, spreading callbacks that start together.
+    """
+
+    def __init__(
+        self,
+        callback: Callable[[], Any],
+        callback_time: float | datetime.timedelta,
+        jitter: float = 0,
+    ) -> None:
+        self.callback = callback
+        if isinstance(callback_time, datetime.timedelta):
+            self.callback_time = callback_time.total_seconds() * 1000
+        else:
+            if callback_time <= 0:
+                raise ValueError("Periodic callback must have a positive callback_time")
+            self.callback_time = float(callback_time)
+        if self.callback_time <= 0:
+            raise ValueError("Periodic callback must have a positive callback_time")
+        self.jitter = jitter
+        self._running = False
+        self._timeout: asyncio.TimerHandle | None = None
+        self._next_timeout = 0.0
+        self.io_loop: IOLoop | None = None
+
+    def start(self) -> None:
+        """Start calling; the first run is one interval from now."""
+        self.io_loop = IOLoop.current()
+        self._running = True
+        self._next_timeout = self.io_loop.asyncio_loop.time()
+        self._schedule_next()
+
+    def stop(self) -> None:
+        """Stop calling; a run already in progress finishes."""
+        self._running = False
+        if self._timeout is not None:
+            self._timeout.cancel()
+            self._timeout = None
+
+    def is_running(self) -> bool:
+        return self._running
+
+    def _run(self) -> None:
+        self._timeout = None
+        if not self._running:
+            return
+        try:
+            result = self.callback()
+        except Exception:
+            app_log.error("Exception in callback %r", self.callback, exc_info=True)
+            self._schedule_next()
+            return
+        if result is not None and isinstance(result, Awaitable):
+            future = asyncio.ensure_future(result)
+            future.add_done_callback(self._awaited)
+        else:
+            self._schedule_next()
+
+    def _awaited(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            app_log.error("Exception in callback %r", self.callback, exc_info=future.exception())
+        self._schedule_next()
+
+    def _schedule_next(self) -> None:
+        if not self._running or self.io_loop is None:
+            return
+        loop = self.io_loop.asyncio_loop
+        if loop.is_closed():
+            return
+        interval = self.callback_time / 1000.0
+        if self.jitter:
+            interval *= 1 + self.jitter * (random.random() - 0.5)
+        now = loop.time()
+        if self._next_timeout <= now:
+            # Skip every run whose time has passed; the next is the first one still ahead.
+            missed = math.floor((now - self._next_timeout) / interval) + 1
+            self._next_timeout += missed * interval
+        else:
+            # The timer fired a little early by the loop's clock (uvloop rounds to ms).
+            self._next_timeout += interval
+        self._timeout = loop.call_at(self._next_timeout, self._run)

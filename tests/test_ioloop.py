@@ -719,3 +719,282 @@ def test_close_a_loop_that_is_not_current() -> None:
         assert asyncio.get_event_loop() is io_loop.asyncio_loop
 
     with_loop(body)
+
+
+# -- file descriptors: add_handler / update_handler / remove_handler -------------------------
+
+
+def test_add_handler_read_write_update_and_remove() -> None:
+    import socket
+
+    def body(io_loop: IOLoop) -> list[Any]:
+        left, right = socket.socketpair()
+        left.setblocking(False)
+        right.setblocking(False)
+        seen: list[Any] = []
+
+        def on_left(fd: Any, events: int) -> None:
+            seen.append((fd is left, events))
+            if events & IOLoop.WRITE:
+                # Writable at once: send one message, then watch for the reply only.
+                left.send(b"ping")
+                io_loop.update_handler(left, IOLoop.READ)
+            elif events & IOLoop.READ:
+                seen.append(left.recv(100))
+                io_loop.remove_handler(left)
+                io_loop.call_later(0.05, io_loop.stop)
+
+        def on_right(fd: int, events: int) -> None:
+            seen.append(("right", fd == right.fileno(), events))
+            assert right.recv(100) == b"ping"
+            right.send(b"pong")
+            io_loop.remove_handler(fd)
+
+        io_loop.add_handler(left, on_left, IOLoop.WRITE)
+        io_loop.add_handler(right.fileno(), on_right, IOLoop.READ)
+        with pytest.raises(ValueError):
+            io_loop.add_handler(left, on_left, IOLoop.READ)
+        start_with_guard(io_loop)
+        # Removed handlers stay silent: more data arrives but nobody is called.
+        right.send(b"unheard")
+        io_loop.call_later(0.05, io_loop.stop)
+        start_with_guard(io_loop)
+        io_loop.remove_handler(left)  # removing twice is harmless
+        left.close()
+        right.close()
+        return seen
+
+    seen = with_loop(body)
+    assert seen == [
+        (True, IOLoop.WRITE),
+        ("right", True, IOLoop.READ),
+        (True, IOLoop.READ),
+        b"pong",
+    ]
+
+
+def test_add_handler_error_events_and_failing_handlers(caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    def body(io_loop: IOLoop) -> list[int]:
+        left, right = socket.socketpair()
+        left.setblocking(False)
+        events_seen: list[int] = []
+
+        def on_event(fd: socket.socket, events: int) -> None:
+            events_seen.append(events)
+            io_loop.remove_handler(fd)
+            io_loop.add_callback(io_loop.stop)
+            raise OSError("handler failed")
+
+        io_loop.add_handler(left, on_event, IOLoop.ERROR)
+        right.close()  # the peer hangs up: an error/hang-up condition for ``left``
+        start_with_guard(io_loop)
+        left.close()
+        return events_seen
+
+    with caplog.at_level(logging.ERROR, logger="asyncweb.application"):
+        assert with_loop(body) == [IOLoop.ERROR]
+    assert any("handler failed" in repr(r.exc_info) for r in caplog.records if r.exc_info)
+
+
+def test_close_all_fds_closes_watched_files() -> None:
+    import socket
+
+    def run() -> tuple[bool, bool]:
+        io_loop = IOLoop.current()
+        left, right = socket.socketpair()
+        io_loop.add_handler(left, lambda fd, events: None, IOLoop.READ)
+        io_loop.add_handler(right.fileno(), lambda fd, events: None, IOLoop.READ)
+        right_fd = right.detach()
+        io_loop.close(all_fds=True)
+        try:
+            os.fstat(right_fd)
+            fd_open = True
+        except OSError:
+            fd_open = False
+        return left.fileno() == -1, fd_open
+
+    assert in_thread(run) == (True, False)
+
+
+# -- many threads, one loop ------------------------------------------------------------------
+
+
+def test_add_callback_from_many_threads_runs_each_once() -> None:
+    def body(io_loop: IOLoop) -> list[int]:
+        received: list[int] = []
+        ready = threading.Event()
+
+        def note(value: int) -> None:
+            received.append(value)
+            if len(received) == 400:
+                io_loop.stop()
+
+        def producer(base: int) -> None:
+            ready.wait(5)
+            for i in range(100):
+                io_loop.add_callback(note, base + i)
+
+        threads = [threading.Thread(target=producer, args=(n * 100,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        io_loop.add_callback(ready.set)
+        start_with_guard(io_loop)
+        for thread in threads:
+            thread.join(5)
+        return received
+
+    assert sorted(with_loop(body)) == list(range(400))
+
+
+# -- signals ---------------------------------------------------------------------------------
+
+_SIGNAL_SCRIPT = """
+import os, signal, sys
+from asyncweb.ioloop import IOLoop
+
+loop = IOLoop.current()
+
+def on_usr1(signum, frame):
+    loop.add_callback_from_signal(print, "usr1 handled", flush=True)
+
+signal.signal(signal.SIGUSR1, on_usr1)
+loop.add_callback(os.kill, os.getpid(), signal.SIGUSR1)
+loop.call_later(0.2, print, "ready", flush=True)
+loop.call_later(0.2, lambda: loop.asyncio_loop.call_soon(lambda: None))
+try:
+    loop.start()
+except KeyboardInterrupt:
+    print("stopped by KeyboardInterrupt", type(loop.asyncio_loop).__module__, flush=True)
+loop.close()
+"""
+
+
+@pytest.mark.parametrize("use_uvloop", ["1", "0"])
+def test_sigint_stops_start_cleanly(use_uvloop: str) -> None:
+    import signal
+
+    if use_uvloop == "1" and uvloop is None:
+        pytest.skip("uvloop is not installed")
+    env = dict(os.environ, ASYNCWEB_UVLOOP=use_uvloop)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SIGNAL_SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().strip(), proc.stdout.readline().strip()]
+        assert sorted(lines) == ["ready", "usr1 handled"]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    loop_module = "uvloop" if use_uvloop == "1" else "asyncio.unix_events"
+    assert out.strip() == f"stopped by KeyboardInterrupt {loop_module}"
+
+
+# -- PeriodicCallback --------------------------------------------------------------------------
+
+
+def test_periodic_callback_runs_until_stopped() -> None:
+    from asyncweb.ioloop import PeriodicCallback
+
+    def body(io_loop: IOLoop) -> list[Any]:
+        calls: list[int] = []
+
+        def tick() -> None:
+            calls.append(1)
+            if len(calls) == 3:
+                periodic.stop()
+                io_loop.call_later(0.05, io_loop.stop)
+
+        periodic = PeriodicCallback(tick, datetime.timedelta(milliseconds=10), jitter=0.5)
+        assert not periodic.is_running()
+        periodic.start()
+        assert periodic.is_running()
+        start_with_guard(io_loop)
+        return [len(calls), periodic.is_running()]
+
+    assert with_loop(body) == [3, False]
+
+
+def test_periodic_callback_rejects_bad_intervals() -> None:
+    from asyncweb.ioloop import PeriodicCallback
+
+    with pytest.raises(ValueError):
+        PeriodicCallback(lambda: None, 0)
+    with pytest.raises(ValueError):
+        PeriodicCallback(lambda: None, datetime.timedelta(0))
+
+
+def test_periodic_callback_skips_missed_runs_instead_of_bursting() -> None:
+    from asyncweb.ioloop import PeriodicCallback
+
+    interval = 0.02
+
+    def body(io_loop: IOLoop) -> tuple[list[float], float, float]:
+        # For each run, the time it was scheduled for (read while it runs).
+        scheduled: list[float] = []
+        block_end = [0.0]
+
+        def tick() -> None:
+            scheduled.append(periodic._next_timeout)
+            if len(scheduled) == 2:
+                time.sleep(interval * 5.5)  # block the loop over five scheduled runs
+                block_end[0] = io_loop.asyncio_loop.time()
+            if len(scheduled) == 5:
+                periodic.stop()
+                io_loop.stop()
+
+        periodic = PeriodicCallback(tick, interval * 1000)
+        periodic.start()
+        origin = periodic._next_timeout - interval  # the first run is one interval ahead
+        start_with_guard(io_loop)
+        return scheduled, origin, block_end[0]
+
+    scheduled, origin, block_end = with_loop(body)
+    slots = [round((t - origin) / interval, 6) for t in scheduled]
+    # Every run is on the grid of the first one, each in a later slot than the one before.
+    assert all(slot == int(slot) for slot in slots), slots
+    assert slots == sorted(set(slots)), slots
+    # The runs due while the loop was blocked were dropped: the next is after the block,
+    # not the five overdue ones in a burst.
+    assert scheduled[2] > block_end
+    assert slots[2] - slots[1] >= 5, slots
+
+
+def test_periodic_coroutine_callbacks_never_overlap(caplog: pytest.LogCaptureFixture) -> None:
+    from asyncweb.ioloop import PeriodicCallback
+
+    def body(io_loop: IOLoop) -> tuple[int, int]:
+        active = [0]
+        most = [0]
+        runs = [0]
+
+        async def slow_tick() -> None:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            await asyncio.sleep(0.035)  # longer than three intervals
+            active[0] -= 1
+            runs[0] += 1
+            if runs[0] == 2:
+                raise ValueError("tick failed")  # logged; the callback keeps running
+            if runs[0] == 4:
+                periodic.stop()
+                io_loop.stop()
+
+        periodic = PeriodicCallback(slow_tick, 10)
+        periodic.start()
+        start_with_guard(io_loop)
+        return most[0], runs[0]
+
+    with caplog.at_level(logging.ERROR, logger="asyncweb.application"):
+        assert with_loop(body) == (1, 4)
+    assert any("tick failed" in repr(r.exc_info) for r in caplog.records if r.exc_info)
