@@ -15,9 +15,18 @@ from asyncweb.web.decorators import (
 )
 from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
 from asyncweb.web.handler import _ARG_DEFAULT, ErrorHandler, RedirectHandler, RequestHandler
+from asyncweb.web.signing import (
+    DEFAULT_SIGNED_VALUE_MIN_VERSION,
+    DEFAULT_SIGNED_VALUE_VERSION,
+    create_signed_value,
+    decode_signed_value,
+    get_signature_key_version,
+)
 from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
 
 __all__ = [
+    "DEFAULT_SIGNED_VALUE_MIN_VERSION",
+    "DEFAULT_SIGNED_VALUE_VERSION",
     "_ARG_DEFAULT",
     "Application",
     "ErrorHandler",
@@ -34,6 +43,9 @@ __all__ = [
     "addslash",
     "asynchronous",
     "authenticated",
+    "create_signed_value",
+    "decode_signed_value",
+    "get_signature_key_version",
     "removeslash",
     "stream_request_body",
     "url",

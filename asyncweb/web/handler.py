@@ -31,6 +31,7 @@ from asyncweb import escape, httputil
 from asyncweb.log import app_log, gen_log
 from asyncweb.protocol import StreamClosedError
 from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
+from asyncweb.web.signing import _SecureCookiesMixin
 
 try:
     # CPython's own SHA-1 is cheaper than OpenSSL's for the small bodies Etags usually cover.
@@ -125,6 +126,9 @@ _running: set[asyncio.Future[None]] = set()
 _START_LINES_CACHED = 100
 _start_lines: dict[tuple[int, str], httputil.ResponseStartLine] = {}
 
+# Methods that must not change state, so need no XSRF token.
+_XSRF_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+
 # Per class: the value of the Allow header sent with a 405.
 _allow_cache: dict[type, str] = {}
 
@@ -133,7 +137,7 @@ def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> No
     raise HTTPError(405)
 
 
-class RequestHandler:
+class RequestHandler(_SecureCookiesMixin):
     """Base class for HTTP request handlers: override ``get``, ``post``... (plain or async)."""
 
     SUPPORTED_METHODS: tuple[str, ...] = (
@@ -744,6 +748,8 @@ class RequestHandler:
             method = self.request.method
             if method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
+            if method not in _XSRF_SAFE_METHODS and self.application.settings.get("xsrf_cookies"):
+                self.check_xsrf_cookie()
             if args:
                 self.path_args = [self.decode_argument(a) for a in args]  # type: ignore[arg-type]
             if kwargs:
