@@ -113,11 +113,16 @@ class HTTPServer(httputil.HTTPServerConnectionDelegate):
         )
 
     def start(self, num_processes: int | None = 1, max_restarts: int | None = None) -> None:
+        """Serve on the sockets from :meth:`bind`.
+
+        With ``num_processes`` other than 1, first fork that many processes (``None`` or
+        <= 0: one per CPU) with ``process.fork_processes``; each serves the shared sockets
+        on its own loop. Call it before any loop has been created in this process.
+        """
         if num_processes != 1:
-            raise NotImplementedError(
-                "multi-process start() is not available yet; run one process per core with "
-                "reuse_port=True"
-            )
+            from asyncweb import process
+
+            process.fork_processes(num_processes, max_restarts)
         sockets, self._pending_sockets = self._pending_sockets, []
         self.add_sockets(sockets)
 

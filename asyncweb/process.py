@@ -1,0 +1,365 @@
+"""Several processes: pre-forking servers (``fork_processes``) and child processes watched from
+the event loop (``Subprocess``), with Tornado's ``tornado.process`` interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from asyncweb.ioloop import IOLoop
+from asyncweb.log import gen_log
+
+__all__ = ["CalledProcessError", "Subprocess", "cpu_count", "fork_processes", "task_id"]
+
+CalledProcessError = subprocess.CalledProcessError
+
+_task_id: int | None = None
+
+
+def cpu_count() -> int:
+    """The CPUs this process may run on (its affinity mask), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except OSError:
+            pass
+    return os.cpu_count() or 1
+
+
+def task_id() -> int | None:
+    """In a child of :func:`fork_processes`, its number (0 to n-1); else ``None``."""
+    return _task_id
+
+
+def _reseed_random() -> None:
+    # Children must not share the parent's random sequence.
+    random.seed(int.from_bytes(os.urandom(16), "big"))
+
+
+def fork_processes(num_processes: int | None, max_restarts: int | None = None) -> int:
+    """Fork ``num_processes`` children (``None`` or <= 0: one per CPU) and return, in each
+    child, its task id (0 to n-1).
+
+    The parent never returns: it waits for its children and restarts any that exits with an
+    error or is killed by a signal, up to ``max_restarts`` times in all (default 100, then
+    ``RuntimeError``). It exits with status 0 once every child has exited normally. SIGTERM
+    or SIGINT sent to the parent is passed on to every child and ends the restarting, so one
+    ``kill`` stops the group gracefully.
+
+    Call it before any event loop exists: loops, their file descriptors and threads cannot
+    be shared across a fork.
+    """
+    if sys.platform == "win32":
+        raise RuntimeError("fork_processes is not available on Windows")
+    if max_restarts is None:
+        max_restarts = 100
+    if num_processes is None or num_processes <= 0:
+        num_processes = cpu_count()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("fork_processes() cannot be called while an event loop is running")
+    gen_log.info("Starting %d processes", num_processes)
+    children: dict[int, int] = {}
+    stopping: list[int] = []
+    forwarded = (signal.SIGTERM, signal.SIGINT)
+    previous: dict[int, Any] = {}
+
+    def start_child(number: int) -> int | None:
+        pid = os.fork()
+        if pid == 0:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            _reseed_random()
+            global _task_id
+            _task_id = number
+            return number
+        children[pid] = number
+        return None
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    for signum in forwarded:
+        previous[signum] = signal.signal(signum, forward)
+    restarts = 0
+    try:
+        for number in range(num_processes):
+            child = start_child(number)
+            if child is not None:
+                return child
+        while children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in children:
+                continue
+            number = children.pop(pid)
+            if os.WIFSIGNALED(status):
+                how = f"was killed by signal {os.WTERMSIG(status)}"
+            elif os.WEXITSTATUS(status) != 0:
+                how = f"exited with status {os.WEXITSTATUS(status)}"
+            else:
+                gen_log.info("child %d (pid %d) exited normally", number, pid)
+                continue
+            if stopping:
+                gen_log.info("child %d (pid %d) %s while stopping", number, pid, how)
+                continue
+            restarts += 1
+            if restarts > max_restarts:
+                raise RuntimeError("Too many child restarts, giving up")
+            gen_log.warning("child %d (pid %d) %s, restarting", number, pid, how)
+            child = start_child(number)
+            if child is not None:
+                return child
+    finally:
+        if _task_id is None:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    sys.exit(0)
+
+
+class _PipeStream:
+    """The part of ``IOStream``'s interface a pipe needs: ``read_bytes``, ``read_until``,
+    ``read_until_close``, ``write``, ``close``, ``closed``. Non-blocking reads and writes on
+    the file descriptor, waiting with the loop's ``add_reader``/``add_writer``."""
+
+    def __init__(self, fd: int) -> None:
+        os.set_blocking(fd, False)
+        self.fd: int | None = fd
+        self._buffer = bytearray()
+        self._eof = False
+        self.error: BaseException | None = None
+
+    def fileno(self) -> int:
+        if self.fd is None:
+            raise ValueError("stream is closed")
+        return self.fd
+
+    def closed(self) -> bool:
+        return self.fd is None
+
+    def close(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            loop.remove_reader(self.fd)
+            loop.remove_writer(self.fd)
+        os.close(self.fd)
+        self.fd = None
+
+    async def _fill(self) -> bool:
+        """Read what is available into the buffer; False at end of file."""
+        if self._eof:
+            return False
+        fd = self.fileno()
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                await self._wait(fd, reading=True)
+                continue
+            if not data:
+                self._eof = True
+                return False
+            self._buffer += data
+            return True
+
+    async def _wait(self, fd: int, reading: bool) -> None:
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        add, remove = (
+            (loop.add_reader, loop.remove_reader)
+            if reading
+            else (loop.add_writer, loop.remove_writer)
+        )
+        add(fd, wake)
+        try:
+            await ready
+        finally:
+            if self.fd is not None:
+                remove(fd)
+
+    def _take(self, count: int) -> bytes:
+        data = bytes(self._buffer[:count])
+        del self._buffer[:count]
+        return data
+
+    async def read_bytes(self, num_bytes: int, partial: bool = False) -> bytes:
+        """``num_bytes`` bytes (fewer with ``partial``, as soon as any arrive)."""
+        while len(self._buffer) < num_bytes and not (partial and self._buffer):
+            if not await self._fill():
+                raise StreamClosedError("pipe closed before the bytes were read")
+        return self._take(num_bytes)
+
+    async def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> bytes:
+        """Bytes up to and including ``delimiter``."""
+        while True:
+            index = self._buffer.find(delimiter)
+            if index >= 0:
+                return self._take(index + len(delimiter))
+            if max_bytes is not None and len(self._buffer) > max_bytes:
+                raise UnsatisfiableReadError(f"delimiter not found in {max_bytes} bytes")
+            if not await self._fill():
+                raise StreamClosedError("pipe closed before the delimiter was read")
+
+    async def read_until_close(self) -> bytes:
+        """Everything until the other end closes."""
+        while await self._fill():
+            pass
+        return self._take(len(self._buffer))
+
+    async def write(self, data: bytes) -> None:
+        """Write all of ``data``; resolves once the pipe took it."""
+        view = memoryview(bytes(data))
+        while view:
+            fd = self.fileno()
+            try:
+                sent = os.write(fd, view)
+            except BlockingIOError:
+                await self._wait(fd, reading=False)
+                continue
+            except BrokenPipeError as err:
+                raise StreamClosedError("pipe closed by the other end") from err
+            view = view[sent:]
+
+
+class StreamClosedError(OSError):
+    """The pipe closed before the operation could finish (``iostream.StreamClosedError``)."""
+
+    def __init__(self, message: str = "Stream is closed", real_error: BaseException | None = None):
+        super().__init__(errno.EPIPE, message)
+        self.real_error = real_error
+
+
+class UnsatisfiableReadError(Exception):
+    """``read_until`` found no delimiter within ``max_bytes``."""
+
+
+class Subprocess:
+    """``subprocess.Popen`` watched from the event loop.
+
+    Pass ``stdin``/``stdout``/``stderr=Subprocess.STREAM`` to get non-blocking streams as
+    ``self.stdin``/``self.stdout``/``self.stderr`` (with ``read_until_close()``,
+    ``read_bytes()``, ``read_until()``, ``write()``, ``close()``); other arguments go to
+    ``Popen``. ``await proc.wait_for_exit()`` waits for the exit without blocking the loop.
+
+    On Linux the exit is seen through a pidfd on the loop; elsewhere a helper thread waits.
+    Neither takes over SIGCHLD, so :meth:`initialize` and :meth:`uninitialize` exist only
+    for Tornado compatibility and do nothing.
+    """
+
+    STREAM = object()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._loop = IOLoop.current().asyncio_loop
+        ours: list[int] = []  # our ends of the pipes, closed if Popen fails
+        theirs: list[int] = []  # the child's ends, closed in this process once it started
+        streams: dict[str, _PipeStream] = {}
+        for name in ("stdin", "stdout", "stderr"):
+            if kwargs.get(name) is not Subprocess.STREAM:
+                continue
+            read_fd, write_fd = os.pipe()
+            mine, child = (write_fd, read_fd) if name == "stdin" else (read_fd, write_fd)
+            ours.append(mine)
+            theirs.append(child)
+            kwargs[name] = child
+            streams[name] = _PipeStream(mine)
+        try:
+            self.proc = subprocess.Popen(*args, **kwargs)
+        except BaseException:
+            for fd in ours + theirs:
+                os.close(fd)
+            raise
+        for fd in theirs:
+            os.close(fd)
+        self.stdin = streams.get("stdin")
+        self.stdout = streams.get("stdout")
+        self.stderr = streams.get("stderr")
+        self.pid = self.proc.pid
+        self.returncode: int | None = None
+        self._exit_callback: Callable[[int], None] | None = None
+        self._exited: asyncio.Future[int] = self._loop.create_future()
+        self._watch()
+
+    def _watch(self) -> None:
+        pidfd_open = getattr(os, "pidfd_open", None)
+        if pidfd_open is not None:
+            try:
+                pidfd = pidfd_open(self.pid)
+            except OSError:
+                pass
+            else:
+                self._loop.add_reader(pidfd, self._pidfd_ready, pidfd)
+                return
+        thread = threading.Thread(target=self._wait_in_thread, daemon=True)
+        thread.start()
+
+    def _pidfd_ready(self, pidfd: int) -> None:
+        self._loop.remove_reader(pidfd)
+        os.close(pidfd)
+        self._set_returncode(self.proc.wait())
+
+    def _wait_in_thread(self) -> None:
+        code = self.proc.wait()
+        # RuntimeError: the loop was closed meanwhile.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._set_returncode, code)
+
+    def _set_returncode(self, code: int) -> None:
+        self.returncode = code
+        if not self._exited.done():
+            self._exited.set_result(code)
+        if self._exit_callback is not None:
+            callback, self._exit_callback = self._exit_callback, None
+            callback(code)
+
+    def set_exit_callback(self, callback: Callable[[int], None]) -> None:
+        """Run ``callback(returncode)`` on the loop when the process exits (a negative
+        returncode is the signal that killed it)."""
+        if self.returncode is not None:
+            self._loop.call_soon(callback, self.returncode)
+            return
+        self._exit_callback = callback
+
+    async def wait_for_exit(self, raise_error: bool = True) -> int:
+        """The exit code; with ``raise_error``, a non-zero code raises
+        ``subprocess.CalledProcessError`` instead."""
+        code = await asyncio.shield(self._exited)
+        if raise_error and code != 0:
+            raise CalledProcessError(code, self.proc.args)
+        return code
+
+    @classmethod
+    def initialize(cls) -> None:
+        """Tornado installs its SIGCHLD handler here; exits are watched per process instead."""
+
+    @classmethod
+    def uninitialize(cls) -> None:
+        """See :meth:`initialize`."""
