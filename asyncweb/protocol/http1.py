@@ -78,6 +78,20 @@ class HeaderSource(Protocol):
     def get_all(self) -> Iterable[tuple[str, str]]: ...
 
 
+class SwitchedProtocol(Protocol):
+    """What takes a connection over after a ``101 Switching Protocols`` response (see
+    :meth:`HTTP1ServerProtocol.switch_protocol`): an ``asyncio.Protocol`` that also supports a
+    graceful shutdown and reports when its connection is gone."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None: ...
+
+    def data_received(self, data: bytes) -> None: ...
+
+    def close_when_idle(self) -> None: ...
+
+    def set_lost_callback(self, callback: Callable[[], None]) -> None: ...
+
+
 class RequestReceiver(Protocol):
     """One request's consumer; an awaitable return value means "wait for me before reading on"."""
 
@@ -144,6 +158,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._closed = False
         self._closing_after_response = False
         self.detached = False
+        # A 101 response was written: the connection belongs to another protocol after it.
+        self._switching = False
+        self._successor: SwitchedProtocol | None = None
         # One timer per connection, moved lazily: see _arm_deadline.
         self._deadline: float | None = None
         self._deadline_reason = ""
@@ -214,7 +231,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         """Drive h11 until it needs more data, the app is busy, or the exchange must wait."""
         self._processing = True
         try:
-            while not self._closed and self._waiting_for_app is None:
+            while not self._closed and not self.detached and self._waiting_for_app is None:
                 if not self._h11_has_data:
                     # A fresh h11 connection with nothing buffered: no event to look for.
                     if self._reading_paused:
@@ -246,7 +263,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                         self._resume_reading()
                     return
                 elif event is h11.PAUSED:
-                    if self._response_done:
+                    if self._response_done and not self._switching:
                         self._next_cycle()
                         continue
                     self._limit_pipeline_buffer()
@@ -432,6 +449,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         lines = [status_line]
         content_length: str | None = None
         close = not self._keep_alive or self._closing_after_response
+        if code == 101:
+            # The upgrade's own Connection header goes out as given; no framing follows.
+            self._switching = True
+            close = False
         kinds = _header_kinds
         for name, value in headers.get_all():
             kind = kinds.get(name)
@@ -441,6 +462,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 if kind == _CONTENT_LENGTH:
                     content_length = value  # written below, unless the status forbids it
                 elif kind == _CONNECTION:
+                    if self._switching:
+                        lines.append(f"{name}: {value}\r\n")
+                        continue
                     # We own the connection's fate; an explicit "close" is honoured.
                     close = close or "close" in value.lower()
                 continue  # Transfer-Encoding too: framing is decided below
@@ -463,7 +487,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if close:
             self._keep_alive = False
             lines.append("Connection: close\r\n")
-        elif self._http10:
+        elif self._http10 and not self._switching:
             lines.append("Connection: keep-alive\r\n")
         head = "".join(lines)
         # A CR, LF or NUL inside a name, value or reason would split or end the head early.
@@ -523,6 +547,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def _exchange_written(self) -> None:
         self._response_done = True
         self._deadline = None
+        if self._switching:
+            return  # the connection now waits for switch_protocol() or detach()
         if self._request_done:
             self._next_cycle()
         elif not self._keep_alive:
@@ -678,6 +704,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         """Graceful shutdown: close now if idle, else right after the current response."""
         if self._closed:
             return
+        if self._successor is not None:
+            self._successor.close_when_idle()
+            return
         if self._receiver is None and not self._response_started:
             self.close()
         else:
@@ -692,17 +721,51 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         return self._done_future
 
     def detach(self) -> tuple[asyncio.Transport, bytes]:
-        """Hand the transport (and any bytes read past the request) to another protocol."""
-        assert self.transport is not None
+        """Give up the connection: returns the transport (still open, no longer read by this
+        protocol) and the bytes read past the request. The server forgets the connection; the
+        caller must install its own protocol with ``transport.set_protocol``."""
+        transport, leftover = self._take_transport()
+        self._shutdown(None)
+        return transport, leftover
+
+    def switch_protocol(self, successor: SwitchedProtocol) -> None:
+        """Hand the connection to ``successor`` after a 101 response (a WebSocket): it gets
+        ``connection_made`` and the bytes read past the request. The server keeps counting the
+        connection until the successor reports it lost, and a graceful server shutdown reaches
+        it through its ``close_when_idle``."""
+        transport, leftover = self._take_transport()
+        self._successor = successor
+        successor.set_lost_callback(self._successor_lost)
+        transport.set_protocol(cast(asyncio.BaseProtocol, successor))
+        successor.connection_made(transport)
+        if leftover:
+            successor.data_received(leftover)
+
+    def _take_transport(self) -> tuple[asyncio.Transport, bytes]:
+        if self.transport is None or self._closed or self.detached:
+            raise StreamClosedError()
         self.detached = True
         self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        leftover = bytes(self._h11.trailing_data[0])
-        return self.transport, leftover
+        # The request is over for this layer: nothing more is reported to its receiver.
+        self._receiver = None
+        self._close_callback = None
+        if self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return self.transport, bytes(self._h11.trailing_data[0])
+
+    def _successor_lost(self) -> None:
+        self._successor = None
+        self._shutdown(None)
 
     def close(self) -> None:
+        if self.detached:
+            if self._successor is not None:
+                self._successor.close_when_idle()
+            return
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
         self._shutdown(None)
@@ -752,6 +815,19 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             return self._closed_future()
         code = start_line.code
         raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers.get_all()]
+        if code == 101:
+            try:
+                data = self._h11.send(
+                    h11.InformationalResponse(
+                        status_code=101, headers=raw, reason=start_line.reason.encode("latin-1")
+                    )
+                )
+            except h11.LocalProtocolError as err:
+                raise HTTPOutputError(f"invalid response: {err}") from None
+            self._switching = True
+            self._response_started = True
+            self._body_mode = _NO_BODY
+            return self._write_out(data or b"")
         if not self._keep_alive or self._closing_after_response:
             raw.append((b"connection", b"close"))
         bodyless = self._head_only or code in _BODYLESS_STATUSES or code < 200
@@ -779,6 +855,9 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             return
         if not self._response_started:
             raise RuntimeError("finish() before write_headers()")
+        if self._switching:
+            self._exchange_written()
+            return
         try:
             data = self._h11.send(h11.EndOfMessage())
         except h11.LocalProtocolError as err:

@@ -1,0 +1,610 @@
+"""WebSocket connections: an ``asyncio.Protocol`` owning a wsproto frame-layer connection.
+
+The opening handshake is HTTP's business (the server's HTTP/1.1 protocol answers ``101`` and
+calls :meth:`~asyncweb.protocol.http1.HTTP1ServerProtocol.switch_protocol`; the client does its
+own request). From then on :class:`WebSocketProtocol` owns the transport: wsproto parses and
+builds every frame, this class adds what wsproto leaves out:
+
+- **Messages, whole.** wsproto reports payload as it arrives; fragments are joined here and the
+  message handed to the :class:`MessageReceiver` once complete. ``max_message_size`` is checked
+  while a message grows (close 1009), so a huge frame never gets buffered whole.
+- **In-order, back-pressured delivery.** A receiver callback that returns an awaitable stops
+  event processing (and reading the socket) until it resolves.
+- **Output back-pressure.** :meth:`send_message` returns a future that is already done while the
+  transport's buffer is under its high-water mark, else one that resolves when it drains.
+- **Keepalive.** With ``ping_interval`` a ping goes out periodically; a peer that sends nothing
+  for ``ping_timeout`` is dropped.
+- **Closing.** The closing handshake with a timeout: the side that sent Close waits up to
+  ``close_timeout`` for the peer's; the server then closes TCP (RFC 6455 7.1.1).
+
+No framework imports: the handler side lives in :mod:`asyncweb.websocket`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import logging
+import socket
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, RsvBits
+from wsproto.handshake import client_extensions_handshake, server_extensions_handshake
+from wsproto.utilities import LocalProtocolError, generate_accept_token, generate_nonce
+
+log = logging.getLogger("asyncweb.websocket")
+
+DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
+# While compression is on, input is fed to wsproto in slices this big, so one read can't inflate
+# into more than about a thousand times that before the size limit is checked.
+_INFLATE_SLICE = 16384
+
+
+class WebSocketError(Exception):
+    """Base class for WebSocket errors (:mod:`asyncweb.websocket` re-exports it)."""
+
+
+class WebSocketClosedError(WebSocketError):
+    """Raised by operations on a closed connection."""
+
+
+@dataclass
+class WebSocketParams:
+    """Limits and timers of one connection; ``None`` switches a timer off."""
+
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
+    ping_interval: float | None = None
+    ping_timeout: float | None = None
+    # How long to wait for the peer's Close (and, for a client, for the server to hang up).
+    close_timeout: float = 5.0
+
+
+class MessageReceiver(Protocol):
+    """What a connection reports to. An awaitable from ``message_received`` (an async
+    ``on_message``) holds every later event until it resolves."""
+
+    def message_received(self, message: str | bytes) -> Awaitable[None] | None: ...
+
+    def ping_received(self, data: bytes) -> None: ...
+
+    def pong_received(self, data: bytes) -> None: ...
+
+    def connection_closed(self, code: int | None, reason: str | None) -> None: ...
+
+
+# -- handshake helpers (used by both sides) ------------------------------------------------------
+
+
+def accept_token(key: str) -> str:
+    """The ``Sec-WebSocket-Accept`` value for a client's ``Sec-WebSocket-Key``."""
+    return generate_accept_token(key.encode("ascii")).decode("ascii")
+
+
+def new_key() -> str:
+    """A fresh random ``Sec-WebSocket-Key``."""
+    return generate_nonce().decode("ascii")
+
+
+def valid_key(key: str | None) -> bool:
+    """RFC 6455 4.2.1: the key is 16 random bytes, base64-encoded."""
+    if not key:
+        return False
+    try:
+        return len(base64.b64decode(key.strip().encode("ascii"), validate=True)) == 16
+    except (binascii.Error, UnicodeEncodeError):
+        return False
+
+
+class TunedDeflate(PerMessageDeflate):
+    """wsproto's permessage-deflate with a chosen zlib ``compression_level`` and
+    ``mem_level`` for what we send."""
+
+    def __init__(self, compression_level: int = 6, mem_level: int = 8, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.compression_level = compression_level
+        self.mem_level = mem_level
+
+    def frame_outbound(
+        self,
+        proto: Any,
+        opcode: Opcode,
+        rsv: RsvBits,
+        data: bytes,
+        fin: bool,
+    ) -> tuple[RsvBits, bytes]:
+        if self._compressor is None and opcode in (Opcode.TEXT, Opcode.BINARY):
+            bits = self.client_max_window_bits if proto.client else self.server_max_window_bits
+            self._compressor = zlib.compressobj(
+                self.compression_level, zlib.DEFLATED, -int(bits), self.mem_level
+            )
+        return super().frame_outbound(proto, opcode, rsv, data, fin)
+
+
+def deflate_from_options(options: dict[str, Any]) -> TunedDeflate:
+    """A permessage-deflate extension from Tornado-style compression options:
+    ``compression_level``, ``mem_level``, and ``no_context_takeover`` (both directions) or
+    ``server_no_context_takeover`` / ``client_no_context_takeover`` one at a time."""
+    both = bool(options.get("no_context_takeover", False))
+    return TunedDeflate(
+        compression_level=int(options.get("compression_level", zlib.Z_DEFAULT_COMPRESSION)),
+        mem_level=int(options.get("mem_level", 8)),
+        server_no_context_takeover=both or bool(options.get("server_no_context_takeover")),
+        client_no_context_takeover=both or bool(options.get("client_no_context_takeover")),
+    )
+
+
+def negotiate_server_extensions(
+    offered: list[str], compression_options: dict[str, Any] | None
+) -> tuple[str | None, list[Extension]]:
+    """The server's answer to ``Sec-WebSocket-Extensions`` offers: (header value or None,
+    the extensions to run)."""
+    if compression_options is None or not offered:
+        return None, []
+    extension = deflate_from_options(compression_options)
+    try:
+        accepted = server_extensions_handshake(offered, [extension])
+    except (ValueError, IndexError):
+        return None, []
+    if accepted is None or not extension.enabled():
+        return None, []
+    return accepted.decode("ascii"), [extension]
+
+
+def client_offer(compression_options: dict[str, Any] | None) -> tuple[str | None, list[Extension]]:
+    """The client's ``Sec-WebSocket-Extensions`` offer and the extensions it proposes."""
+    if compression_options is None:
+        return None, []
+    extension = deflate_from_options(compression_options)
+    offer = extension.offer()
+    return f"{extension.name}; {offer}" if isinstance(offer, str) else extension.name, [extension]
+
+
+def accept_client_extensions(header: str | None, proposed: list[Extension]) -> list[Extension]:
+    """Apply the server's ``Sec-WebSocket-Extensions`` answer; raises ``ValueError`` if it
+    names an extension we did not offer."""
+    if not header:
+        return []
+    accepted = [part.strip() for part in header.split(",") if part.strip()]
+    try:
+        return client_extensions_handshake(accepted, proposed)
+    except Exception as err:
+        raise ValueError(f"unsupported extension in the server's answer: {header!r}") from err
+
+
+# -- the connection -----------------------------------------------------------------------------
+
+
+class WebSocketProtocol(asyncio.Protocol):
+    """One WebSocket connection, either side. Created before it gets its transport (the HTTP
+    layer hands it over); ``receiving`` False holds incoming messages until :meth:`start_receiving`
+    (the server calls ``open()`` first)."""
+
+    def __init__(
+        self,
+        receiver: MessageReceiver,
+        params: WebSocketParams,
+        *,
+        client: bool = False,
+        extensions: list[Extension] | None = None,
+        receiving: bool = True,
+    ) -> None:
+        self.receiver = receiver
+        self.params = params
+        self.client = client
+        self._ws = Connection(
+            ConnectionType.CLIENT if client else ConnectionType.SERVER, extensions
+        )
+        self._compressed = bool(extensions)
+        self._loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self._receiving = receiving
+        self._pending: list[bytes] = []  # bytes that arrived while not receiving
+        self._parts: list[Any] = []  # fragments of the message being received
+        self._size = 0
+        self._waiting_for_app: asyncio.Future[Any] | None = None
+        self._reading_paused = False
+        self._processing = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._done = self._loop.create_future()
+        self._done.set_result(None)
+        # Close state: our Close sent, the peer's received, and what the peer said.
+        self._close_sent = False
+        self._close_received = False
+        self._discarding = False  # a message over the limit: ignore data until the close ends
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self._closed = False
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._pong_timer: asyncio.TimerHandle | None = None
+        self._last_heard = self._loop.time()
+        self._lost_callbacks: list[Callable[[], None]] = []
+        self.closed_future: asyncio.Future[None] = self._loop.create_future()
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self._last_heard = self._loop.time()
+        if self.params.ping_interval:
+            self._ping_timer = self._loop.call_later(self.params.ping_interval, self._keepalive)
+
+    def data_received(self, data: bytes) -> None:
+        if self._closed:
+            return
+        self._last_heard = self._loop.time()
+        if not self._receiving or self._waiting_for_app is not None or self._processing:
+            self._pending.append(data)
+            self._pause_reading()
+            return
+        self._feed(data)
+
+    def eof_received(self) -> bool | None:
+        self._connection_gone()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connection_gone()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- SwitchedProtocol (the HTTP layer's view) -----------------------------------------------
+
+    def set_lost_callback(self, callback: Callable[[], None]) -> None:
+        self._lost_callbacks.append(callback)
+
+    def close_when_idle(self) -> None:
+        """Server shutdown: say goodbye with 1001 (Going Away)."""
+        self.close(1001, "server shutting down")
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def start_receiving(self) -> None:
+        """Deliver messages from now on (those that came early first)."""
+        if self._receiving:
+            return
+        self._receiving = True
+        self._continue()
+
+    def _feed(self, data: bytes) -> None:
+        if self._compressed and len(data) > _INFLATE_SLICE:
+            # Feed slice by slice; stop if the app makes us wait, keeping the rest for later.
+            for start in range(0, len(data), _INFLATE_SLICE):
+                if self._closed or self._waiting_for_app is not None:
+                    self._pending.insert(0, data[start:])
+                    self._pause_reading()
+                    return
+                self._receive(data[start : start + _INFLATE_SLICE])
+            return
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
+        try:
+            self._ws.receive_data(data)
+        except LocalProtocolError:
+            return  # the connection is already closed for wsproto
+        self._process()
+
+    def _process(self) -> None:
+        self._processing = True
+        try:
+            for event in self._ws.events():
+                if self._dispatch(event):
+                    return  # the receiver is busy: the rest waits in wsproto's buffer
+        finally:
+            self._processing = False
+
+    def _dispatch(self, event: Any) -> bool:
+        """Handle one event; True when the receiver made us wait."""
+        if isinstance(event, Message):
+            if self._discarding or self._close_sent:
+                return False
+            data = event.data
+            limit = self.params.max_message_size
+            if limit is not None:
+                size = len(data)
+                if type(data) is str and size * 4 > limit:
+                    size = len(data.encode("utf-8", "surrogatepass"))
+                self._size += size
+                if self._size > limit:
+                    self._parts.clear()
+                    self._discarding = True
+                    self.close(1009, "message too big")
+                    return False
+            if not event.message_finished:
+                self._parts.append(data)
+                return False
+            if self._parts:
+                self._parts.append(data)
+                joined = "" if isinstance(event, TextMessage) else b""
+                data = joined.join(self._parts)
+                self._parts.clear()
+            self._size = 0
+            if isinstance(event, BytesMessage) and type(data) is not bytes:
+                data = bytes(data)
+            return self._deliver(data)
+        if isinstance(event, Ping):
+            if not self._close_sent and self.transport is not None:
+                self.transport.write(self._ws.send(event.response()))
+            self._call(self.receiver.ping_received, bytes(event.payload))
+            return False
+        if isinstance(event, Pong):
+            self._call(self.receiver.pong_received, bytes(event.payload))
+            return False
+        if isinstance(event, CloseConnection):
+            if self._ws.state is ConnectionState.OPEN:
+                # wsproto reports a frame it could not parse (1002, or 1007 for bad UTF-8) as
+                # a Close while the connection is still open: fail the connection.
+                self._fail(int(event.code), event.reason or "protocol error")
+            else:
+                self._on_close_frame(event)
+        return False
+
+    def _deliver(self, message: str | bytes) -> bool:
+        try:
+            pending = self.receiver.message_received(message)
+        except Exception:
+            log.error("uncaught exception in message callback", exc_info=True)
+            self.close(1011, "internal error")
+            return False
+        if pending is None:
+            return False
+        future = asyncio.ensure_future(pending)
+        if future.done():
+            self._check_app_result(future)
+            return False
+        self._waiting_for_app = future
+        future.add_done_callback(self._app_ready)
+        return True
+
+    def _check_app_result(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            log.error("uncaught exception in message callback", exc_info=future.exception())
+            self.close(1011, "internal error")
+
+    def _app_ready(self, future: asyncio.Future[Any]) -> None:
+        self._waiting_for_app = None
+        self._check_app_result(future)
+        self._continue()
+
+    def _continue(self) -> None:
+        """Go on with what is buffered (in wsproto, then what arrived meanwhile)."""
+        if self._closed or self._processing:
+            return
+        self._process()
+        while self._pending and self._waiting_for_app is None and not self._closed:
+            self._feed(self._pending.pop(0))
+        if self._receiving and self._waiting_for_app is None and not self._pending:
+            self._resume_reading()
+
+    def _call(self, callback: Callable[[bytes], None], data: bytes) -> None:
+        try:
+            callback(data)
+        except Exception:
+            log.error("uncaught exception in %s", getattr(callback, "__name__", "callback"))
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            with contextlib.suppress(RuntimeError):
+                self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.transport is not None and not self._closed:
+            self._reading_paused = False
+            with contextlib.suppress(RuntimeError):
+                self.transport.resume_reading()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @property
+    def is_closing(self) -> bool:
+        """True once a Close was sent or received, or the connection is gone."""
+        return self._closed or self._close_sent or self._close_received
+
+    def send_message(self, message: str | bytes) -> asyncio.Future[None]:
+        """Send one message (str: text, bytes: binary). The future resolves once the output
+        buffer is below its high-water mark; it fails with :class:`WebSocketClosedError` if
+        the connection closes first."""
+        if self.is_closing or self.transport is None:
+            raise WebSocketClosedError()
+        event: Message[Any] = (
+            TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
+        )
+        self.transport.write(self._ws.send(event))
+        if self._write_paused:
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            return waiter
+        return self._done
+
+    def send_frame_bytes(self, frame: bytes) -> None:
+        """Write a frame built elsewhere (a broadcast encodes a message once for every
+        connection without compression)."""
+        if self.is_closing or self.transport is None:
+            raise WebSocketClosedError()
+        self.transport.write(frame)
+
+    @property
+    def compressed(self) -> bool:
+        return self._compressed
+
+    def write_buffer_size(self) -> int:
+        if self.transport is None or self._closed:
+            return 0
+        return self.transport.get_write_buffer_size()
+
+    def drain(self) -> asyncio.Future[None]:
+        if self._closed:
+            future = self._loop.create_future()
+            future.set_exception(WebSocketClosedError())
+            return future
+        if self._write_paused:
+            waiter = self._loop.create_future()
+            self._drain_waiters.append(waiter)
+            return waiter
+        return self._done
+
+    def ping(self, data: bytes = b"") -> None:
+        if self.is_closing or self.transport is None:
+            raise WebSocketClosedError()
+        if len(data) > 125:
+            raise ValueError("ping data may be at most 125 bytes")
+        self.transport.write(self._ws.send(Ping(payload=data)))
+
+    def set_nodelay(self, value: bool) -> None:
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if value else 0)
+
+    # -- closing ---------------------------------------------------------------------------
+
+    def close(self, code: int | None = 1000, reason: str | None = None) -> None:
+        """Start the closing handshake (no-op if already closing)."""
+        if self._closed or self._close_sent:
+            return
+        self._close_sent = True
+        if self.transport is not None and self._ws.state in (
+            ConnectionState.OPEN,
+            ConnectionState.REMOTE_CLOSING,
+        ):
+            with contextlib.suppress(LocalProtocolError):
+                self.transport.write(
+                    self._ws.send(CloseConnection(code=code or 1000, reason=reason))
+                )
+        if self._close_received:
+            self._finish_close()
+        else:
+            self._close_timer = self._loop.call_later(self.params.close_timeout, self.abort)
+
+    def _on_close_frame(self, event: CloseConnection) -> None:
+        self._close_received = True
+        code = int(event.code)
+        if not self._close_sent:
+            self.close_code = code if code != CloseReason.NO_STATUS_RCVD else None
+            self.close_reason = event.reason or None
+            # Answer with the peer's code; protocol errors (wsproto's own) go out as they are.
+            self._close_sent = True
+            if self.transport is not None:
+                reply = 1000 if code == CloseReason.NO_STATUS_RCVD else code
+                with contextlib.suppress(LocalProtocolError, ValueError):
+                    self.transport.write(
+                        self._ws.send(CloseConnection(code=reply, reason=event.reason))
+                    )
+        elif self.close_code is None:
+            self.close_code = code if code != CloseReason.NO_STATUS_RCVD else None
+            self.close_reason = event.reason or None
+        self._finish_close()
+
+    def _fail(self, code: int, reason: str) -> None:
+        """The input can't be trusted any more: send Close and hang up without waiting."""
+        log.info("failing WebSocket connection: %s (%d)", reason, code)
+        self._discarding = True
+        self.close(code, reason[:100])
+        if self.transport is not None:
+            self.transport.close()
+        self._connection_gone()
+
+    def _finish_close(self) -> None:
+        """Both Close frames are out: the server hangs up now, a client gives it a moment."""
+        if self.transport is None or self._closed:
+            return
+        if self.client:
+            if self._close_timer is not None:
+                self._close_timer.cancel()
+            self._close_timer = self._loop.call_later(self.params.close_timeout, self.abort)
+        else:
+            self.transport.close()
+            self._connection_gone()
+
+    def abort(self) -> None:
+        """Drop the connection without a handshake."""
+        if self.transport is not None:
+            self.transport.abort()
+        self._connection_gone()
+
+    def _connection_gone(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for timer in (self._close_timer, self._ping_timer, self._pong_timer):
+            if timer is not None:
+                timer.cancel()
+        self._close_timer = self._ping_timer = self._pong_timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+        for waiter in self._drain_waiters:
+            if not waiter.done():
+                waiter.set_exception(WebSocketClosedError())
+                waiter.exception()  # nobody may be waiting: don't warn
+        self._drain_waiters.clear()
+        self._pending.clear()
+        if not self.closed_future.done():
+            self.closed_future.set_result(None)
+        try:
+            self.receiver.connection_closed(self.close_code, self.close_reason)
+        except Exception:
+            log.error("uncaught exception in close callback", exc_info=True)
+        callbacks, self._lost_callbacks = self._lost_callbacks, []
+        for callback in callbacks:
+            callback()
+
+    # -- keepalive --------------------------------------------------------------------------
+
+    def _keepalive(self) -> None:
+        """Ping every ``ping_interval``; a peer that sends nothing at all (not even the pong)
+        within ``ping_timeout`` of a ping is taken for dead."""
+        self._ping_timer = None
+        interval = self.params.ping_interval
+        if self.is_closing or not interval or self.transport is None:
+            return
+        sent_at = self._loop.time()
+        self.transport.write(self._ws.send(Ping(payload=b"")))
+        self._ping_timer = self._loop.call_later(interval, self._keepalive)
+        timeout = self.params.ping_timeout
+        if timeout is None:
+            timeout = max(3 * interval, 30.0)
+        if self._pong_timer is None:
+            self._pong_timer = self._loop.call_later(timeout, self._check_alive, sent_at)
+
+    def _check_alive(self, ping_sent_at: float) -> None:
+        self._pong_timer = None
+        if self.is_closing:
+            return
+        if self._last_heard < ping_sent_at:
+            log.info("closing WebSocket: the peer did not answer a ping in time")
+            self.close(1000, "ping timeout")
+            self.abort()
+
+
+def build_frame(message: str | bytes) -> bytes:
+    """One unmasked (server-side) frame for ``message``, without extensions."""
+    proto = FrameProtocol(client=False, extensions=[])
+    return bytes(proto.send_data(message, True))
