@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import importlib
 import re
+import warnings
 import zlib
 from typing import Any
 
@@ -109,3 +110,90 @@ def re_unescape(s: str) -> str:
 # Raised by ``with_timeout`` and ``IOLoop.run_sync`` when time runs out. As in Tornado 6.2+,
 # it is asyncio's (on Python 3.11+ the builtin TimeoutError), so any of the three catches it.
 TimeoutError = asyncio.TimeoutError
+
+
+_warned_once: set[str] = set()
+
+
+def warn_deprecated_once(name: str, replacement: str) -> None:
+    """Emit one ``DeprecationWarning`` per legacy API per process, naming its replacement.
+
+    Legacy code calls these APIs in loops; one warning says all there is to say.
+    """
+    if name in _warned_once:
+        return
+    _warned_once.add(name)
+    warnings.warn(f"{name} is deprecated; use {replacement}", DeprecationWarning, stacklevel=3)
+
+
+class Configurable:
+    """A base class whose constructor builds the implementation chosen by :meth:`configure`.
+
+    Subclasses define :meth:`configurable_base` (the class holding the setting) and
+    :meth:`configurable_default` (the implementation used when nothing was configured).
+    ``initialize(**kwargs)`` takes the place of ``__init__``.
+    """
+
+    __impl_class: type[Configurable] | None = None
+    __impl_kwargs: dict[str, Any] | None = None
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        base = cls.configurable_base()
+        init_kwargs: dict[str, Any] = {}
+        if cls is base:
+            impl = cls.configured_class()
+            if base.__impl_kwargs:
+                init_kwargs.update(base.__impl_kwargs)
+        else:
+            impl = cls
+        init_kwargs.update(kwargs)
+        if impl.configurable_base() is not base:
+            # The implementation is itself a configurable family: let it choose.
+            return impl(*args, **init_kwargs)
+        instance = super().__new__(impl)
+        instance.initialize(*args, **init_kwargs)
+        return instance
+
+    @classmethod
+    def configurable_base(cls) -> type[Configurable]:
+        raise NotImplementedError()
+
+    @classmethod
+    def configurable_default(cls) -> type[Configurable]:
+        raise NotImplementedError()
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        """Set up the instance (called once, instead of ``__init__``)."""
+
+    @classmethod
+    def configure(cls, impl: type[Configurable] | str | None, **kwargs: Any) -> None:
+        """Choose the implementation (a class or its dotted name) and default kwargs."""
+        base = cls.configurable_base()
+        if isinstance(impl, str):
+            impl = import_object(impl)
+        if impl is not None and not (isinstance(impl, type) and issubclass(impl, cls)):
+            raise ValueError(f"Invalid subclass of {cls}")
+        base.__impl_class = impl
+        base.__impl_kwargs = kwargs
+
+    @classmethod
+    def configured_class(cls) -> type[Configurable]:
+        base = cls.configurable_base()
+        # The setting belongs to the base class itself, not to a subclass that inherited it.
+        if base.__dict__.get("_Configurable__impl_class") is None:
+            base.__impl_class = cls.configurable_default()
+        assert base.__impl_class is not None
+        return base.__impl_class
+
+    @classmethod
+    def _save_configuration(cls) -> tuple[type[Configurable] | None, dict[str, Any] | None]:
+        base = cls.configurable_base()
+        return (base.__impl_class, base.__impl_kwargs)
+
+    @classmethod
+    def _restore_configuration(
+        cls, saved: tuple[type[Configurable] | None, dict[str, Any] | None]
+    ) -> None:
+        base = cls.configurable_base()
+        base.__impl_class = saved[0]
+        base.__impl_kwargs = saved[1]
