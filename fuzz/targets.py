@@ -1,0 +1,164 @@
+"""Fuzz targets: each takes one input (``bytes``) and raises only when it found a bug.
+
+Shared by the atheris runner (``fuzz/run.py``, ``nox -s fuzz``) and the corpus replay test
+(``tests/test_corpus_replay.py``), so a crash found once is checked by every test run. Inputs
+are decoded here without atheris, so replaying needs nothing beyond the test dependencies.
+
+A target checks properties, not just "no exception": the parsers' outputs must come from the
+input, and the protocol must answer with HTTP/1.1 responses or close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.cookies
+import importlib.util
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from asyncweb import httputil
+from asyncweb.httpserver import HTTPServer
+from fuzz.harness import ERROR_STATUSES, exchange, fuzz_app, status_codes
+
+_loop: asyncio.AbstractEventLoop | None = None
+_servers: dict[bool, HTTPServer] = {}
+
+# Tiny timeouts: an input that leaves the connection waiting costs milliseconds, not minutes.
+_TIMEOUTS: dict[str, Any] = {
+    "idle_connection_timeout": 0.005,
+    "header_timeout": 0.005,
+    "body_timeout": 0.005,
+}
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+        # Bad requests are logged as warnings; millions of lines would drown the fuzzer.
+        logging.getLogger("asyncweb").setLevel(logging.CRITICAL)
+    return _loop
+
+
+def close_loop() -> None:
+    """Close the shared event loop (the replay test calls this when done)."""
+    global _loop
+    if _loop is not None and not _loop.is_closed():
+        _loop.close()
+    _loop = None
+    _servers.clear()
+
+
+def split_input(data: bytes) -> tuple[int, list[bytes]]:
+    """Input layout: one flags byte, one byte N (the number of cuts, mod 8), N cut bytes,
+    then the payload, cut at those positions (scaled to its length). Returns (flags, chunks)."""
+    if len(data) < 2:
+        return 0, [data] if data else []
+    flags, count = data[0], data[1] % 8
+    cuts_raw, payload = data[2 : 2 + count], data[2 + count :]
+    if not payload:
+        return flags, []
+    cuts = sorted({1 + (c * len(payload)) // 256 for c in cuts_raw if len(payload) > 1})
+    bounds = [0, *[c for c in cuts if c < len(payload)], len(payload)]
+    return flags, [payload[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def request_parsing(data: bytes) -> None:
+    """Feed the bytes, in the chunks the input chooses, to a real server connection (the
+    writer chosen by the flags byte). The protocol must not raise, must close the connection
+    within a second (its timeouts are milliseconds), and may only write HTTP/1.1 responses."""
+    flags, chunks = split_input(data)
+    pure_h11 = bool(flags & 1)
+    loop = _event_loop()
+    server = _servers.get(pure_h11)
+    if server is None:
+        server = _servers[pure_h11] = HTTPServer(fuzz_app(), pure_h11=pure_h11, **_TIMEOUTS)
+    written, closed = loop.run_until_complete(exchange(server, chunks, close_within=1.0))
+    if not closed:
+        raise AssertionError("connection still open after every timeout")
+    if written and not written.startswith(b"HTTP/1.1 "):
+        raise AssertionError(f"not an HTTP/1.1 response: {written[:200]!r}")
+    for code in status_codes(written):
+        if code not in ERROR_STATUSES and code not in (100, 200, 404, 405, 418):
+            raise AssertionError(f"unexpected status {code}: {written[:400]!r}")
+
+
+def _from_input(value: bytes, source: bytes) -> bool:
+    return value in source
+
+
+def multipart(data: bytes) -> None:
+    """First line: the Content-Type value (its boundary parameter included); the rest: the
+    body. Both parsers must not raise, and every field and file body must be a piece of the
+    input body."""
+    content_type, _, body = data.partition(b"\n")
+    ctype = content_type.decode("latin-1")
+    arguments: dict[str, list[bytes]] = {}
+    files: dict[str, list[httputil.HTTPFile]] = {}
+    httputil.parse_body_arguments(ctype, body, arguments, files)
+    for values in arguments.values():
+        for value in values:
+            if ctype.lower().startswith("multipart/") and not _from_input(value, body):
+                raise AssertionError(f"field value {value[:80]!r} is not from the body")
+    for uploads in files.values():
+        for upload in uploads:
+            if not _from_input(upload.body, body):
+                raise AssertionError("file body is not from the request body")
+    # And the multipart parser directly, with the first line as the raw boundary.
+    arguments, files = {}, {}
+    httputil.parse_multipart_form_data(content_type, body, arguments, files)
+    for values in arguments.values():
+        for value in values:
+            if not _from_input(value, body):
+                raise AssertionError(f"field value {value[:80]!r} is not from the body")
+
+
+def cookies(data: bytes) -> None:
+    """Any Cookie header value parses without raising, into exactly what a reference built on
+    the standard library's cookie unquoting gives (Tornado's documented semantics: split on
+    ``;``, a piece without ``=`` is a value under the empty name, the last name wins)."""
+    header = data.decode("latin-1")
+    parsed = httputil.parse_cookie(header)
+    reference: dict[str, str] = {}
+    for chunk in header.split(";"):
+        name, sep, value = chunk.partition("=")
+        if not sep:
+            name, value = "", chunk
+        name, value = name.strip(), value.strip()
+        if name or value:
+            reference[name] = http.cookies._unquote(value)
+    if parsed != reference:
+        raise AssertionError(f"parse_cookie({header[:200]!r}) = {parsed!r}, want {reference!r}")
+
+
+def template(data: bytes) -> None:
+    """Untrusted-looking template source: compiling either works or raises the template
+    module's own error types (ParseError, or SyntaxError from generated code), never anything
+    else; a template that compiles renders (any exception from user expressions is fine)."""
+    from asyncweb import template as tmpl  # type: ignore[attr-defined, unused-ignore]
+
+    source = data.decode("utf-8", "replace")
+    try:
+        compiled = tmpl.Template(source, autoescape="xhtml_escape")
+    except (tmpl.ParseError, SyntaxError, ValueError):
+        return
+    try:
+        compiled.generate()
+    except Exception:
+        # Expressions in fuzzed templates fail in all the usual ways (NameError...).
+        return
+
+
+def websocket_frames(data: bytes) -> None:  # pragma: no cover - until asyncweb.websocket lands
+    raise NotImplementedError
+
+
+TARGETS: dict[str, Callable[[bytes], None]] = {
+    "request": request_parsing,
+    "multipart": multipart,
+    "cookie": cookies,
+}
+if importlib.util.find_spec("asyncweb.template") is not None:
+    TARGETS["template"] = template

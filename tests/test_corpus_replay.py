@@ -1,0 +1,42 @@
+"""Replays every saved fuzz input through its target: the crash inputs ``nox -s fuzz`` saved
+under ``tests/corpus/<target>/`` (each a bug that was fixed, kept as a regression test) and the
+seed inputs under ``fuzz/seeds/<target>/``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fuzz import targets  # noqa: E402
+
+INPUTS = sorted(
+    path
+    for base in (ROOT / "tests" / "corpus", ROOT / "fuzz" / "seeds")
+    for path in base.glob("*/*")
+    if path.is_file() and path.parent.name in targets.TARGETS
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_loop() -> Iterator[None]:
+    yield
+    targets.close_loop()
+    logging.getLogger("asyncweb").setLevel(logging.NOTSET)
+
+
+def test_every_target_has_inputs_to_replay() -> None:
+    assert {path.parent.name for path in INPUTS} >= {"request", "multipart", "cookie"}
+
+
+@pytest.mark.parametrize(
+    "path", INPUTS, ids=lambda p: f"{p.parent.parent.name}/{p.parent.name}/{p.name}"
+)
+def test_replay(path: Path) -> None:
+    targets.TARGETS[path.parent.name](path.read_bytes())
