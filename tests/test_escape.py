@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import pytest
@@ -233,3 +234,129 @@ def test_recursive_unicode() -> None:
     assert recursive_unicode(frozen) is frozen
     with pytest.raises(UnicodeDecodeError):
         recursive_unicode([b"\xff"])
+
+
+# -- linkify (expected outputs produced by Tornado 6.6.1's linkify) ---------------------------
+
+
+def _internal_or_external(href: str) -> str:
+    if href.startswith("http://www.internal-link.com"):
+        return 'class="internal"'
+    return 'rel="nofollow" class="external"'
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "html"),
+    [
+        (
+            "hello http://world.com/!",
+            {},
+            'hello <a href="http://world.com/">http://world.com/</a>!',
+        ),
+        (
+            "hello http://world.com/with?param=true&stuff=yes",
+            {},
+            'hello <a href="http://world.com/with?param=true&amp;stuff=yes">'
+            "http://world.com/with?param=true&amp;stuff=yes</a>",
+        ),
+        (
+            "http://url.com/w(aaa)bbb",
+            {},
+            '<a href="http://url.com/w(aaa)bbb">http://url.com/w(aaa)bbb</a>',
+        ),
+        (
+            "(Just http://example.com/(bar)). and http://x.com/a,b",
+            {},
+            '(Just <a href="http://example.com/(bar)">http://example.com/(bar)</a>). and '
+            '<a href="http://x.com/a,b">http://x.com/a,b</a>',
+        ),
+        (
+            "http://www.example.com/wpstyle/?p=364.",
+            {},
+            '<a href="http://www.example.com/wpstyle/?p=364">'
+            "http://www.example.com/wpstyle/?p=364</a>.",
+        ),
+        (
+            "Go to www.example.com now",
+            {},
+            'Go to <a href="http://www.example.com">www.example.com</a> now',
+        ),
+        ("Go to www.example.com now", {"require_protocol": True}, "Go to www.example.com now"),
+        ("javascript:alert(1) and javascript://x", {}, "javascript:alert(1) and javascript://x"),
+        (
+            "javascript://alert(1)",
+            {"permitted_protocols": ["http", "javascript"]},
+            '<a href="javascript://alert(1)">javascript://alert(1)</a>',
+        ),
+        (
+            "<script>http://x.com/?a=\"b\"&c='d'</script>",
+            {},
+            '&lt;script&gt;<a href="http://x.com/?a=&quot;b&quot;&amp;c">'
+            "http://x.com/?a=&quot;b&quot;&amp;c</a>=&#x27;d&#x27;&lt;/script&gt;",
+        ),
+        (
+            "www.external-link.com",
+            {"extra_params": 'rel="nofollow" class="external"'},
+            '<a href="http://www.external-link.com" rel="nofollow" class="external">'
+            "www.external-link.com</a>",
+        ),
+        (
+            "www.external-link.com and www.internal-link.com/blogs extra",
+            {"extra_params": _internal_or_external},
+            '<a href="http://www.external-link.com" rel="nofollow" class="external">'
+            'www.external-link.com</a> and <a href="http://www.internal-link.com/blogs" '
+            'class="internal">www.internal-link.com/blogs</a> extra',
+        ),
+        (
+            "http://www.example.com/this/is/a/very/long/url/that/goes/on/and/on?and=query&x=1",
+            {"shorten": True},
+            '<a href="http://www.example.com/this/is/a/very/long/url/that/goes/on/and/on?and=query'
+            '&amp;x=1" title="http://www.example.com/this/is/a/very/long/url/that/goes/on/and/on'
+            '?and=query&amp;x=1">http://www.example.com/this...</a>',
+        ),
+        (
+            "http://1.2.3.4:8080/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s?x=1&y=2&z=3&aaaaaaaa=bbbbbbbbb",
+            {"shorten": True},
+            '<a href="http://1.2.3.4:8080/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s?x=1&amp;y=2&amp;'
+            'z=3&amp;aaaaaaaa=bbbbbbbbb" title="http://1.2.3.4:8080/a/b/c/d/e/f/g/h/i/j/k/l/m/n/'
+            'o/p/q/r/s?x=1&amp;y=2&amp;z=3&amp;aaaaaaaa=bbbbbbbbb">http://1.2.3.4:8080/a...</a>',
+        ),
+        (
+            "http://example.com/abcdefghijklmnop.html?q=1",
+            {"shorten": True},
+            '<a href="http://example.com/abcdefghijklmnop.html?q=1" '
+            'title="http://example.com/abcdefghijklmnop.html?q=1">http://example.com/abcdefgh...</a>',
+        ),
+        ("http://a.com", {"shorten": True}, '<a href="http://a.com">http://a.com</a>'),
+        (
+            "file:///etc/passwd http:/one.com ftp://x.y",
+            {"permitted_protocols": ["http", "ftp", "file"]},
+            '<a href="file:///etc/passwd">file:///etc/passwd</a> '
+            '<a href="http:/one.com">http:/one.com</a> <a href="ftp://x.y">ftp://x.y</a>',
+        ),
+        (
+            "A link: http://example.com/ünïcode/日本 ok",
+            {},
+            'A link: <a href="http://example.com/ünïcode/日本">'
+            "http://example.com/ünïcode/日本</a> ok",
+        ),
+        (b"bytes http://b.com", {}, 'bytes <a href="http://b.com">http://b.com</a>'),
+        ("no links here <b>", {}, "no links here &lt;b&gt;"),
+        ("", {}, ""),
+    ],
+)
+def test_linkify(text: str | bytes, kwargs: dict[str, Any], html: str) -> None:
+    assert escape.linkify(text, **kwargs) == html
+
+
+@given(st.text())
+def test_linkify_never_leaves_markup_unescaped(text: str) -> None:
+    result = escape.linkify(text)
+    # Only our own <a ...> and </a> tags may appear unescaped.
+    stripped = re.sub(r'<a href="[^"<>]*">|</a>', "", result)
+    assert "<" not in stripped and ">" not in stripped
+
+
+def test_xhtml_escape_str_fast_path() -> None:
+    assert escape.xhtml_escape_str("<'&\">") == "&lt;&#x27;&amp;&quot;&gt;"
+    assert escape.xhtml_escape("<") == escape.xhtml_escape(b"<") == "&lt;"
