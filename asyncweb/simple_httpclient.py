@@ -1,0 +1,514 @@
+"""The default ``AsyncHTTPClient``: HTTP/1.1 over h11 with pooled keep-alive connections.
+
+Each request runs on an :class:`asyncweb.protocol.client.HTTP1ClientProtocol`. Finished
+connections that may carry another request wait in a pool keyed by (scheme, host, port, TLS
+settings), at most ``max_idle_per_host`` per key and ``idle_timeout`` seconds each. A request
+sent on a pooled connection that turns out to be closed (the server timed it out while it sat
+idle) is sent again on a fresh one when that is safe: an idempotent method, no streamed body,
+and not a byte of response seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import copy
+import socket
+import ssl
+import time
+from io import BytesIO
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import h11
+
+from asyncweb import httputil, netutil, version
+from asyncweb.httpclient import (
+    AsyncHTTPClient,
+    HTTPClientError,
+    HTTPRequest,
+    HTTPResponse,
+    _RequestProxy,
+)
+from asyncweb.httputil import HTTPHeaders, HTTPInputError
+from asyncweb.protocol.client import (
+    ConnectionClosedError,
+    HTTP1ClientProtocol,
+    ResponseProtocolError,
+)
+from asyncweb.util import GzipDecompressor
+
+__all__ = ["HTTPStreamClosedError", "HTTPTimeoutError", "SimpleAsyncHTTPClient"]
+
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+# Headers that describe a body; dropped when a redirect turns the request into a GET.
+_BODY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding")
+
+_PoolKey = tuple[str, str, int, Any]
+
+
+class HTTPTimeoutError(HTTPClientError):
+    """A timeout (connect, request, or waiting in the queue), reported as code 599."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message or "Timeout"
+
+
+class HTTPStreamClosedError(HTTPClientError):
+    """The connection closed before the response was complete, reported as code 599."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(599, message=message)
+
+    def __str__(self) -> str:
+        return self.message or "Stream closed"
+
+
+class _Phase:
+    """Where a request is, so a request timeout can say so."""
+
+    __slots__ = ("connecting",)
+
+    def __init__(self) -> None:
+        self.connecting = True
+
+
+class SimpleAsyncHTTPClient(AsyncHTTPClient):
+    """HTTP/1.1 client on h11 with a keep-alive connection pool (see the module docstring)."""
+
+    def initialize(  # type: ignore[override]
+        self,
+        max_clients: int = 10,
+        hostname_mapping: dict[str, str] | None = None,
+        max_buffer_size: int = 104857600,
+        resolver: Any = None,
+        defaults: dict[str, Any] | None = None,
+        max_header_size: int | None = None,
+        max_body_size: int | None = None,
+        max_idle_per_host: int = 10,
+        idle_timeout: float = 30.0,
+    ) -> None:
+        super().initialize(defaults=defaults)
+        self.max_clients = max_clients
+        self.hostname_mapping = hostname_mapping or {}
+        self.max_buffer_size = max_buffer_size
+        self.max_header_size = max_header_size or 65536
+        self.max_body_size = max_body_size if max_body_size is not None else max_buffer_size
+        self.max_idle_per_host = max_idle_per_host
+        self.idle_timeout = idle_timeout
+        self._active = 0
+        self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._idle: dict[_PoolKey, list[HTTP1ClientProtocol]] = {}
+        self._idle_timers: dict[HTTP1ClientProtocol, asyncio.TimerHandle] = {}
+        self._busy: set[HTTP1ClientProtocol] = set()
+        self._ssl_contexts: dict[Any, ssl.SSLContext] = {}
+        # Counts new connections (the pool's effect is visible here and server-side).
+        self.connections_opened = 0
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        super().close()
+        for timer in self._idle_timers.values():
+            timer.cancel()
+        self._idle_timers.clear()
+        for conns in self._idle.values():
+            for conn in conns:
+                conn.close()
+        self._idle.clear()
+        for conn in list(self._busy):
+            conn.abort()
+        self._busy.clear()
+
+    # Request flow
+
+    async def fetch_impl(self, request: HTTPRequest) -> HTTPResponse:
+        loop = asyncio.get_running_loop()
+        queued_at = loop.time()
+        self._check_request(_RequestProxy(request, self.defaults))
+        await self._acquire_slot(_RequestProxy(request, self.defaults))
+        queue_time = loop.time() - queued_at
+        try:
+            current = request
+            while True:
+                proxy = _RequestProxy(current, self.defaults)
+                response = await self._fetch_once(proxy, queue_time)
+                location = response.headers.get("Location")
+                if not (self._should_follow(proxy, response.code) and location):
+                    response.request = request
+                    response.original_request = request  # type: ignore[attr-defined]
+                    return response
+                current = self._redirected(current, proxy, response.code, location)
+        finally:
+            self._release_slot()
+
+    @staticmethod
+    def _should_follow(proxy: _RequestProxy, code: int) -> bool:
+        return bool(proxy.follow_redirects) and code in _REDIRECT_CODES and proxy.max_redirects > 0
+
+    def _redirected(
+        self, current: HTTPRequest, proxy: _RequestProxy, code: int, location: str
+    ) -> HTTPRequest:
+        new = copy.copy(current)
+        new.url = urljoin(current.url, location)
+        new.max_redirects = proxy.max_redirects - 1
+        new.headers = current.headers.copy()
+        new.headers.pop("Host", None)
+        # RFC 9110 15.4: 303 means "GET it"; 301/302 after a POST are turned into GETs by
+        # every browser, and the RFC allows it. 307/308 repeat the request as it was.
+        if (code == 303 and current.method != "HEAD") or (
+            code in (301, 302) and current.method == "POST"
+        ):
+            new.method = "GET"
+            new.body = None
+            new.body_producer = None
+            for name in _BODY_HEADERS:
+                new.headers.pop(name, None)
+        old, target = urlsplit(current.url), urlsplit(new.url)
+        if (old.scheme, old.netloc) != (target.scheme, target.netloc):
+            # Credentials are for the origin they were given to.
+            new.headers.pop("Authorization", None)
+            new.headers.pop("Cookie", None)
+            new.auth_username = new.auth_password = None
+        return new
+
+    def _check_request(self, proxy: _RequestProxy) -> None:
+        scheme = urlsplit(proxy.url).scheme
+        if scheme not in ("http", "https"):
+            raise ValueError(f"Unsupported url scheme: {proxy.url}")
+        if proxy.proxy_host:
+            raise NotImplementedError("proxy_host is not supported by SimpleAsyncHTTPClient")
+        if proxy.auth_mode not in (None, "basic"):
+            raise ValueError(f"unsupported auth_mode {proxy.auth_mode}")
+        if proxy.body is not None and proxy.body_producer is not None:
+            raise ValueError("body and body_producer are mutually exclusive")
+        if not proxy.allow_nonstandard_methods:
+            body_expected = proxy.method in ("POST", "PATCH", "PUT")
+            body_present = proxy.body is not None or proxy.body_producer is not None
+            if body_expected != body_present:
+                raise ValueError(
+                    f"Body must {'not ' if body_expected else ''}be None for method "
+                    f"{proxy.method} (unless allow_nonstandard_methods is true)"
+                )
+
+    async def _fetch_once(self, proxy: _RequestProxy, queue_time: float) -> HTTPResponse:
+        loop = asyncio.get_running_loop()
+        parts = urlsplit(proxy.url)
+        netloc = parts.netloc.rpartition("@")[2]
+        host, port = httputil.split_host_and_port(netloc)
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        host = self.hostname_mapping.get(host, host)
+        tls = parts.scheme == "https"
+        if port is None:
+            port = 443 if tls else 80
+        ssl_context, ssl_key = self._ssl_context(proxy) if tls else (None, None)
+        key: _PoolKey = (parts.scheme, host, port, ssl_key)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = self._request_headers(proxy, netloc, parts.username, parts.password)
+        phase = _Phase()
+        start_time = time.time()
+        started = loop.time()
+        exchange = self._exchange(proxy, key, ssl_context, phase, target, headers)
+        timeout = proxy.request_timeout or None
+        try:
+            code, reason, response_headers, buffer = await asyncio.wait_for(exchange, timeout)
+        except asyncio.TimeoutError:
+            where = "while connecting" if phase.connecting else "during request"
+            raise HTTPTimeoutError(f"Timeout {where}") from None
+        return HTTPResponse(
+            proxy.request,
+            code,
+            reason=reason,
+            headers=response_headers,
+            buffer=buffer,
+            effective_url=proxy.url,
+            request_time=loop.time() - started,
+            start_time=start_time,
+            time_info={"queue": queue_time},
+        )
+
+    def _request_headers(
+        self,
+        proxy: _RequestProxy,
+        netloc: str,
+        url_user: str | None,
+        url_password: str | None,
+    ) -> list[tuple[str, str]]:
+        headers = proxy.headers.copy()
+        if "Host" not in headers:
+            headers["Host"] = netloc
+        username, password = proxy.auth_username, proxy.auth_password
+        if username is None and url_user is not None:
+            username, password = url_user, url_password or ""
+        if username is not None and "Authorization" not in headers:
+            credentials = httputil.encode_username_password(username, password or "")
+            headers["Authorization"] = "Basic " + _b64(credentials)
+        if "User-Agent" not in headers:
+            headers["User-Agent"] = proxy.user_agent or f"asyncweb/{version}"
+        if proxy.body is not None:
+            headers["Content-Length"] = str(len(proxy.body))
+        elif proxy.body_producer is not None and "Content-Length" not in headers:
+            headers["Transfer-Encoding"] = "chunked"
+        if proxy.method == "POST" and "Content-Type" not in headers:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if proxy.decompress_response and "Accept-Encoding" not in headers:
+            headers["Accept-Encoding"] = "gzip"
+        if proxy.expect_100_continue:
+            headers["Expect"] = "100-continue"
+        return list(headers.get_all())
+
+    async def _exchange(
+        self,
+        proxy: _RequestProxy,
+        key: _PoolKey,
+        ssl_context: ssl.SSLContext | None,
+        phase: _Phase,
+        target: str,
+        headers: list[tuple[str, str]],
+    ) -> tuple[int, str, HTTPHeaders, BytesIO]:
+        while True:
+            conn = self._take_idle(key)
+            reused = conn is not None
+            if conn is None:
+                phase.connecting = True
+                conn = await self._connect(proxy, key, ssl_context)
+            phase.connecting = False
+            self._busy.add(conn)
+            try:
+                result = await self._run_exchange(conn, proxy, target, headers)
+            except ConnectionClosedError as e:
+                conn.abort()
+                self._busy.discard(conn)
+                retry_safe = (
+                    reused
+                    and not e.response_started
+                    and proxy.method in _IDEMPOTENT_METHODS
+                    and proxy.body_producer is None
+                )
+                if retry_safe:
+                    continue
+                raise HTTPStreamClosedError(str(e)) from None
+            except ResponseProtocolError as e:
+                conn.abort()
+                self._busy.discard(conn)
+                raise HTTPInputError(str(e)) from None
+            except BaseException:
+                conn.abort()
+                self._busy.discard(conn)
+                raise
+            self._busy.discard(conn)
+            self._release(key, conn)
+            return result
+
+    async def _connect(
+        self, proxy: _RequestProxy, key: _PoolKey, ssl_context: ssl.SSLContext | None
+    ) -> HTTP1ClientProtocol:
+        loop = asyncio.get_running_loop()
+        _, host, port, _ = key
+        max_header_size = proxy.max_header_size or self.max_header_size
+        local_addr = (proxy.network_interface, 0) if proxy.network_interface else None
+        family = socket.AF_INET if proxy.allow_ipv6 is False else socket.AF_UNSPEC
+        connecting = loop.create_connection(
+            lambda: HTTP1ClientProtocol(max_header_size),
+            host,
+            port,
+            ssl=ssl_context,
+            server_hostname=host if ssl_context is not None else None,
+            family=family,
+            local_addr=local_addr,
+        )
+        try:
+            _, conn = await asyncio.wait_for(connecting, proxy.connect_timeout or None)
+        except asyncio.TimeoutError:
+            raise HTTPTimeoutError("Timeout while connecting") from None
+        self.connections_opened += 1
+        if self._closed:
+            conn.close()
+            raise HTTPStreamClosedError("Client closed")
+        return conn
+
+    async def _run_exchange(
+        self,
+        conn: HTTP1ClientProtocol,
+        proxy: _RequestProxy,
+        target: str,
+        headers: list[tuple[str, str]],
+    ) -> tuple[int, str, HTTPHeaders, BytesIO]:
+        conn.send_request(proxy.method, target, headers)
+        has_body = proxy.body is not None or proxy.body_producer is not None
+        first: h11.Event | None = None
+        if has_body and proxy.expect_100_continue:
+            first = await conn.next_event()
+            if isinstance(first, h11.InformationalResponse) and first.status_code == 100:
+                first = None
+        if first is None:
+            # Without Expect (or after 100 Continue) the body goes out; a final answer that
+            # came instead of 100 means the server does not want it.
+            if proxy.body:
+                await conn.send_data(proxy.body)
+            if proxy.body_producer is not None:
+                await proxy.body_producer(conn.send_data)
+            conn.send_end()
+        event = first
+        while not isinstance(event, h11.Response):
+            event = await conn.next_event()
+        return await self._read_response(conn, proxy, event)
+
+    async def _read_response(
+        self, conn: HTTP1ClientProtocol, proxy: _RequestProxy, event: h11.Response
+    ) -> tuple[int, str, HTTPHeaders, BytesIO]:
+        code = event.status_code
+        reason = event.reason.decode("latin-1")
+        headers = HTTPHeaders()
+        for raw_name, raw_value in event.headers.raw_items():
+            headers.add(raw_name.decode("latin-1"), raw_value.decode("latin-1"))
+        redirecting = self._should_follow(proxy, code) and "Location" in headers
+        if proxy.header_callback is not None and not redirecting:
+            http_version = event.http_version.decode("ascii")
+            proxy.header_callback(f"HTTP/{http_version} {code} {reason}\r\n")
+            for name, value in headers.get_all():
+                proxy.header_callback(f"{name}: {value}\r\n")
+            proxy.header_callback("\r\n")
+        max_body_size = proxy.max_body_size or self.max_body_size
+        length = headers.get("Content-Length")
+        if length is not None and length.isdigit() and int(length) > max_body_size:
+            raise HTTPInputError("Content-Length too long")
+        decompressor = None
+        if proxy.decompress_response and headers.get("Content-Encoding", "").lower() == "gzip":
+            decompressor = GzipDecompressor()
+            headers["X-Consumed-Content-Encoding"] = headers["Content-Encoding"]
+            del headers["Content-Encoding"]
+        streaming = proxy.streaming_callback if not redirecting else None
+        chunks: list[bytes] = []
+        received = 0
+        while True:
+            body_event = await conn.next_event()
+            if isinstance(body_event, h11.EndOfMessage):
+                break
+            if not isinstance(body_event, h11.Data):
+                continue
+            data = bytes(body_event.data)
+            if decompressor is not None:
+                try:
+                    data = decompressor.decompress(data)
+                except Exception:
+                    raise HTTPInputError("Invalid gzip data in the response") from None
+            received += len(data)
+            if received > max_body_size:
+                raise HTTPInputError("Response body too large")
+            if not data or redirecting:
+                continue
+            if streaming is not None:
+                streaming(data)
+            else:
+                chunks.append(data)
+        if decompressor is not None and not redirecting:
+            tail = decompressor.flush()
+            if tail:
+                if streaming is not None:
+                    streaming(tail)
+                else:
+                    chunks.append(tail)
+        return code, reason, headers, BytesIO(b"".join(chunks))
+
+    # Slots (max_clients)
+
+    async def _acquire_slot(self, proxy: _RequestProxy) -> None:
+        if self._active < self.max_clients:
+            self._active += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._queue.append(waiter)
+        limits = [t for t in (proxy.connect_timeout, proxy.request_timeout) if t]
+        try:
+            await asyncio.wait_for(waiter, min(limits) if limits else None)
+        except asyncio.TimeoutError:
+            raise HTTPTimeoutError("Timeout in request queue") from None
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release_slot()  # the slot came just as we were cancelled
+            raise
+
+    def _release_slot(self) -> None:
+        while self._queue:
+            waiter = self._queue.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes to the next request in line
+                return
+        self._active -= 1
+
+    # The pool
+
+    def _take_idle(self, key: _PoolKey) -> HTTP1ClientProtocol | None:
+        conns = self._idle.get(key)
+        while conns:
+            conn = conns.pop()
+            timer = self._idle_timers.pop(conn, None)
+            if timer is not None:
+                timer.cancel()
+            if conn.usable:
+                return conn
+            conn.close()
+        return None
+
+    def _release(self, key: _PoolKey, conn: HTTP1ClientProtocol) -> None:
+        if not conn.finish_exchange() or self._closed or self.max_idle_per_host <= 0:
+            conn.close()
+            return
+        conns = self._idle.setdefault(key, [])
+        if len(conns) >= self.max_idle_per_host:
+            oldest = conns.pop(0)
+            timer = self._idle_timers.pop(oldest, None)
+            if timer is not None:
+                timer.cancel()
+            oldest.close()
+        conns.append(conn)
+        loop = asyncio.get_running_loop()
+        self._idle_timers[conn] = loop.call_later(self.idle_timeout, self._expire, key, conn)
+
+    def _expire(self, key: _PoolKey, conn: HTTP1ClientProtocol) -> None:
+        self._idle_timers.pop(conn, None)
+        conns = self._idle.get(key)
+        if conns is not None and conn in conns:
+            conns.remove(conn)
+            if not conns:
+                del self._idle[key]
+        conn.close()
+
+    def _ssl_context(self, proxy: _RequestProxy) -> tuple[ssl.SSLContext, Any]:
+        options = proxy.ssl_options
+        if isinstance(options, ssl.SSLContext):
+            return options, ("context", id(options))
+        if isinstance(options, dict):
+            key: Any = ("options", tuple(sorted((k, repr(v)) for k, v in options.items())))
+        else:
+            key = (
+                "settings",
+                bool(proxy.validate_cert),
+                proxy.ca_certs,
+                proxy.client_cert,
+                proxy.client_key,
+            )
+        context = self._ssl_contexts.get(key)
+        if context is None:
+            if isinstance(options, dict):
+                context = netutil.ssl_options_to_context(options, server_side=False)
+            else:
+                context = ssl.create_default_context(cafile=proxy.ca_certs)
+                if proxy.client_cert:
+                    context.load_cert_chain(proxy.client_cert, proxy.client_key)
+                if not proxy.validate_cert:
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+            self._ssl_contexts[key] = context
+        return context, key
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
