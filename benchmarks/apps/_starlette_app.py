@@ -1,11 +1,12 @@
-"""The Starlette app shared by starlette_h11.py and starlette_httptools.py."""
+"""The Starlette apps shared by the starlette_*.py scripts: hello world and the realistic
+endpoint (see asyncweb_realistic.py)."""
 
 import argparse
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 
@@ -13,16 +14,26 @@ async def homepage(request: Request) -> PlainTextResponse:
     return PlainTextResponse("Hello, world")
 
 
+async def user(request: Request) -> JSONResponse:
+    greeting = request.query_params.get("greeting", "hello")
+    session = request.cookies.get("session", "anonymous")
+    return JSONResponse(
+        {"user": request.path_params["name"], "greeting": greeting, "session": session},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 app = Starlette(routes=[Route("/", homepage)])
+realistic_app = Starlette(routes=[Route("/user/{name}", user)])
 
 
-def serve(http: str) -> None:
-    """Run ``app`` under uvicorn: one worker, uvloop, access log off, the given HTTP parser."""
+def serve(http: str, realistic: bool = False) -> None:
+    """Run an app under uvicorn: one worker, uvloop, access log off, the given HTTP parser."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8888)
     args = parser.parse_args()
     uvicorn.run(
-        app,
+        realistic_app if realistic else app,
         host="127.0.0.1",
         port=args.port,
         http=http,

@@ -32,6 +32,7 @@ class HelloProtocol(asyncio.Protocol):
     def __init__(self) -> None:
         self.conn = h11.Connection(h11.SERVER)
         self.transport: asyncio.Transport | None = None
+        self.request: h11.Request | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
@@ -62,7 +63,9 @@ class HelloProtocol(asyncio.Protocol):
                         conn.start_next_cycle()
                         continue
                     break
-                if isinstance(event, h11.EndOfMessage):
+                if isinstance(event, h11.Request):
+                    self.request = event
+                elif isinstance(event, h11.EndOfMessage):
                     out.append(self._response())
                 elif isinstance(event, h11.ConnectionClosed):
                     break
@@ -107,9 +110,9 @@ class HelloProtocol(asyncio.Protocol):
         return (head or b"") + (body or b"") + (end or b"")
 
 
-async def main(port: int) -> None:
+async def main(port: int, protocol: type[asyncio.Protocol] = HelloProtocol) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(HelloProtocol, "127.0.0.1", port, backlog=1024)
+    server = await loop.create_server(protocol, "127.0.0.1", port, backlog=1024)
     async with server:
         await server.serve_forever()
 
