@@ -1,0 +1,208 @@
+"""Run WSGI applications (Flask, Django, ...) on asyncweb's server, as ``tornado.wsgi``.
+
+``WSGIContainer(app)`` is a request callable: give it to ``HTTPServer``, or use it as a rule
+target in an ``Application`` to serve it under a path next to native handlers::
+
+    container = WSGIContainer(flask_app)
+    app = Application([(r"/api/.*", ApiHandler), (r"/.*", container)])
+
+Unlike Tornado's (which runs the application on the event loop thread unless given an
+executor), the WSGI application always runs in a thread pool: ``executor`` if given, else the
+event loop's default executor. Calling the application, pulling each chunk from its response
+iterable and closing it all happen in the pool, so a slow or blocking view never stalls the
+loop. Chunks are sent as they come (streaming responses), with the server's flow control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from io import BytesIO
+from types import TracebackType
+from typing import Any
+
+from asyncweb import escape, httputil
+from asyncweb.log import access_log, app_log
+
+__all__ = ["WSGIContainer"]
+
+_ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_END = object()
+
+
+class WSGIContainer:
+    """Adapts a WSGI application to asyncweb's ``request -> response`` callable interface."""
+
+    def __init__(
+        self, wsgi_application: WSGIApp, executor: concurrent.futures.Executor | None = None
+    ) -> None:
+        self.wsgi_application = wsgi_application
+        self.executor = executor
+
+    def __call__(self, request: httputil.HTTPServerRequest) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self.handle_request(request))
+        return task
+
+    async def handle_request(self, request: httputil.HTTPServerRequest) -> None:
+        loop = asyncio.get_running_loop()
+        conn = request.connection
+        assert conn is not None
+        started: list[tuple[str, list[tuple[str, str]]]] = []
+        written: list[bytes] = []
+        headers_sent = False
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: _ExcInfo | None = None
+        ) -> Callable[[bytes], None]:
+            if exc_info is not None:
+                if headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+                started.clear()  # an error page replaces the response not yet sent
+            elif started:
+                raise AssertionError("start_response called twice without exc_info")
+            started.append((status, headers))
+            return written.append  # PEP 3333's legacy write(); sent before the iterable
+
+        def run_app() -> Iterator[bytes]:
+            result = self.wsgi_application(self.environ(request), start_response)
+            return _Response(result)
+
+        try:
+            response = await loop.run_in_executor(self.executor, run_app)
+        except Exception:
+            app_log.error("Uncaught exception in WSGI application %s", request, exc_info=True)
+            self._send_error(request)
+            return
+        status_code = 500
+        try:
+            # PEP 3333: headers go out with the first non-empty chunk (or at the end).
+            first = b""
+            while not first:
+                chunk = await loop.run_in_executor(self.executor, next, response, _END)
+                if chunk is _END:
+                    break
+                first = b"".join(written) + chunk
+                written.clear()
+            if not started:
+                raise RuntimeError("WSGI application did not call start_response")
+            status, header_list = started[-1]
+            first = b"".join(written) + first
+            written.clear()
+            code_text, _, reason = status.partition(" ")
+            status_code = int(code_text)
+            headers = httputil.HTTPHeaders()
+            for name, value in header_list:
+                headers.add(name, value)
+            start_line = httputil.ResponseStartLine("HTTP/1.1", status_code, reason)
+            headers_sent = True
+            await conn.write_headers(start_line, headers, first or None)
+            if chunk is not _END:
+                while True:
+                    chunk = await loop.run_in_executor(self.executor, next, response, _END)
+                    if chunk is _END:
+                        break
+                    if written:
+                        await conn.write(b"".join(written))
+                        written.clear()
+                    if chunk:
+                        await conn.write(chunk)
+            if written:
+                await conn.write(b"".join(written))
+            conn.finish()
+        except Exception:
+            app_log.error("Uncaught exception in WSGI application %s", request, exc_info=True)
+            if headers_sent:
+                _abort(conn)
+            else:
+                self._send_error(request)
+                status_code = 500
+        finally:
+            await loop.run_in_executor(self.executor, response.close)
+        self._log(status_code, request)
+
+    @staticmethod
+    def environ(request: httputil.HTTPServerRequest) -> dict[str, Any]:
+        """The PEP 3333 ``environ`` for ``request``."""
+        host, port = httputil.split_host_and_port(request.host)
+        if port is None:
+            port = 443 if request.protocol == "https" else 80
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            # PEP 3333: the unquoted path as bytes carried in a latin-1 str.
+            "PATH_INFO": escape.url_unescape(request.path, encoding=None, plus=False).decode(
+                "latin-1"
+            ),
+            "QUERY_STRING": request.query,
+            "REMOTE_ADDR": request.remote_ip,
+            "SERVER_NAME": host,
+            "SERVER_PORT": str(port),
+            "SERVER_PROTOCOL": request.version,
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": request.protocol,
+            "wsgi.input": BytesIO(escape.utf8(request.body)),
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        if "Content-Type" in request.headers:
+            environ["CONTENT_TYPE"] = request.headers["Content-Type"]
+        if "Content-Length" in request.headers:
+            environ["CONTENT_LENGTH"] = request.headers["Content-Length"]
+        for name in request.headers:
+            if name in ("Content-Type", "Content-Length"):
+                continue
+            key = "HTTP_" + name.replace("-", "_").upper()
+            environ[key] = ",".join(request.headers.get_list(name))
+        return environ
+
+    def _send_error(self, request: httputil.HTTPServerRequest) -> None:
+        conn = request.connection
+        assert conn is not None
+        body = b"<html><title>500: Internal Server Error</title></html>"
+        headers = httputil.HTTPHeaders(
+            {"Content-Type": "text/html; charset=UTF-8", "Content-Length": str(len(body))}
+        )
+        conn.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 500, "Internal Server Error"), headers, body
+        )
+        conn.finish()
+        self._log(500, request)
+
+    def _log(self, status_code: int, request: httputil.HTTPServerRequest) -> None:
+        if status_code < 400:
+            log_method = access_log.info
+        elif status_code < 500:
+            log_method = access_log.warning
+        else:
+            log_method = access_log.error
+        request_time = 1000.0 * request.request_time()
+        summary = f"{request.method} {request.uri} ({request.remote_ip})"
+        log_method("%d %s %.2fms", status_code, summary, request_time)
+
+
+class _Response(Iterator[bytes]):
+    """The application's response iterable, iterated one chunk per call from the pool."""
+
+    def __init__(self, result: Iterable[bytes]) -> None:
+        self._result = result
+        self._iterator = iter(result)
+
+    def __next__(self) -> bytes:
+        return next(self._iterator)
+
+    def close(self) -> None:
+        close = getattr(self._result, "close", None)
+        if close is not None:
+            close()
+
+
+def _abort(conn: httputil.HTTPConnection) -> None:
+    # Headers are out: the only honest signal left is closing the connection mid-body.
+    close = getattr(conn, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,1 @@
+"""Fixture applications for the interop tests (WSGI, ASGI, fake OAuth providers)."""
