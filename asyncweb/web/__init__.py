@@ -22,7 +22,9 @@ from asyncweb.web.signing import (
     decode_signed_value,
     get_signature_key_version,
 )
+from asyncweb.web.static import StaticFileHandler
 from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
+from asyncweb.web.ui import TemplateModule, UIModule
 
 __all__ = [
     "DEFAULT_SIGNED_VALUE_MIN_VERSION",
@@ -37,6 +39,9 @@ __all__ = [
     "OutputTransform",
     "RedirectHandler",
     "RequestHandler",
+    "StaticFileHandler",
+    "TemplateModule",
+    "UIModule",
     "URLSpec",
     "_ApplicationRouter",
     "_HandlerDelegate",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
+import types
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,10 @@ from asyncweb.routing import (
     _RuleList,
 )
 from asyncweb.web.handler import ErrorHandler, RequestHandler, _bare_error
+from asyncweb.web.rendering import _reset_template_loaders
+from asyncweb.web.static import StaticFileHandler
 from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
+from asyncweb.web.ui import BUILTIN_UI_MODULES, UIModule
 
 if TYPE_CHECKING:
     from asyncweb.httpserver import HTTPServer
@@ -77,8 +82,12 @@ class Application(ReversibleRouter):
             self.transforms = transforms
         self.default_host = default_host
         self.settings = settings
-        self.ui_modules: dict[str, Any] = {}
+        self.ui_modules: dict[str, type[UIModule]] = dict(BUILTIN_UI_MODULES)
         self.ui_methods: dict[str, Any] = {}
+        self._load_ui_modules(settings.get("ui_modules", {}))
+        self._load_ui_methods(settings.get("ui_methods", {}))
+        if self.settings.get("static_path"):
+            handlers = self._with_static_handlers(handlers)
         if self.settings.get("debug"):
             self.settings.setdefault("autoreload", True)
             self.settings.setdefault("compiled_template_cache", False)
@@ -86,6 +95,59 @@ class Application(ReversibleRouter):
             self.settings.setdefault("serve_traceback", True)
         self.wildcard_router = _ApplicationRouter(self, handlers)
         self.default_router = _ApplicationRouter(self, [Rule(AnyMatches(), self.wildcard_router)])
+        # Read once here rather than per request (the hot path): in debug mode compiled
+        # templates and static version hashes are dropped before each request.
+        self._reset_caches_per_request = not self.settings.get(
+            "compiled_template_cache", True
+        ) or not self.settings.get("static_hash_cache", True)
+        if self.settings.get("autoreload"):
+            self._start_autoreload()
+
+    def _with_static_handlers(self, handlers: _RuleList | None) -> _RuleList:
+        """``handlers`` with the static file rules first: ``static_url_prefix`` (default
+        ``/static/``), ``/favicon.ico`` and ``/robots.txt``."""
+        settings = self.settings
+        handler_class = settings.get("static_handler_class", StaticFileHandler)
+        handler_args = dict(settings.get("static_handler_args", {}))
+        handler_args["path"] = settings["static_path"]
+        prefix = settings.get("static_url_prefix", "/static/")
+        patterns = [re.escape(prefix) + r"(.*)", r"/(favicon\.ico)", r"/(robots\.txt)"]
+        rules: list[Any] = [(pattern, handler_class, handler_args) for pattern in patterns]
+        rules.extend(handlers or [])
+        return rules
+
+    @staticmethod
+    def _start_autoreload() -> None:
+        try:
+            from asyncweb import autoreload
+        except ImportError:  # pragma: no cover - not every build has it
+            app_log.warning("autoreload requested but asyncweb.autoreload is unavailable")
+            return
+        autoreload.start()
+
+    def _load_ui_methods(self, methods: Any) -> None:
+        """``ui_methods``: a module, a dict, or a list of them; public callables only."""
+        if isinstance(methods, types.ModuleType):
+            self._load_ui_methods({name: getattr(methods, name) for name in dir(methods)})
+        elif isinstance(methods, list):
+            for group in methods:
+                self._load_ui_methods(group)
+        else:
+            for name, method in methods.items():
+                if not name.startswith("_") and callable(method) and name[0].islower():
+                    self.ui_methods[name] = method
+
+    def _load_ui_modules(self, modules: Any) -> None:
+        """``ui_modules``: a module, a dict, or a list of them; ``UIModule`` subclasses only."""
+        if isinstance(modules, types.ModuleType):
+            self._load_ui_modules({name: getattr(modules, name) for name in dir(modules)})
+        elif isinstance(modules, list):
+            for group in modules:
+                self._load_ui_modules(group)
+        else:
+            for name, module in modules.items():
+                if isinstance(module, type) and issubclass(module, UIModule):
+                    self.ui_modules[name] = module
 
     def listen(
         self,
@@ -282,6 +344,8 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         application = self.application
         request = self.request
         kwargs = self.handler_kwargs
+        if application._reset_caches_per_request:
+            _reset_caches(application.settings)
         try:
             # Plain calls when there is nothing to spread: ** on an empty dict is not free.
             if kwargs:
@@ -309,6 +373,13 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         if path_args or path_kwargs:
             return handler._execute(transforms, *(path_args or ()), **(path_kwargs or {}))
         return handler._execute(transforms)
+
+
+def _reset_caches(settings: dict[str, Any]) -> None:
+    if not settings.get("compiled_template_cache", True):
+        _reset_template_loaders()
+    if not settings.get("static_hash_cache", True):
+        settings.get("static_handler_class", StaticFileHandler).reset()
 
 
 async def _guard_data_received(handler: RequestHandler, pending: Awaitable[None]) -> None:

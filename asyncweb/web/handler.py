@@ -31,6 +31,7 @@ from asyncweb import escape, httputil
 from asyncweb.log import app_log, gen_log
 from asyncweb.protocol import StreamClosedError
 from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
+from asyncweb.web.rendering import _RenderingMixin
 from asyncweb.web.signing import _SecureCookiesMixin
 
 try:
@@ -137,7 +138,7 @@ def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> No
     raise HTTPError(405)
 
 
-class RequestHandler(_SecureCookiesMixin):
+class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
     """Base class for HTTP request handlers: override ``get``, ``post``... (plain or async)."""
 
     SUPPORTED_METHODS: tuple[str, ...] = (
