@@ -375,7 +375,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         receiver = self._receiver
         if receiver is not None and not self._response_done:
             receiver.message_done()
-        if self._response_done and not self._closed:
+        if self._response_done and not self._closed and not self.detached:
             self._next_cycle()
 
     def _await_app(self, pending: Awaitable[None] | None) -> None:

@@ -1,0 +1,654 @@
+"""WebSocketHandler against the third-party ``websockets`` client and raw sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from conftest import Serve, raw_exchange
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from asyncweb import web
+from asyncweb.websocket import WebSocketClosedError, WebSocketHandler
+
+# -- handlers -------------------------------------------------------------------------------------
+
+events: list[Any] = []
+handlers: list[WebSocketHandler] = []
+
+
+class EchoHandler(WebSocketHandler):
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        handlers.append(self)
+        events.append(("open", args))
+
+    def on_message(self, message: str | bytes) -> None:
+        self.write_message(message, binary=isinstance(message, bytes))
+
+    def on_ping(self, data: bytes) -> None:
+        events.append(("ping", data))
+
+    def on_pong(self, data: bytes) -> None:
+        events.append(("pong", data))
+
+    def on_close(self) -> None:
+        events.append(("close", self.close_code, self.close_reason))
+
+
+class CommandHandler(WebSocketHandler):
+    """Does what the client's text message says."""
+
+    def open(self) -> None:
+        handlers.append(self)
+
+    def on_message(self, message: str | bytes) -> None:
+        assert isinstance(message, str)
+        command, _, arg = message.partition(" ")
+        if command == "close":
+            code, _, reason = arg.partition(" ")
+            self.close(int(code), reason)
+        elif command == "ping":
+            self.ping(arg.encode())
+        elif command == "json":
+            self.write_message({"answer": 42, "arg": arg})
+        elif command == "raise":
+            raise RuntimeError("on_message failed on purpose")
+        elif command == "subprotocol":
+            self.write_message(str(self.selected_subprotocol))
+
+    def on_pong(self, data: bytes) -> None:
+        self.write_message("pong " + data.decode())
+
+    def on_close(self) -> None:
+        events.append(("close", self.close_code, self.close_reason))
+
+
+class SubprotocolHandler(EchoHandler):
+    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
+        return "chat.v2" if "chat.v2" in subprotocols else None
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self.write_message(f"subprotocol={self.selected_subprotocol}")
+
+
+class CompressedHandler(EchoHandler):
+    def get_compression_options(self) -> dict[str, Any]:
+        return {"compression_level": 9, "mem_level": 5}
+
+
+class NoContextTakeoverHandler(EchoHandler):
+    def get_compression_options(self) -> dict[str, Any]:
+        return {"no_context_takeover": True}
+
+
+class AnyOriginHandler(EchoHandler):
+    def check_origin(self, origin: str) -> bool:
+        return origin.endswith(".example")
+
+
+class AsyncOpenHandler(WebSocketHandler):
+    async def open(self) -> None:
+        self.ready = False
+        await asyncio.sleep(0.1)
+        self.ready = True
+
+    def on_message(self, message: str | bytes) -> None:
+        self.write_message(f"ready={self.ready} {message!s}")
+
+
+class AsyncMessageHandler(WebSocketHandler):
+    async def on_message(self, message: str | bytes) -> None:
+        assert isinstance(message, str)
+        # Later messages sleep less: only in-order processing keeps the echo in order.
+        await asyncio.sleep(max(0.0, 0.05 - int(message) * 0.01))
+        await self.write_message(message)
+
+
+class FloodHandler(WebSocketHandler):
+    """Writes 64 KiB messages, awaiting each write, until the peer stops reading."""
+
+    def open(self) -> None:
+        handlers.append(self)
+        self.sent = 0
+        self.pending: asyncio.Future[None] | None = None
+        self.task = asyncio.ensure_future(self.flood())
+
+    async def flood(self) -> None:
+        chunk = b"x" * 65536
+        with contextlib.suppress(WebSocketClosedError):
+            while True:
+                written = self.write_message(chunk, binary=True)
+                self.sent += 1
+                self.pending = asyncio.ensure_future(written)
+                await self.pending
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+
+class AfterCloseHandler(WebSocketHandler):
+    def open(self) -> None:
+        handlers.append(self)
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+    def on_close(self) -> None:
+        try:
+            self.write_message("too late")
+        except WebSocketClosedError:
+            events.append("closed-error")
+
+
+def make_app(**settings: Any) -> web.Application:
+    return web.Application(
+        [
+            (r"/echo", EchoHandler),
+            (r"/echo/(\w+)", EchoHandler),
+            (r"/cmd", CommandHandler),
+            (r"/subprotocol", SubprotocolHandler),
+            (r"/compressed", CompressedHandler),
+            (r"/nocontext", NoContextTakeoverHandler),
+            (r"/anyorigin", AnyOriginHandler),
+            (r"/asyncopen", AsyncOpenHandler),
+            (r"/asyncmessage", AsyncMessageHandler),
+            (r"/flood", FloodHandler),
+            (r"/afterclose", AfterCloseHandler),
+        ],
+        **settings,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    events.clear()
+    handlers.clear()
+
+
+@pytest.fixture(params=["fast", "pure_h11"])
+async def ws_url(request: pytest.FixtureRequest, serve: Serve) -> str:
+    """Base ws:// URL of a server with the handlers above, for both HTTP/1 writers."""
+    url = await serve(make_app(), pure_h11=request.param == "pure_h11")
+    return url.replace("http://", "ws://")
+
+
+async def serve_ws(serve: Serve, **settings: Any) -> str:
+    return (await serve(make_app(**settings))).replace("http://", "ws://")
+
+
+@contextlib.asynccontextmanager
+async def client(url: str, **kwargs: Any) -> AsyncIterator[ClientConnection]:
+    kwargs.setdefault("open_timeout", 5)
+    kwargs.setdefault("close_timeout", 5)
+    kwargs.setdefault("max_size", None)
+    async with connect(url, **kwargs) as ws:
+        yield ws
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+async def test_text_and_binary_echo(ws_url: str) -> None:
+    async with client(ws_url + "/echo") as ws:
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        await ws.send(b"\x00\x01\xff")
+        assert await ws.recv() == b"\x00\x01\xff"
+    await wait_for(lambda: any(e[0] == "close" for e in events))
+    assert ("close", 1000, None) in events
+
+
+async def test_empty_messages(ws_url: str) -> None:
+    async with client(ws_url + "/echo") as ws:
+        await ws.send("")
+        assert await ws.recv() == ""
+        await ws.send(b"")
+        assert await ws.recv() == b""
+
+
+async def test_multi_megabyte_messages(ws_url: str) -> None:
+    binary = os.urandom(3 * 1024 * 1024)
+    text = "äbc€😀" * 300_000  # about 4 MB of UTF-8
+    async with client(ws_url + "/echo") as ws:
+        await ws.send(binary)
+        assert await ws.recv() == binary
+        await ws.send(text)
+        assert await ws.recv() == text
+
+
+async def test_fragmented_messages(ws_url: str) -> None:
+    async with client(ws_url + "/echo") as ws:
+        await ws.send(["frag", "men", "ted", ""])
+        assert await ws.recv() == "fragmented"
+        await ws.send([b"\x01", b"\x02" * 70000, b"\x03"])
+        assert await ws.recv() == b"\x01" + b"\x02" * 70000 + b"\x03"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["é", "€", "😀", "\U0010ffff", "\ufeff", "a\x00b", "\ud7ff\ue000", "Ω" * 1000],
+)
+async def test_utf8_edge_cases(ws_url: str, text: str) -> None:
+    async with client(ws_url + "/echo") as ws:
+        await ws.send(text)
+        assert await ws.recv() == text
+
+
+async def test_path_arguments_reach_open(ws_url: str) -> None:
+    async with client(ws_url + "/echo/room42") as ws:
+        await ws.send("x")
+        await ws.recv()
+    assert ("open", ("room42",)) in events
+
+
+async def test_dict_is_sent_as_json(ws_url: str) -> None:
+    async with client(ws_url + "/cmd") as ws:
+        await ws.send("json hi")
+        assert await ws.recv() == '{"answer": 42, "arg": "hi"}'
+
+
+# -- ping / pong ----------------------------------------------------------------------------------
+
+
+async def test_client_ping_is_answered_and_reported(ws_url: str) -> None:
+    async with client(ws_url + "/echo") as ws:
+        pong = await ws.ping(b"are you there")
+        await asyncio.wait_for(pong, 5)
+        await ws.send("sync")
+        await ws.recv()
+    assert ("ping", b"are you there") in events
+
+
+async def test_server_ping_gets_pong(ws_url: str) -> None:
+    async with client(ws_url + "/cmd") as ws:
+        await ws.send("ping hello")
+        assert await ws.recv() == "pong hello"
+
+
+# -- closing --------------------------------------------------------------------------------------
+
+
+async def test_client_close_code_and_reason_reach_server(ws_url: str) -> None:
+    async with client(ws_url + "/cmd") as ws:
+        await ws.close(4000, "client says bye")
+    await wait_for(lambda: bool(events))
+    assert events == [("close", 4000, "client says bye")]
+
+
+async def test_server_close_code_and_reason_reach_client(ws_url: str) -> None:
+    async with client(ws_url + "/cmd") as ws:
+        await ws.send("close 4001 server says bye")
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None
+        assert info.value.rcvd.code == 4001
+        assert info.value.rcvd.reason == "server says bye"
+    await wait_for(lambda: bool(events))
+    assert events[0][1] == 4001  # the client echoed our code
+
+
+async def test_write_message_after_close_raises(ws_url: str) -> None:
+    async with client(ws_url + "/afterclose") as ws:
+        await ws.send("x")
+    await wait_for(lambda: "closed-error" in events)
+
+
+async def test_exception_in_on_message_closes_with_1011(ws_url: str) -> None:
+    async with client(ws_url + "/cmd") as ws:
+        await ws.send("raise")
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+
+
+async def test_server_shutdown_says_going_away(serve: Serve) -> None:
+    from asyncweb.httpserver import HTTPServer
+    from asyncweb.netutil import bind_sockets
+
+    server = HTTPServer(make_app())
+    sockets = bind_sockets(0, "127.0.0.1")
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    async with client(f"ws://127.0.0.1:{port}/echo") as ws:
+        await ws.send("x")
+        await ws.recv()
+        server.stop()
+        await asyncio.wait_for(server.close_all_connections(), 5)
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+
+
+# -- open / on_message ordering -------------------------------------------------------------------
+
+
+async def test_messages_wait_for_async_open(ws_url: str) -> None:
+    async with client(ws_url + "/asyncopen") as ws:
+        await ws.send("first")
+        assert await ws.recv() == "ready=True first"
+
+
+async def test_async_on_message_runs_in_order(ws_url: str) -> None:
+    async with client(ws_url + "/asyncmessage") as ws:
+        for i in range(5):
+            await ws.send(str(i))
+        assert [await ws.recv() for _ in range(5)] == ["0", "1", "2", "3", "4"]
+
+
+# -- negotiation ----------------------------------------------------------------------------------
+
+
+async def test_subprotocol_selected(ws_url: str) -> None:
+    async with client(ws_url + "/subprotocol", subprotocols=["chat.v1", "chat.v2"]) as ws:
+        assert ws.subprotocol == "chat.v2"
+        assert await ws.recv() == "subprotocol=chat.v2"
+
+
+async def test_no_subprotocol_when_none_fits(ws_url: str) -> None:
+    async with client(ws_url + "/subprotocol", subprotocols=["other"]) as ws:
+        assert ws.subprotocol is None
+        assert await ws.recv() == "subprotocol=None"
+
+
+async def test_compression_negotiated(ws_url: str) -> None:
+    text = "compress me " * 10000
+    async with client(ws_url + "/compressed", compression="deflate") as ws:
+        assert ws.response is not None
+        assert "permessage-deflate" in ws.response.headers["Sec-WebSocket-Extensions"]
+        for _ in range(3):  # context takeover across messages
+            await ws.send(text)
+            assert await ws.recv() == text
+        await ws.send(b"\x00" * 100000)
+        assert await ws.recv() == b"\x00" * 100000
+
+
+async def test_compression_without_context_takeover(ws_url: str) -> None:
+    async with client(ws_url + "/nocontext", compression="deflate") as ws:
+        assert ws.response is not None
+        header = ws.response.headers["Sec-WebSocket-Extensions"]
+        assert "server_no_context_takeover" in header
+        assert "client_no_context_takeover" in header
+        for i in range(3):
+            await ws.send(f"message {i} " * 100)
+            assert await ws.recv() == f"message {i} " * 100
+
+
+async def test_no_compression_unless_the_handler_offers_it(ws_url: str) -> None:
+    async with client(ws_url + "/echo", compression="deflate") as ws:
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        await ws.send("plain")
+        assert await ws.recv() == "plain"
+
+
+async def test_client_without_compression_on_compressing_handler(ws_url: str) -> None:
+    async with client(ws_url + "/compressed", compression=None) as ws:
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        await ws.send("plain")
+        assert await ws.recv() == "plain"
+
+
+# -- origin ---------------------------------------------------------------------------------------
+
+
+async def test_cross_origin_refused_with_403(ws_url: str) -> None:
+    with pytest.raises(InvalidStatus) as info:
+        async with client(ws_url + "/echo", origin="http://evil.example"):
+            pass
+    assert info.value.response.status_code == 403
+    assert b"Cross origin" in info.value.response.body
+
+
+async def test_same_origin_accepted(ws_url: str) -> None:
+    host = ws_url.split("//", 1)[1]
+    async with client(ws_url + "/echo", origin=f"http://{host}") as ws:
+        await ws.send("ok")
+        assert await ws.recv() == "ok"
+
+
+async def test_check_origin_override(ws_url: str) -> None:
+    async with client(ws_url + "/anyorigin", origin="https://app.example") as ws:
+        await ws.send("ok")
+        assert await ws.recv() == "ok"
+
+
+# -- limits ---------------------------------------------------------------------------------------
+
+
+async def test_message_over_max_size_closes_with_1009(serve: Serve) -> None:
+    url = await serve_ws(serve, websocket_max_message_size=1024)
+    async with client(url + "/echo") as ws:
+        await ws.send("a" * 1024)
+        assert await ws.recv() == "a" * 1024
+        await ws.send("a" * 1025)
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+async def test_fragmented_message_over_max_size_closes_with_1009(serve: Serve) -> None:
+    url = await serve_ws(serve, websocket_max_message_size=10000)
+    async with client(url + "/echo") as ws:
+        await ws.send([b"x" * 6000, b"x" * 6000])
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+async def test_ping_timeout_closes_a_dead_peer(serve: Serve) -> None:
+    url = await serve_ws(serve, websocket_ping_interval=0.1, websocket_ping_timeout=0.3)
+    # A raw client: handshakes, then never answers a ping nor sends anything.
+    reader, writer = await open_raw_websocket(url, "/echo")
+    try:
+        await wait_for(lambda: any(e[0] == "close" for e in events), timeout=5)
+        data = await asyncio.wait_for(reader.read(), 5)  # the server hung up
+        assert data.startswith(b"\x89")  # it had pinged
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def test_ping_keeps_a_live_peer(serve: Serve) -> None:
+    url = await serve_ws(serve, websocket_ping_interval=0.05, websocket_ping_timeout=0.1)
+    async with client(url + "/echo", ping_interval=None) as ws:
+        await asyncio.sleep(0.4)  # several ping rounds, answered by the client library
+        await ws.send("still here")
+        assert await ws.recv() == "still here"
+    assert not any(e[0] == "close" and e[1] != 1000 for e in events)
+
+
+# -- back-pressure --------------------------------------------------------------------------------
+
+
+async def test_slow_reader_gets_back_pressure_not_buffering(ws_url: str) -> None:
+    reader, writer = await open_raw_websocket(ws_url.replace("ws://", "http://"), "/flood")
+    try:
+        # The client reads nothing: soon a write_message() future stays pending.
+        await wait_for(lambda: bool(handlers) and getattr(handlers[0], "pending", None) is not None)
+        flood = handlers[0]
+        await wait_for(lambda: flood.pending is not None and not flood.pending.done(), 10)
+        sent = flood.sent
+        await asyncio.sleep(0.2)
+        assert flood.sent == sent  # stalled, not buffering
+        assert flood.pending is not None and not flood.pending.done()
+        assert flood.ws_connection is not None
+        # Bounded: the transport holds at most its high-water mark plus one message.
+        assert flood.ws_connection.buffered_amount() <= 2 * 65536 + 16
+        # The server still serves others meanwhile.
+        async with client(ws_url + "/echo") as ws:
+            await ws.send("others are fine")
+            assert await ws.recv() == "others are fine"
+        # Reading again lets the writer go on.
+        deadline = asyncio.get_running_loop().time() + 10
+        while flood.sent == sent:
+            assert asyncio.get_running_loop().time() < deadline, "writer never resumed"
+            await asyncio.wait_for(reader.read(1 << 20), 5)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    await wait_for(lambda: flood.task.done())
+
+
+# -- handshake rejections (raw HTTP) --------------------------------------------------------------
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # the example key of RFC 6455 1.3
+
+
+def upgrade_request(
+    path: str = "/echo", method: str = "GET", drop: str = "", **replace: str
+) -> bytes:
+    headers = {
+        "Host": "127.0.0.1",
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": KEY,
+        "Sec-WebSocket-Version": "13",
+    }
+    headers.update({k.replace("_", "-"): v for k, v in replace.items()})
+    headers.pop(drop, None)
+    lines = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def test_handshake_accepted_raw(ws_url: str) -> None:
+    data = await raw_exchange(
+        ws_url.replace("ws://", "http://"), upgrade_request(), until_close=False
+    )
+    head = data.decode("latin-1").lower()
+    assert head.startswith("http/1.1 101 switching protocols\r\n")
+    assert "sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo=\r\n" in head  # RFC 6455 1.3
+    assert "upgrade: websocket\r\n" in head
+    assert "connection: upgrade\r\n" in head
+    assert "content-length" not in head and "transfer-encoding" not in head
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "text"),
+    [
+        (upgrade_request(method="POST"), 405, "Method Not Allowed"),
+        (upgrade_request(drop="Sec-WebSocket-Key"), 400, "Sec-WebSocket-Key"),
+        (upgrade_request(Sec_WebSocket_Key="tooshort"), 400, "Sec-WebSocket-Key"),
+        (upgrade_request(Upgrade="h2c"), 400, 'Can "Upgrade" only to "WebSocket".'),
+        (upgrade_request(drop="Upgrade"), 400, 'Can "Upgrade" only to "WebSocket".'),
+        (upgrade_request(Connection="keep-alive"), 400, '"Connection" must be "Upgrade".'),
+        (upgrade_request(Sec_WebSocket_Version="12"), 426, "version"),
+        (upgrade_request(Origin="http://elsewhere.example"), 403, "Cross origin"),
+    ],
+)
+async def test_handshake_rejections(
+    ws_url: str, request_bytes: bytes, status: int, text: str
+) -> None:
+    data = await raw_exchange(
+        ws_url.replace("ws://", "http://"), request_bytes, read_timeout=2, until_close=False
+    )
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+    assert text.encode() in body
+    if status == 426:
+        assert b"\r\nsec-websocket-version: 13" in head.lower()
+    assert not handlers and not any(e[0] == "open" for e in events)
+
+
+async def test_keep_alive_continues_after_a_refused_upgrade(ws_url: str) -> None:
+    data = await raw_exchange(
+        ws_url.replace("ws://", "http://"),
+        upgrade_request(Sec_WebSocket_Version="12") + upgrade_request(),
+        read_timeout=1,
+    )
+    assert data.startswith(b"HTTP/1.1 426 ")
+    assert b"HTTP/1.1 101 Switching Protocols" in data
+
+
+# -- raw frames: protocol errors ------------------------------------------------------------------
+
+
+async def open_raw_websocket(
+    url: str, path: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = url.split("//", 1)[1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(upgrade_request(path))
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return reader, writer
+
+
+def client_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0) -> bytes:
+    mask = b"\x11\x22\x33\x44"
+    first = (0x80 if fin else 0) | rsv | opcode
+    if len(payload) < 126:
+        head = struct.pack("!BB", first, 0x80 | len(payload))
+    else:
+        head = struct.pack("!BBH", first, 0x80 | 126, len(payload))
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return head + mask + masked
+
+
+async def raw_close_code(url: str, frames: bytes) -> int:
+    reader, writer = await open_raw_websocket(url.replace("ws://", "http://"), "/echo")
+    try:
+        writer.write(frames)
+        data = await asyncio.wait_for(reader.read(), 5)  # the server closes after its Close
+        while data and data[0] & 0x0F != 0x8:
+            length = data[1] & 0x7F
+            data = data[2 + length :]
+        assert data, "no Close frame"
+        code: int = struct.unpack("!H", data[2:4])[0]
+        return code
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+async def test_invalid_utf8_closes_with_1007(ws_url: str) -> None:
+    assert await raw_close_code(ws_url, client_frame(0x1, b"ok \xff\xfe")) == 1007
+
+
+async def test_invalid_utf8_split_across_fragments_closes_with_1007(ws_url: str) -> None:
+    frames = client_frame(0x1, b"\xe2\x82", fin=False) + client_frame(0x0, b"\x28")
+    assert await raw_close_code(ws_url, frames) == 1007
+
+
+async def test_valid_utf8_split_across_fragments(ws_url: str) -> None:
+    reader, writer = await open_raw_websocket(ws_url.replace("ws://", "http://"), "/echo")
+    try:
+        euro = "€".encode()
+        writer.write(client_frame(0x1, euro[:1], fin=False) + client_frame(0x0, euro[1:]))
+        frame = await asyncio.wait_for(reader.readexactly(2 + len(euro)), 5)
+        assert frame == b"\x81\x03" + euro
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        client_frame(0x3, b"reserved opcode"),
+        client_frame(0x1, b"rsv bit", rsv=0x40),  # RSV1 without negotiated compression
+        client_frame(0x0, b"continuation without a start"),
+        client_frame(0x9, b"fragmented ping", fin=False),
+        b"\x81\x05hello",  # unmasked client frame
+    ],
+)
+async def test_protocol_errors_close_with_1002(ws_url: str, frames: bytes) -> None:
+    assert await raw_close_code(ws_url, frames) == 1002
