@@ -62,6 +62,7 @@ async def peer(ws: ServerConnection) -> None:
             await ws.send(b"x" * 2000)
             await ws.wait_closed()
         elif path == "/ping":
+            await ws.recv()
             pong = await ws.ping(b"from server")
             await asyncio.wait_for(pong, 5)
             await ws.send("pong received")
@@ -168,6 +169,7 @@ async def test_server_ping_is_answered(peer_url: str) -> None:
     async with connected(peer_url + "/ping") as conn:
         pings: list[bytes] = []
         conn.on_ping = pings.append  # type: ignore[method-assign]
+        await conn.write_message("ping me")
         assert await conn.read_message() == "pong received"
         assert pings == [b"from server"]
 
