@@ -6,6 +6,7 @@ import asyncio
 import logging
 import re
 import socket
+import threading
 import types
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
 from asyncweb.web.ui import BUILTIN_UI_MODULES, UIModule
 
 if TYPE_CHECKING:
+    from asyncweb import template
     from asyncweb.httpserver import HTTPServer
 
 __all__ = ["Application"]
@@ -82,6 +84,8 @@ class Application(ReversibleRouter):
             self.transforms = transforms
         self.default_host = default_host
         self.settings = settings
+        self._template_loaders: dict[str, template.BaseLoader] = {}
+        self._template_loader_lock = threading.Lock()
         self.ui_modules: dict[str, type[UIModule]] = dict(BUILTIN_UI_MODULES)
         self.ui_methods: dict[str, Any] = {}
         self._load_ui_modules(settings.get("ui_modules", {}))
@@ -345,7 +349,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         request = self.request
         kwargs = self.handler_kwargs
         if application._reset_caches_per_request:
-            _reset_caches(application.settings)
+            _reset_caches(application)
         try:
             # Plain calls when there is nothing to spread: ** on an empty dict is not free.
             if kwargs:
@@ -375,9 +379,10 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         return handler._execute(transforms)
 
 
-def _reset_caches(settings: dict[str, Any]) -> None:
+def _reset_caches(application: Application) -> None:
+    settings = application.settings
     if not settings.get("compiled_template_cache", True):
-        _reset_template_loaders()
+        _reset_template_loaders(application)
     if not settings.get("static_hash_cache", True):
         settings.get("static_handler_class", StaticFileHandler).reset()
 

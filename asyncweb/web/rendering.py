@@ -2,17 +2,15 @@
 
 Everything here is created on first use: a handler that never renders pays nothing for it
 (no namespace, no ``ui`` object, no locale lookup per request). Template loaders are shared
-by all handlers, one per template directory, and reset per request when the
+by an application's handlers, one per template directory, and reset per request when the
 ``compiled_template_cache`` setting is off (debug mode).
 """
 
 from __future__ import annotations
 
 import datetime
-import importlib
 import os.path
 import sys
-import threading
 import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +19,7 @@ from asyncweb import escape
 
 if TYPE_CHECKING:
     from asyncweb import httputil, template
+    from asyncweb.locale import Locale
     from asyncweb.web.application import Application
     from asyncweb.web.ui import UIModule
 
@@ -30,15 +29,12 @@ _WEB_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 class _RenderingMixin:
     """``render``/``render_string``, ``locale``, ``ui`` and ``static_url`` (as Tornado's)."""
 
-    _template_loaders: dict[str, template.BaseLoader] = {}
-    _template_loader_lock = threading.Lock()
-
     if TYPE_CHECKING:
         # What this mixin uses of RequestHandler.
         application: Application
         request: httputil.HTTPServerRequest
         _finished: bool
-        _locale: Any
+        _locale: Locale
         _ui: dict[str, Any]
         _active_modules: dict[str, UIModule]
 
@@ -71,10 +67,10 @@ class _RenderingMixin:
     # -- locale --------------------------------------------------------------------------------
 
     @property
-    def locale(self) -> Any:
+    def locale(self) -> Locale:
         """This request's locale: :meth:`get_user_locale`, else the browser's
         ``Accept-Language`` (:meth:`get_browser_locale`). Computed on first use."""
-        found: Any | None = getattr(self, "_locale", None)
+        found: Locale | None = getattr(self, "_locale", None)
         if found is None:
             found = self.get_user_locale()
             if found is None:
@@ -83,17 +79,17 @@ class _RenderingMixin:
         return found
 
     @locale.setter
-    def locale(self, value: Any) -> None:
+    def locale(self, value: Locale) -> None:
         self._locale = value
 
-    def get_user_locale(self) -> Any | None:
+    def get_user_locale(self) -> Locale | None:
         """Override to pick the locale from the user (e.g. a profile); None means use the
         browser's ``Accept-Language``."""
         return None
 
-    def get_browser_locale(self, default: str = "en_US") -> Any:
+    def get_browser_locale(self, default: str = "en_US") -> Locale:
         """The best supported locale for ``Accept-Language`` (by q-value), else ``default``."""
-        locale_module = _locale_module()
+        from asyncweb import locale as locale_module
 
         header = self.request.headers.get("Accept-Language")
         if header:
@@ -204,9 +200,10 @@ class _RenderingMixin:
         template_path = self.get_template_path()
         if not template_path:
             template_path = _caller_directory()
-        lock = _RenderingMixin._template_loader_lock
-        loaders = _RenderingMixin._template_loaders
-        with lock:
+        # One loader per directory and application (each may set its own autoescape...).
+        application = self.application
+        loaders = application._template_loaders
+        with application._template_loader_lock:
             loader = loaders.get(template_path)
             if loader is None:
                 loader = loaders[template_path] = self.create_template_loader(template_path)
@@ -304,15 +301,11 @@ class _RenderingMixin:
         return b'<style type="text/css">\n' + b"\n".join(css_embed) + b"\n</style>"
 
 
-def _locale_module() -> Any:
-    # Imported on first use: handlers that never touch .locale don't load it.
-    return importlib.import_module("asyncweb.locale")
-
-
-def _reset_template_loaders() -> None:
-    """Make every loader re-read its templates (debug: edits show on the next request)."""
-    with _RenderingMixin._template_loader_lock:
-        for loader in _RenderingMixin._template_loaders.values():
+def _reset_template_loaders(application: Application) -> None:
+    """Make the application's loaders re-read their templates (debug: edits show on the
+    next request)."""
+    with application._template_loader_lock:
+        for loader in application._template_loaders.values():
             loader.reset()
 
 
