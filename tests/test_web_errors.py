@@ -95,7 +95,9 @@ async def test_unhandled_exception_is_500_and_server_survives(
     assert (await fetch(base + "/send")).status == 418
 
 
-@pytest.mark.parametrize("settings", [{"serve_traceback": True}, {"debug": True}])
+@pytest.mark.parametrize(
+    "settings", [{"serve_traceback": True}, {"debug": True, "autoreload": False}]
+)
 async def test_serve_traceback(serve: Serve, fetch: Fetch, settings: dict[str, Any]) -> None:
     app = Application([(r"/(.*)", Raising)], **settings)
     assert app.settings["serve_traceback"] is True
