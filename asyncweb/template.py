@@ -104,17 +104,35 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
-def _bind_xhtml_escape(func: Callable[[Any], Any]) -> Callable[[str], str]:
+def _escape_value(value: Any) -> str:
+    """``{{ value }}`` under the stock ``xhtml_escape``, in one call for the common types."""
+    cls = value.__class__
+    if cls is not str:
+        if cls is int or cls is float:  # exact types: their str() has nothing to escape
+            return str(value)
+        value = _to_text(value)
+    text: str = value
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#x27;")
+    )
+
+
+def _bind_xhtml_escape(func: Callable[[Any], Any]) -> Callable[[Any], str]:
     """The escape function for ``autoescape xhtml_escape`` in one rendering.
 
-    The stock escape gets str values directly. A replacement passed in the namespace is called
-    the way Tornado calls an autoescape function: with UTF-8 bytes, its result made text.
+    The stock escape takes any value (:func:`_escape_value`). A replacement passed in the
+    namespace is called the way Tornado calls an autoescape function: with UTF-8 bytes, its
+    result made text.
     """
     if func is escape.xhtml_escape:
-        return escape.xhtml_escape_str
+        return _escape_value
 
-    def custom(value: str) -> str:
-        return _to_text(func(value.encode("utf-8")))
+    def custom(value: Any) -> str:
+        return _to_text(func(_to_text(value).encode("utf-8")))
 
     return custom
 
@@ -359,8 +377,56 @@ class _Body(_Node):
         return self.nodes
 
     def generate(self, writer: _CodeWriter) -> None:
+        # Text and expressions in a row are written with one append of one f-string.
+        run: list[_Text | _Expression] = []
         for node in self.nodes:
+            if isinstance(node, (_Text, _Expression)):
+                if not isinstance(node, _Text) or node.value:
+                    run.append(node)
+                continue
+            _generate_run(writer, run)
+            run = []
             node.generate(writer)
+        _generate_run(writer, run)
+
+
+_MERGEABLE_ESCAPE = re.compile(r"[\w.]+")
+
+
+def _generate_run(writer: _CodeWriter, run: list[_Text | _Expression]) -> None:
+    """Write consecutive text and expressions: their values into locals, then one append.
+
+    Inside a ``try`` each part is appended as soon as it is ready (as Tornado does), so text
+    before an expression that raises is kept.
+    """
+    mergeable = len(run) > 1 and not writer.in_try
+    if mergeable:
+        for node in run:
+            escape_name = node.autoescape(writer) if isinstance(node, _Expression) else None
+            if escape_name and not _MERGEABLE_ESCAPE.fullmatch(escape_name):
+                mergeable = False
+    if not mergeable:
+        for node in run:
+            node.generate(writer)
+        return
+    parts = []
+    for index, node in enumerate(run):
+        if isinstance(node, _Text):
+            parts.append(_fstring_literal(node.value))
+        else:
+            name = f"_tt_t{index}"
+            writer.write(f"{name} = {node.code}", node.line)
+            parts.append("{" + node.text_code(name, writer) + "}")
+    writer.write(f"_tt_append(f'{''.join(parts)}')", run[0].line)
+
+
+def _fstring_literal(text: str) -> str:
+    """``text`` as the body of a single-quoted f-string."""
+    literal = repr(text)
+    body = literal[1:-1]
+    if literal[0] == '"':  # repr chose double quotes because text holds a single quote
+        body = body.replace("'", "\\'")
+    return body.replace("{", "{{").replace("}", "}}")
 
 
 class _File(_Node):
@@ -392,18 +458,24 @@ class _Expression(_Node):
         self.line = line
         self.raw = raw
 
+    def autoescape(self, writer: _CodeWriter) -> str | None:
+        return None if self.raw else writer.current_template.autoescape
+
+    def text_code(self, name: str, writer: _CodeWriter) -> str:
+        """Code turning the value in local ``name`` into the str to write."""
+        autoescape = self.autoescape(writer)
+        if autoescape == _DEFAULT_AUTOESCAPE:
+            writer.uses_xhtml_escape = True
+            return f"_tt_xesc({name})"
+        text = f"{name} if {name}.__class__ is str else _tt_text({name})"
+        if autoescape is None:
+            return text
+        # Any other escape function is called as Tornado calls it: with UTF-8 bytes.
+        return f"_tt_text({autoescape}(_tt_utf8({text})))"
+
     def generate(self, writer: _CodeWriter) -> None:
         writer.write(f"_tt_tmp = {self.code}", self.line)
-        text = "_tt_tmp if _tt_tmp.__class__ is str else _tt_text(_tt_tmp)"
-        autoescape = None if self.raw else writer.current_template.autoescape
-        if autoescape is None:
-            writer.write(f"_tt_append({text})", self.line)
-        elif autoescape == _DEFAULT_AUTOESCAPE:
-            writer.uses_xhtml_escape = True
-            writer.write(f"_tt_append(_tt_xesc({text}))", self.line)
-        else:
-            # Any other escape function is called as Tornado calls it: with UTF-8 bytes.
-            writer.write(f"_tt_append(_tt_text({autoescape}(_tt_utf8({text}))))", self.line)
+        writer.write(f"_tt_append({self.text_code('_tt_tmp', writer)})", self.line)
 
 
 class _Statement(_Node):
@@ -426,11 +498,16 @@ class _Compound(_Node):
         return [body for _, _, body in self.clauses]
 
     def generate(self, writer: _CodeWriter) -> None:
-        for header, line, body in self.clauses:
-            writer.write(f"{header}:", line)
-            with writer.indented():
-                body.generate(writer)
-                writer.write("pass", line)
+        is_try = self.clauses[0][0] == "try"
+        writer.in_try += is_try
+        try:
+            for header, line, body in self.clauses:
+                writer.write(f"{header}:", line)
+                with writer.indented():
+                    body.generate(writer)
+                    writer.write("pass", line)
+        finally:
+            writer.in_try -= is_try
 
 
 class _Apply(_Node):
@@ -752,6 +829,7 @@ class _CodeWriter:
         self.include_stack: list[tuple[Template, int]] = []
         self.open_includes: list[Template] = []
         self.uses_xhtml_escape = False
+        self.in_try = 0
         self._indent = 1
         self._ids = 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import traceback
@@ -9,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from asyncweb.escape import xhtml_escape
 from asyncweb.template import (
     _DEFAULT_AUTOESCAPE,
     BaseLoader,
@@ -434,7 +438,7 @@ def test_runtime_error_points_at_the_template_line(tmp_path: Path) -> None:
         template.generate(user=object())
     formatted = "".join(traceback.format_exception(info.value))
     # the generated line in the traceback carries the template name and line
-    assert "_tt_tmp = user.missing_attribute  # page.html:4" in formatted
+    assert re.search(r"_tt_\w+ = user.missing_attribute  # page.html:4", formatted)
     if sys.version_info >= (3, 11):
         assert info.value.__notes__ == ["in template page.html, line 4"]
     assert "page.html:4" in template.code
@@ -455,3 +459,34 @@ def test_runtime_error_in_an_included_template() -> None:
 def test_undefined_name_is_a_name_error() -> None:
     with pytest.raises(NameError, match="nobody"):
         Template("{{ nobody }}").generate()
+
+
+# -- text and expressions written together -----------------------------------------------------
+
+_PLAIN_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40).filter(
+    lambda t: "{" not in t
+)
+
+
+@given(_PLAIN_TEXT, _PLAIN_TEXT, st.text(max_size=20))
+def test_text_around_expressions_is_kept_exactly(before: str, after: str, value: str) -> None:
+    # quotes, backslashes, closing braces and newlines in text must survive code generation
+    out = render(before + "{{ v }}" + after + "{% raw v %}}", v=value)
+    assert out == before + xhtml_escape(value) + after + value + "}"
+
+
+def test_text_before_a_failing_expression_in_try_is_kept() -> None:
+    source = "{% try %}<b>{{ 1 // z }}</b>{% except ZeroDivisionError %}n/a{% end %}!"
+    assert render(source, z=0) == "<b>n/a!"
+    assert render(source, z=1) == "<b>1</b>!"
+
+
+def test_consecutive_expressions_evaluate_in_order() -> None:
+    calls: list[int] = []
+
+    def note(n: int) -> int:
+        calls.append(n)
+        return n
+
+    assert render("{{ note(1) }}-{{ note(2) }}{% raw note(3) %}", note=note) == "1-23"
+    assert calls == [1, 2, 3]
