@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import gzip
 import hashlib
 import os
 import re
@@ -307,3 +308,20 @@ async def test_debug_recomputes_versions(serve: Serve, fetch: Fetch, site: Path)
     second = re.search(r"v=(\w+)", (await fetch(base + "/urls")).text)
     assert first and second and first.group(1) != second.group(1)
     assert second.group(1) == hashlib.sha512(b"changed\n").hexdigest()
+
+
+async def test_gzip_whole_files_but_never_ranges(serve: Serve, fetch: Fetch, site: Path) -> None:
+    text = ("line of compressible text\n" * 20000).encode()
+    (site / "long.txt").write_bytes(text)
+    base = await serve(make_app(site, compress_response=True))
+    gzip_headers = {"Accept-Encoding": "gzip"}
+    response = await fetch(base + "/static/long.txt", headers=gzip_headers)
+    assert response.status == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert gzip.decompress(response.body) == text
+    ranged = await fetch(
+        base + "/static/long.txt", headers={**gzip_headers, "Range": "bytes=100-199"}
+    )
+    assert ranged.status == 206
+    assert "Content-Encoding" not in ranged.headers
+    assert ranged.body == text[100:200]

@@ -73,6 +73,9 @@ class GZipContentEncoding(OutputTransform):
                 self._compressible_type(ctype)
                 and (not finishing or len(chunk) >= self.MIN_LENGTH)
                 and "Content-Encoding" not in headers
+                # A byte range is of the identity encoding: compressing it would mislabel
+                # the Content-Range offsets.
+                and status_code != 206
             )
         if self._gzipping:
             headers["Content-Encoding"] = "gzip"
