@@ -64,9 +64,20 @@ class Application(ReversibleRouter):
     :meth:`listen`.
 
     ``handlers`` are ``(pattern, HandlerClass[, kwargs[, name]])`` tuples, ``URLSpec``\\ s or
-    ``Rule``\\ s, tried in order. Settings used here: ``debug`` (implies ``serve_traceback``),
-    ``serve_traceback``, ``compress_response`` (alias ``gzip``), ``log_function``,
-    ``default_handler_class`` and ``default_handler_args``, ``login_url``.
+    ``Rule``\\ s, tried in order. Settings, as Tornado's:
+
+    * ``debug``: shorthand for ``autoreload``, ``serve_traceback`` and no
+      ``compiled_template_cache``/``static_hash_cache`` (each can still be set apart);
+    * ``compress_response`` (alias ``gzip``), ``log_function``, ``default_handler_class`` and
+      ``default_handler_args``;
+    * templates: ``template_path``, ``template_loader``, ``template_whitespace``,
+      ``autoescape``, ``ui_modules`` and ``ui_methods`` (a module, a dict or a list of them);
+    * static files: ``static_path``, ``static_url_prefix``, ``static_handler_class``,
+      ``static_handler_args``;
+    * security: ``cookie_secret`` (and ``key_version``), ``xsrf_cookies``,
+      ``xsrf_cookie_version``, ``xsrf_cookie_kwargs``, ``xsrf_cookie_name``, ``login_url``.
+
+    The cache settings are read when the application is created.
     """
 
     def __init__(
