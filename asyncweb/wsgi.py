@@ -30,7 +30,6 @@ __all__ = ["WSGIContainer"]
 
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-_END = object()
 
 
 class WSGIContainer:
@@ -66,7 +65,7 @@ class WSGIContainer:
             started.append((status, headers))
             return written.append  # PEP 3333's legacy write(); sent before the iterable
 
-        def run_app() -> Iterator[bytes]:
+        def run_app() -> _Response:
             result = self.wsgi_application(self.environ(request), start_response)
             return _Response(result)
 
@@ -81,8 +80,8 @@ class WSGIContainer:
             # PEP 3333: headers go out with the first non-empty chunk (or at the end).
             first = b""
             while not first:
-                chunk = await loop.run_in_executor(self.executor, next, response, _END)
-                if chunk is _END:
+                chunk = await loop.run_in_executor(self.executor, response.next_chunk)
+                if chunk is None:
                     break
                 first = b"".join(written) + chunk
                 written.clear()
@@ -99,10 +98,10 @@ class WSGIContainer:
             start_line = httputil.ResponseStartLine("HTTP/1.1", status_code, reason)
             headers_sent = True
             await conn.write_headers(start_line, headers, first or None)
-            if chunk is not _END:
+            if chunk is not None:
                 while True:
-                    chunk = await loop.run_in_executor(self.executor, next, response, _END)
-                    if chunk is _END:
+                    chunk = await loop.run_in_executor(self.executor, response.next_chunk)
+                    if chunk is None:
                         break
                     if written:
                         await conn.write(b"".join(written))
@@ -111,6 +110,8 @@ class WSGIContainer:
                         await conn.write(chunk)
             if written:
                 await conn.write(b"".join(written))
+            # close() before the response ends, so the client sees its effects (PEP 3333).
+            await loop.run_in_executor(self.executor, response.close)
             conn.finish()
         except Exception:
             app_log.error("Uncaught exception in WSGI application %s", request, exc_info=True)
@@ -120,7 +121,7 @@ class WSGIContainer:
                 self._send_error(request)
                 status_code = 500
         finally:
-            await loop.run_in_executor(self.executor, response.close)
+            await loop.run_in_executor(self.executor, response.close)  # no-op when closed
         self._log(status_code, request)
 
     @staticmethod
@@ -195,8 +196,15 @@ class _Response(Iterator[bytes]):
     def __next__(self) -> bytes:
         return next(self._iterator)
 
+    def next_chunk(self) -> bytes | None:
+        """The next chunk, or None at the end."""
+        for chunk in self._iterator:
+            return bytes(chunk)
+        return None
+
     def close(self) -> None:
         close = getattr(self._result, "close", None)
+        self._result = ()
         if close is not None:
             close()
 

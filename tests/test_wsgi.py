@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -165,6 +166,11 @@ async def test_bare_wsgi_apps(serve: Serve, fetch: Fetch, caplog: pytest.LogCapt
     base = await serve(WSGIContainer(closing_app))
     response = await fetch(base + "/")
     assert response.status == 201 and response.body == b"ab"
+    # With a Content-Length the client has it all before close() runs in the pool.
+    for _ in range(500):
+        if ClosingBody.closed:
+            break
+        await asyncio.sleep(0.01)
     assert ClosingBody.closed
 
     with caplog.at_level(logging.ERROR, logger="asyncweb.application"):
