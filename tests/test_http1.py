@@ -673,3 +673,115 @@ async def test_body_not_matching_content_length_raises_http_output_error(serve: 
     long = await raw_exchange(url, b"GET /long HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"12345" not in long
     assert len(errors) == 2  # one each: too short at finish(), too long at write()
+
+
+# -- protocol switches (101) -------------------------------------------------------------------
+
+
+class LineEcho(asyncio.Protocol):
+    """What takes over after the 101: echoes bytes upper-cased; a successor for switch_protocol."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.lost_callbacks: list[Any] = []
+        self.asked_to_close = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data.upper())
+
+    def eof_received(self) -> bool | None:
+        return None  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for callback in self.lost_callbacks:
+            callback()
+
+    def set_lost_callback(self, callback: Any) -> None:
+        self.lost_callbacks.append(callback)
+
+    def close_when_idle(self) -> None:
+        self.asked_to_close = True
+        assert self.transport is not None
+        self.transport.write(b"BYE")
+        self.transport.close()
+
+
+SWITCH_REQUEST = b"GET /switch HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: shout\r\n\r\n"
+
+
+def switching_head(request: HTTPServerRequest) -> None:
+    assert request.connection is not None
+    request.connection.write_headers(
+        ResponseStartLine("HTTP/1.1", 101, "Switching Protocols"),
+        HTTPHeaders({"Upgrade": "shout", "Connection": "Upgrade"}),
+    )
+    request.connection.finish()
+
+
+async def test_detach_hands_over_transport_and_leftover_bytes(serve: Serve) -> None:
+    detached: list[Any] = []
+
+    def handler(request: HTTPServerRequest) -> None:
+        switching_head(request)
+        connection: Any = request.connection
+        transport, leftover = connection.detach()
+        successor = LineEcho()
+        transport.set_protocol(successor)
+        successor.connection_made(transport)
+        if leftover:
+            successor.data_received(leftover)
+        detached.append(successor)
+
+    url = await serve(handler)
+    reader, writer = await open_conn(url)
+    try:
+        writer.write(SWITCH_REQUEST + b"early bytes;")  # sent before the 101 arrives
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        assert b"\r\nConnection: Upgrade\r\n" in head or b"\r\nconnection: Upgrade\r\n" in head
+        assert b"content-length" not in head.lower()
+        assert b"transfer-encoding" not in head.lower()
+        assert await asyncio.wait_for(reader.readexactly(12), 5) == b"EARLY BYTES;"
+        writer.write(b"later")
+        assert await asyncio.wait_for(reader.readexactly(5), 5) == b"LATER"
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert len(detached) == 1
+
+
+@pytest.mark.parametrize("pure_h11", [False, True])
+async def test_switch_protocol_is_tracked_until_the_successor_is_done(pure_h11: bool) -> None:
+    from asyncweb.httpserver import HTTPServer
+    from asyncweb.netutil import bind_sockets
+
+    successors: list[LineEcho] = []
+
+    def handler(request: HTTPServerRequest) -> None:
+        switching_head(request)
+        successor = LineEcho()
+        successors.append(successor)
+        connection: Any = request.connection
+        connection.switch_protocol(successor)
+
+    server = HTTPServer(handler, pure_h11=pure_h11)
+    sockets = bind_sockets(0, "127.0.0.1")
+    server.add_sockets(sockets)
+    url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"
+    reader, writer = await open_conn(url)
+    try:
+        writer.write(SWITCH_REQUEST + b"hi")
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"HI"
+        server.stop()
+        # A graceful shutdown reaches the successor and waits for it to close.
+        await asyncio.wait_for(server.close_all_connections(), 5)
+        assert successors[0].asked_to_close
+        assert await asyncio.wait_for(reader.read(), 5) == b"BYE"
+    finally:
+        writer.close()
+        await writer.wait_closed()
