@@ -141,7 +141,8 @@ class Response:
 
 
 def _dechunk(body: bytes) -> bytes:
-    out, pos = [], 0
+    out: list[bytes] = []
+    pos = 0
     while True:
         eol = body.index(b"\r\n", pos)
         size = int(body[pos:eol].split(b";")[0], 16)

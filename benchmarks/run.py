@@ -1,490 +1,877 @@
-"""wrk harness: asyncweb against its peers, each a hello-world server on uvloop.
+"""The benchmark suite: asyncweb against its peers, side by side in one run.
 
-Run with the benchmark venv's python (see ``setup.sh``)::
+Run with the benchmark venv's python (see ``setup.sh``), or ``nox -s bench``::
 
-    benchmarks/.venv/bin/python benchmarks/run.py [--rounds N] [--duration S] [--only a,b] [--quick]
+    benchmarks/.venv/bin/python benchmarks/run.py [--quick] [--only hello,realistic,...]
 
-For every round, for every contender (round-robin, so machine noise hits all of them alike):
-start the server pinned to CPU 1, wait until ``GET /`` answers ``Hello, world``, warm up for
-2 s, run ``wrk -t1 -c100 --latency`` pinned to CPU 0, stop the server. Reports the median
-req/s and latency percentiles over the rounds, and ratios against Tornado, uvicorn+Starlette
-(h11) and the bare-h11 ceiling. A contender that does not come up is reported as
-"failed to start" and the others go on. Only 127.0.0.1 is ever contacted.
+Benchmarks (``--only`` picks some, in this order):
+
+- ``hello``: hello world, wrk -t1 -c100 against each peer (server on CPU 1, wrk on CPU 0);
+- ``realistic``: a route with a path argument, a query argument, a cookie read, a header set and
+  a JSON answer, the same semantics in every peer (``apps/*_realistic.py``);
+- ``latency``: asyncweb and Tornado at the same fixed request rate (wrk paced by ``pace.lua``),
+  p50/p90/p99;
+- ``c10k``: 10,000 idle keep-alive HTTP connections held at once (``c10k.py``): resident memory
+  per connection, and an active client's latency meanwhile;
+- ``c10k_ws``: the same with 10,000 idle WebSockets;
+- ``workers``: ``asyncweb serve --workers 2`` against 1 worker, when that command exists;
+- ``templates``, ``ws_echo``: ``template_bench.py`` and ``ws_bench.py``, when present.
+
+Within a benchmark the contenders are interleaved round by round (the starting one rotated each
+round) so machine noise hits all of them alike; figures are medians over rounds and ratios are
+taken between medians. A contender that does not come up is reported as "failed to start" and
+the rest go on. Writes ``results.md`` and ``results.png`` (``raw/results-quick.*`` with
+``--quick``). Only 127.0.0.1 is ever contacted.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
+import json
+import math
 import os
 import platform
-import re
 import shlex
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-APPS = HERE / "apps"
-RAW = HERE / "raw"
-HOST = "127.0.0.1"
-SERVER_CPU = "1"
-CLIENT_CPU = "0"
-WARMUP_SECONDS = 2
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 5.0
+from benchlib import (
+    APPS,
+    CLIENT_CPU,
+    HERE,
+    HOST,
+    RAW,
+    SERVER_CPU,
+    Check,
+    Response,
+    StartError,
+    WrkSample,
+    app_argv,
+    fmt_ms,
+    free_port,
+    kill_all,
+    machine_line,
+    median,
+    on_sigterm,
+    parse_wrk,
+    pkg_version,
+    run_wrk,
+    spawn,
+    start_server,
+    tail,
+    terminate,
+    wait_or_kill,
+    wrk_argv,
+    wrk_version,
+)
+
 WRK_CONNECTIONS = 100
-WRK_THREADS = 1
+DEFAULT_RATE = 3000  # req/s for the latency benchmark: well under Tornado's hello-world capacity
+C10K_CONNECTIONS = 10_000
+QUICK_C10K_CONNECTIONS = 1_000
 
 
 @dataclass(frozen=True)
 class Contender:
     name: str
     label: str
-    script: str
     packages: tuple[str, ...]
-    content_type: str
 
 
 CONTENDERS: tuple[Contender, ...] = (
+    Contender("asyncweb", "asyncweb", ("asyncweb", "h11", "uvloop")),
+    Contender("tornado", "Tornado", ("tornado", "uvloop")),
     Contender(
-        "asyncweb", "asyncweb", "asyncweb_hello.py", ("asyncweb", "h11", "uvloop"), "text/html"
-    ),
-    Contender("tornado", "Tornado", "tornado_hello.py", ("tornado", "uvloop"), "text/html"),
-    Contender(
-        "starlette_h11",
-        "uvicorn+Starlette (h11)",
-        "starlette_h11.py",
-        ("uvicorn", "starlette", "h11", "uvloop"),
-        "text/plain",
+        "starlette_h11", "uvicorn+Starlette (h11)", ("uvicorn", "starlette", "h11", "uvloop")
     ),
     Contender(
         "starlette_httptools",
         "uvicorn+Starlette (httptools)",
-        "starlette_httptools.py",
         ("uvicorn", "starlette", "httptools", "uvloop"),
-        "text/plain",
     ),
-    Contender("aiohttp", "aiohttp", "aiohttp_hello.py", ("aiohttp", "uvloop"), "text/plain"),
-    Contender(
-        "h11_bare", "bare h11 Protocol (ceiling)", "h11_bare.py", ("h11", "uvloop"), "text/plain"
-    ),
+    Contender("aiohttp", "aiohttp", ("aiohttp", "uvloop")),
+    Contender("h11_bare", "bare h11 Protocol (ceiling)", ("h11", "uvloop")),
 )
 BY_NAME = {c.name: c for c in CONTENDERS}
-# The ratio columns: (column title, contender name).
-BASELINES = (
-    ("vs Tornado", "tornado"),
-    ("vs Starlette/h11", "starlette_h11"),
-    ("vs h11 ceiling", "h11_bare"),
+LABELS = {c.name: c.label for c in CONTENDERS}
+MEASURED_PACKAGES = sorted({p for c in CONTENDERS for p in c.packages} | {"wsproto", "jinja2"})
+
+
+# -- what a report section is -----------------------------------------------------------------
+
+
+@dataclass
+class Chart:
+    """One panel of results.png: a value per contender."""
+
+    title: str
+    unit: str
+    bars: list[tuple[str, float]]
+    lower_is_better: bool = False
+    target: tuple[float, str] | None = None  # a dashed line: (value, label)
+
+
+@dataclass
+class Section:
+    name: str
+    title: str
+    lines: list[str]
+    charts: list[Chart] = field(default_factory=list)
+    data: Any = None  # the raw figures, for raw/results*.json
+
+
+@dataclass
+class Options:
+    rounds: int
+    duration: float
+    warmup: float
+    quick: bool
+    contenders: list[str] | None  # None: each benchmark's own list
+    rate: int
+    c10k_connections: int
+
+
+def selected(names: Sequence[str], opts: Options) -> list[str]:
+    return [n for n in names if opts.contenders is None or n in opts.contenders]
+
+
+def interleave(
+    names: list[str], rounds: int, measure: Callable[[str, int], Any], tag: str
+) -> tuple[dict[str, list[Any]], dict[str, str]]:
+    """Run ``measure(name, round)`` for every contender, round by round, rotating the start.
+
+    Returns the samples per contender and, for contenders that failed, why (a contender that
+    fails is not tried again)."""
+    samples: dict[str, list[Any]] = {n: [] for n in names}
+    failures: dict[str, str] = {}
+    for rnd in range(1, rounds + 1):
+        shift = (rnd - 1) % len(names) if names else 0
+        for name in names[shift:] + names[:shift]:
+            if name in failures:
+                continue
+            print(f"[{tag} {rnd}/{rounds}] {name:20} ", end="", flush=True)
+            try:
+                sample = measure(name, rnd)
+            except StartError as exc:
+                failures[name] = f"failed to start: {exc}"
+            except RuntimeError as exc:
+                failures[name] = f"failed: {exc}"
+            else:
+                samples[name].append(sample)
+                print(summary(sample))
+                continue
+            print(failures[name])
+    return samples, failures
+
+
+def summary(sample: Any) -> str:
+    if isinstance(sample, WrkSample):
+        text = f"{sample.rps:10.0f} req/s  p50 {fmt_ms(sample.p50_ms)}  p99 {fmt_ms(sample.p99_ms)}"
+        return text + (f"  [{sample.errors}]" if sample.errors else "")
+    if isinstance(sample, dict) and "kib_per_connection" in sample:
+        return (
+            f"{sample['held']} held, {sample['kib_per_connection']:.2f} KiB each, "
+            f"active p99 {fmt_ms(sample['active_during']['p99_ms'])}"
+        )
+    return str(sample)
+
+
+def failure_lines(failures: dict[str, str]) -> list[str]:
+    if not failures:
+        return []
+    lines = [f"- {LABELS.get(n, n)}: {why.replace('|', '/')}" for n, why in failures.items()]
+    return ["", "Failures:", "", *lines]
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a is not None and b else "—"
+
+
+def md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+# -- throughput (hello, realistic) ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throughput:
+    name: str
+    title: str
+    scripts: dict[str, str]  # contender -> app script
+    path: str
+    headers: tuple[tuple[str, str], ...]
+    check: Check
+    baselines: tuple[str, ...]
+    note: str
+
+
+def _check_hello(response: Response) -> str | None:
+    if response.status == 200 and response.body == b"Hello, world":
+        return None
+    return f"{response.status} {response.body[:80]!r}"
+
+
+REALISTIC_PATH = "/user/alice?greeting=hi"
+REALISTIC_HEADERS = (("Cookie", "theme=dark; session=abc123"),)
+REALISTIC_ANSWER = {"user": "alice", "greeting": "hi", "session": "abc123"}
+
+
+def _check_realistic(response: Response) -> str | None:
+    try:
+        body = json.loads(response.body)
+    except ValueError:
+        body = response.body[:80]
+    if response.status != 200 or body != REALISTIC_ANSWER:
+        return f"{response.status} {body!r}"
+    if response.headers.get("cache-control") != "no-store":
+        return f"Cache-Control is {response.headers.get('cache-control')!r}"
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return f"Content-Type is {response.headers.get('content-type')!r}"
+    return None
+
+
+HELLO = Throughput(
+    "hello",
+    "Hello world",
+    {
+        "asyncweb": "asyncweb_hello.py",
+        "tornado": "tornado_hello.py",
+        "starlette_h11": "starlette_h11.py",
+        "starlette_httptools": "starlette_httptools.py",
+        "aiohttp": "aiohttp_hello.py",
+        "h11_bare": "h11_bare.py",
+    },
+    "/",
+    (),
+    _check_hello,
+    ("tornado", "starlette_h11", "h11_bare"),
+    "`GET /` answered with `Hello, world`. Targets: asyncweb >= 2.0x Tornado, >= 1.5x "
+    "uvicorn+Starlette (h11), near the bare h11 ceiling.",
+)
+REALISTIC = Throughput(
+    "realistic",
+    "Realistic endpoint",
+    {
+        "asyncweb": "asyncweb_realistic.py",
+        "tornado": "tornado_realistic.py",
+        "starlette_h11": "starlette_h11_realistic.py",
+        "starlette_httptools": "starlette_httptools_realistic.py",
+        "aiohttp": "aiohttp_realistic.py",
+        "h11_bare": "h11_realistic.py",
+    },
+    REALISTIC_PATH,
+    REALISTIC_HEADERS,
+    _check_realistic,
+    ("tornado", "starlette_h11", "h11_bare"),
+    f"`GET {REALISTIC_PATH}` with `Cookie: {REALISTIC_HEADERS[0][1]}`: route with a path "
+    "argument, a query argument (default `hello`), a cookie read (default `anonymous`), "
+    "`Cache-Control: no-store` set, answer `"
+    + json.dumps(REALISTIC_ANSWER)
+    + "` as JSON. Every answer is checked before measuring. Target: asyncweb >= 2.0x Tornado.",
 )
 
 
-class StartError(Exception):
-    """The server did not come up (or did not answer ``Hello, world``)."""
-
-
-@dataclass
-class Sample:
-    rps: float
-    p50_ms: float | None
-    p99_ms: float | None
-    errors: str  # wrk's socket errors / non-2xx summary, "" when clean
-
-
-@dataclass
-class Result:
-    contender: Contender
-    samples: list[Sample] = field(default_factory=list)
-    failure: str | None = None
-
-    def median(self, attr: str) -> float | None:
-        values = [getattr(s, attr) for s in self.samples if getattr(s, attr) is not None]
-        return statistics.median(values) if values else None
-
-
-# -- processes --------------------------------------------------------------------------------
-
-_live: list[subprocess.Popen[bytes]] = []
-
-
-def _terminate(proc: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT) -> None:
-    """Stop a process we started (and its process group): SIGTERM, then SIGKILL."""
-    if proc.poll() is None:
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-    if proc in _live:
-        _live.remove(proc)
-
-
-def _kill_all() -> None:
-    for proc in list(_live):
-        _terminate(proc, timeout=2.0)
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group: killable as a whole, no stray Ctrl-C
-        )
-    _live.append(proc)
-    return proc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def probe(port: int, timeout: float = 1.0) -> bytes:
-    """One ``GET /`` on a fresh connection; returns the raw response (up to EOF)."""
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def tail(path: Path, lines: int = 6) -> str:
+def wrk_once(
+    bench: Throughput,
+    contender: str,
+    rnd: int,
+    opts: Options,
+    script: Path | None = None,
+    script_args: Sequence[str] = (),
+) -> WrkSample:
+    port = free_port()
+    prefix = RAW / f"{bench.name}-{contender}-r{rnd}"
+    if script is not None:
+        prefix = prefix.with_name(prefix.name + "-paced")
+    proc = start_server(
+        app_argv(bench.scripts[contender], port),
+        port,
+        prefix.with_suffix(".server.log"),
+        bench.check,
+        bench.path,
+        bench.headers,
+    )
+    url = f"http://{HOST}:{port}{bench.path}"
     try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " / ".join(line.strip() for line in text[-lines:])
-
-
-def start_server(contender: Contender, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    argv = [
-        "taskset",
-        "-c",
-        SERVER_CPU,
-        sys.executable,
-        str(APPS / contender.script),
-        "--port",
-        str(port),
-    ]
-    proc = _spawn(argv, log_path)
-    deadline = time.monotonic() + START_TIMEOUT
-    last_error = "no answer"
-    while time.monotonic() < deadline:
+        warm = wrk_argv(url, opts.warmup, WRK_CONNECTIONS, latency=False, headers=bench.headers)
+        run_wrk(warm, opts.warmup, prefix.with_suffix(".warmup.txt"))
+        argv = wrk_argv(url, opts.duration, WRK_CONNECTIONS, headers=bench.headers, script=script)
+        if script_args:
+            argv += ["--", *script_args]
+        sample = parse_wrk(run_wrk(argv, opts.duration, prefix.with_suffix(".wrk.txt")))
         if proc.poll() is not None:
-            _terminate(proc)
-            raise StartError(f"exited with code {proc.returncode}: {tail(log_path)}")
-        try:
-            response = probe(port)
-        except OSError as exc:
-            last_error = f"{type(exc).__name__}: {exc}"
-            time.sleep(0.1)
+            raise RuntimeError(f"server died: {tail(prefix.with_suffix('.server.log'))}")
+        return sample
+    finally:
+        terminate(proc)
+
+
+def throughput(bench: Throughput, opts: Options) -> Section:
+    names = selected(list(bench.scripts), opts)
+    samples, failures = interleave(
+        names, opts.rounds, lambda n, r: wrk_once(bench, n, r, opts), bench.name
+    )
+    med = {n: median([s.rps for s in samples[n]]) for n in names}
+    baselines = [b for b in bench.baselines if b in names]
+    head = ["contender", "median req/s", "p50", "p99", "rounds (req/s)"]
+    head += [f"vs {LABELS[b]}" for b in baselines]
+    rows = []
+    for n in names:
+        if not samples[n]:
+            rows.append([LABELS[n], failures.get(n, "no data").split(":", 1)[0]] + ["—"] * 3)
+            rows[-1] += ["—"] * len(baselines)
             continue
-        status_line = response.split(b"\r\n", 1)[0]
-        if b" 200 " not in status_line + b" " or not response.endswith(b"Hello, world"):
-            _terminate(proc)
-            snippet = response[:200].decode("latin-1")
-            raise StartError(f"bad answer to GET /: {snippet!r}; log: {tail(log_path)}")
-        return proc
-    _terminate(proc)
-    raise StartError(f"no answer within {START_TIMEOUT:.0f}s ({last_error}); log: {tail(log_path)}")
-
-
-# -- wrk --------------------------------------------------------------------------------------
-
-
-def wrk_argv(port: int, duration: float, latency: bool = True) -> list[str]:
-    argv = [
-        "taskset",
-        "-c",
-        CLIENT_CPU,
-        "wrk",
-        f"-t{WRK_THREADS}",
-        f"-c{WRK_CONNECTIONS}",
-        f"-d{duration:g}s",
+        per_round = ", ".join(f"{s.rps:.0f}" for s in samples[n])
+        errors = sorted({s.errors for s in samples[n] if s.errors})
+        if errors:
+            per_round += " [" + "; ".join(errors) + "]"
+        row = [
+            LABELS[n],
+            f"{med[n]:,.0f}",
+            fmt_ms(median([s.p50_ms for s in samples[n]])),
+            fmt_ms(median([s.p99_ms for s in samples[n]])),
+            per_round,
+        ]
+        rows.append(row + [ratio(med[n], med[b]) for b in baselines])
+    cmd = shlex.join(wrk_argv("URL", opts.duration, WRK_CONNECTIONS, headers=bench.headers))
+    lines = [
+        bench.note,
+        "",
+        f"Client: `{cmd}`. Ratios are median req/s over the baseline's median req/s.",
+        "",
+        *md_table(head, rows),
+        *failure_lines(failures),
     ]
-    if latency:
-        argv.append("--latency")
-    argv.append(f"http://{HOST}:{port}/")
-    return argv
+    bars = [(LABELS[n], v) for n in names if (v := med[n]) is not None]
+    chart = Chart(f"{bench.title}: median req/s (higher is better)", "req/s", bars)
+    if (tornado := med.get("tornado")) is not None:
+        chart.target = (2 * tornado, "target: 2x Tornado")
+    data = {n: [asdict(s) for s in samples[n]] for n in names}
+    return Section(bench.name, bench.title, lines, [chart], data)
 
 
-def run_wrk(port: int, duration: float, log_path: Path, latency: bool = True) -> str:
-    proc = _spawn(wrk_argv(port, duration, latency), log_path)
+# -- latency at a fixed rate ------------------------------------------------------------------
+
+
+def latency(opts: Options) -> Section:
+    names = selected(["asyncweb", "tornado"], opts)
+    script = HERE / "pace.lua"
+    args = [str(opts.rate), str(WRK_CONNECTIONS)]
+    samples, failures = interleave(
+        names,
+        opts.rounds,
+        lambda n, r: wrk_once(HELLO, n, r, opts, script=script, script_args=args),
+        "latency",
+    )
+    p99 = {n: median([s.p99_ms for s in samples[n]]) for n in names}
+    rows = []
+    for n in names:
+        if not samples[n]:
+            rows.append([LABELS[n], failures.get(n, "no data").split(":", 1)[0]] + ["—"] * 6)
+            continue
+        rows.append(
+            [
+                LABELS[n],
+                f"{median([s.rps for s in samples[n]]):,.0f}",
+                fmt_ms(median([s.p50_ms for s in samples[n]])),
+                fmt_ms(median([s.p90_ms for s in samples[n]])),
+                fmt_ms(p99[n]),
+                fmt_ms(median([s.max_ms for s in samples[n]])),
+                ", ".join(fmt_ms(s.p99_ms) for s in samples[n]),
+                ratio(p99[n], p99.get("tornado")),
+            ]
+        )
+    cmd = shlex.join(
+        [*wrk_argv("URL", opts.duration, WRK_CONNECTIONS, script=Path("pace.lua")), "--", *args]
+    )
+    lines = [
+        f"Hello world at a fixed offered rate of {opts.rate:,} req/s over {WRK_CONNECTIONS} "
+        "connections, the same for both. No wrk2 in Debian: `pace.lua` makes every wrk "
+        "connection wait a random delay (uniform, mean connections/rate) before each request, "
+        "and wrk times each request from send to answer. A server that falls behind lowers "
+        "the achieved rate (shown) rather than queueing: this is not wrk2's "
+        "coordinated-omission correction. The saturated p99 at equal connections is in the "
+        "hello-world table. Target: asyncweb's p99 < 60% of Tornado's (ratio < 0.60x).",
+        "",
+        f"Client: `{cmd}`.",
+        "",
+        *md_table(
+            [
+                "contender",
+                "achieved req/s",
+                "p50",
+                "p90",
+                "p99",
+                "max",
+                "rounds (p99)",
+                "p99 vs Tornado",
+            ],
+            rows,
+        ),
+        *failure_lines(failures),
+    ]
+    bars = [(LABELS[n], v) for n in names if (v := p99[n]) is not None]
+    chart = Chart(f"Latency at {opts.rate:,} req/s: p99 ms (lower is better)", "ms", bars, True)
+    if (tornado := p99.get("tornado")) is not None:
+        chart.target = (0.6 * tornado, "target: 60% of Tornado")
+    data = {n: [asdict(s) for s in samples[n]] for n in names}
+    return Section("latency", "Latency at a fixed rate", lines, [chart], data)
+
+
+# -- C10K -------------------------------------------------------------------------------------
+
+C10K_HTTP = ["asyncweb", "tornado", "aiohttp", "h11_bare"]
+C10K_WS = ["asyncweb", "tornado", "aiohttp"]
+
+
+def c10k_once(name: str, rnd: int, opts: Options, websocket: bool) -> dict[str, Any]:
+    kind = "ws" if websocket else "http"
+    out = RAW / f"c10k-{kind}-{name}-r{rnd}.json"
+    log = RAW / f"c10k-{kind}-{name}-r{rnd}.client.log"
+    out.unlink(missing_ok=True)
+    argv = [sys.executable, str(HERE / "c10k.py"), "--app", name, "--json", str(out)]
+    argv += ["-n", str(opts.c10k_connections), "--settle", "1" if opts.quick else "2"]
+    if websocket:
+        argv.append("--websocket")
+    code = wait_or_kill(spawn(argv, log), 400, "c10k.py")
+    if code == 3:
+        raise StartError(tail(log, 3))
+    if code != 0 or not out.exists():
+        raise RuntimeError(f"c10k.py exited with {code}: {tail(log, 3)}")
+    result: dict[str, Any] = json.loads(out.read_text())
+    if result["errors"]:
+        print(f"(errors: {'; '.join(result['errors'])[:200]}) ", end="")
+    return result
+
+
+def c10k(opts: Options, websocket: bool) -> Section:
+    names = selected(C10K_WS if websocket else C10K_HTTP, opts)
+    if websocket and not (APPS / "asyncweb_websocket.py").exists():
+        names = [n for n in names if n != "asyncweb"]
+    kind = "WebSockets" if websocket else "keep-alive HTTP connections"
+    samples, failures = interleave(
+        names,
+        opts.rounds,
+        lambda n, r: c10k_once(n, r, opts, websocket),
+        "c10k_ws" if websocket else "c10k",
+    )
+    per_conn = {n: median([s["kib_per_connection"] for s in samples[n]]) for n in names}
+    rows = []
+    for n in names:
+        if not samples[n]:
+            rows.append([LABELS[n], failures.get(n, "no data").split(":", 1)[0]] + ["—"] * 6)
+            continue
+        last = samples[n][-1]
+        held = min(s["held"] for s in samples[n])
+        kept = min(s["still_open"] for s in samples[n])
+        rows.append(
+            [
+                LABELS[n],
+                f"{held:,} / {last['requested']:,}" + ("" if kept == held else f" ({kept} kept)"),
+                f"{last['rss_before_kib'] / 1024:.1f} → {last['rss_after_kib'] / 1024:.1f} MiB",
+                f"{per_conn[n]:.2f}",
+                ratio(per_conn[n], per_conn.get("tornado")),
+                fmt_ms(median([s["active_before"]["p99_ms"] for s in samples[n]])),
+                fmt_ms(median([s["active_during"]["p99_ms"] for s in samples[n]])),
+            ]
+        )
+    goal = "12 KiB per idle WebSocket" if websocket else "4 KiB per idle HTTP connection"
+    what = (
+        "a WebSocket handshake to `/ws` (echo app, `apps/*_websocket.py`)"
+        if websocket
+        else "one `GET /` (hello-world app)"
+    )
+    lines = [
+        f"{opts.c10k_connections:,} idle {kind} held at once against one server process "
+        f"(pinned to CPU {SERVER_CPU}); the client (`c10k.py`, a separate process on CPU "
+        f"{CLIENT_CPU}, open-file limits raised to the hard limit) opens them {what}, reads "
+        "the whole answer, then keeps them open and silent. Memory per connection is "
+        "(VmRSS after - VmRSS before) / connections held, from `/proc/<pid>/status`. The "
+        "active client makes 200 sequential keep-alive `GET /` on a fresh connection, before "
+        f"and while the idle ones are held. Goal: asyncweb <= {goal}.",
+        "",
+        *md_table(
+            [
+                "server",
+                "held",
+                "server RSS",
+                "KiB / connection",
+                "vs Tornado",
+                "active p99 before",
+                "active p99 during",
+            ],
+            rows,
+        ),
+        *failure_lines(failures),
+    ]
+    if websocket and "asyncweb" not in names and opts.contenders in (None, ["asyncweb"]):
+        lines += ["", "asyncweb: pending (no `apps/asyncweb_websocket.py`)."]
+    bars = [(LABELS[n], v) for n in names if (v := per_conn[n]) is not None]
+    chart = Chart(
+        f"C10K: KiB per idle {'WebSocket' if websocket else 'HTTP connection'} (lower is better)",
+        "KiB",
+        bars,
+        True,
+        (12.0, "goal: 12 KiB") if websocket else (4.0, "goal: 4 KiB"),
+    )
+    name = "c10k_ws" if websocket else "c10k"
+    title = "C10K: idle WebSockets" if websocket else "C10K: idle HTTP connections"
+    return Section(name, title, lines, [chart], samples)
+
+
+# -- multi-process ----------------------------------------------------------------------------
+
+
+def serve_command() -> list[str]:
+    return [sys.executable, "-m", "asyncweb", "serve"]
+
+
+def serve_available() -> str | None:
+    """None when ``asyncweb serve`` exists here, else why not."""
     try:
-        proc.wait(duration + 30)
-    except subprocess.TimeoutExpired:
-        _terminate(proc)
-        raise RuntimeError(f"wrk did not finish within {duration + 30:g}s") from None
-    _live.remove(proc)
-    output = log_path.read_text(errors="replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk exited with {proc.returncode}: {output.strip()[-300:]}")
-    return output
+        out = subprocess.run(
+            [*serve_command(), "--help"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    if out.returncode != 0 or "--workers" not in out.stdout:
+        lines = (out.stderr or out.stdout).strip().splitlines()
+        return lines[-1] if lines else f"exit code {out.returncode}"
+    return None
 
 
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+def workers_once(workers: int, rnd: int, opts: Options) -> WrkSample:
+    port = free_port()
+    prefix = RAW / f"workers-{workers}-r{rnd}"
+    argv = [*serve_command(), "asyncweb_serve_app:app", "--port", str(port), "--host", HOST]
+    argv += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    env = dict(os.environ, PYTHONPATH=str(APPS))
+    proc = start_server(
+        argv, port, prefix.with_suffix(".server.log"), _check_hello, cwd=APPS, env=env
+    )
+    url = f"http://{HOST}:{port}/"
+    try:
+        warm = wrk_argv(url, opts.warmup, WRK_CONNECTIONS, latency=False, pin=None)
+        run_wrk(warm, opts.warmup, prefix.with_suffix(".warmup.txt"))
+        argv = wrk_argv(url, opts.duration, WRK_CONNECTIONS, threads=2, pin=None)
+        return parse_wrk(run_wrk(argv, opts.duration, prefix.with_suffix(".wrk.txt")))
+    finally:
+        terminate(proc)
 
 
-def _to_ms(value: str, unit: str) -> float:
-    return float(value) * _UNITS_MS[unit]
+def workers(opts: Options) -> Section:
+    title = "Multi-process: `asyncweb serve --workers N`"
+    if opts.contenders is not None and "asyncweb" not in opts.contenders:
+        return Section("workers", title, ["Skipped (asyncweb not selected)."])
+    missing = serve_available()
+    if missing is not None:
+        return Section(
+            "workers",
+            title,
+            [f"Pending: `python -m asyncweb serve --help` does not offer `--workers` ({missing})."],
+        )
+    samples, failures = interleave(
+        ["1", "2"], opts.rounds, lambda n, r: workers_once(int(n), r, opts), "workers"
+    )
+    med = {n: median([s.rps for s in samples[n]]) for n in samples}
+    rows = []
+    for n in ("1", "2"):
+        if not samples[n]:
+            rows.append([n, failures.get(n, "no data").split(":", 1)[0], "—", "—", "—"])
+            continue
+        rows.append(
+            [
+                n,
+                f"{med[n]:,.0f}",
+                fmt_ms(median([s.p99_ms for s in samples[n]])),
+                ", ".join(f"{s.rps:.0f}" for s in samples[n]),
+                ratio(med[n], med["1"]),
+            ]
+        )
+    lines = [
+        "Hello world (`apps/asyncweb_serve_app.py`) under `asyncweb serve` with 1 and 2 worker "
+        "processes, not pinned; `wrk -t2 -c100`, also not pinned. With 2 cores the client "
+        "shares the CPUs with the workers, so 2 workers cannot reach 2x here.",
+        "",
+        *md_table(["workers", "median req/s", "p99", "rounds (req/s)", "vs 1 worker"], rows),
+        *failure_lines({f"{k} worker(s)": v for k, v in failures.items()}),
+    ]
+    bars = [(f"{n} worker(s)", v) for n in ("1", "2") if (v := med[n]) is not None]
+    chart = Chart("asyncweb serve --workers N: req/s", "req/s", bars)
+    data = {n: [asdict(s) for s in samples[n]] for n in samples}
+    return Section("workers", title, lines, [chart], data)
 
 
-def parse_wrk(output: str) -> Sample:
-    m = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
-    if not m:
-        raise RuntimeError(f"no Requests/sec in wrk output: {output.strip()[-300:]}")
-    rps = float(m.group(1))
-    percentiles: dict[str, float] = {}
-    for pm in re.finditer(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M):
-        percentiles[pm.group(1)] = _to_ms(pm.group(2), pm.group(3))
-    errors = []
-    em = re.search(r"Socket errors:(.*)$", output, re.M)
-    if em:
-        errors.append("socket errors:" + em.group(1).strip())
-    nm = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    if nm:
-        errors.append(f"non-2xx: {nm.group(1)}")
-    return Sample(rps, percentiles.get("50"), percentiles.get("99"), "; ".join(errors))
+# -- other helpers' benchmarks ----------------------------------------------------------------
+
+
+def script_options(path: Path) -> str:
+    """The ``--help`` text of a benchmark script ("" if it has none)."""
+    try:
+        out = subprocess.run(
+            [sys.executable, str(path), "--help"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout if out.returncode == 0 else ""
+
+
+def table_chart(lines: Sequence[str], title: str) -> Chart | None:
+    """A chart from the first markdown table in ``lines``: first column against the first
+    numeric column. Time-like columns (us, ms, s, KiB) are lower-is-better."""
+    rows = [line.strip().strip("|").split("|") for line in lines if line.lstrip().startswith("|")]
+    rows = [[cell.strip() for cell in row] for row in rows]
+    if len(rows) < 3:
+        return None
+    head, body = rows[0], [r for r in rows[2:] if len(r) == len(rows[0])]
+
+    def number(cell: str) -> float | None:
+        try:
+            return float(cell.replace(",", "").rstrip("x").split()[0])
+        except (ValueError, IndexError):
+            return None
+
+    for col in range(1, len(head)):
+        values = [number(r[col]) for r in body]
+        if body and all(v is not None for v in values):
+            unit = head[col]
+            lower = any(w in unit.lower().split() for w in ("us", "ms", "s", "kib", "latency"))
+            better = "lower" if lower else "higher"
+            bars = [(r[0], v) for r, v in zip(body, values, strict=True) if v is not None]
+            return Chart(f"{title}: {unit} ({better} is better)", unit, bars, lower)
+    return None
+
+
+def external(name: str, title: str, script: str, opts: Options) -> Section:
+    """Run another helper's ``benchmarks/<script>`` and fold its report into ours.
+
+    Its ``--help`` decides how: with ``--output`` it writes its markdown to ``raw/`` (never
+    over its own committed file); with ``--quick`` it gets that in a quick run. The markdown
+    tables it writes (or prints) become this section, the first one charted."""
+    path = HERE / script
+    if not path.exists():
+        return Section(name, title, [f"Pending: `benchmarks/{script}` is not there yet."])
+    options = script_options(path)
+    out = RAW / f"{name}.md"
+    out.unlink(missing_ok=True)
+    log = RAW / f"{name}.log"
+    argv = [sys.executable, str(path)]
+    if "--output" in options:
+        argv += ["--output", str(out)]
+    if opts.quick and "--quick" in options:
+        argv.append("--quick")
+    elif opts.quick and "--repeats" in options:
+        argv += ["--repeats", "3"]
+    print(f"[{name}] {shlex.join(argv[1:])}", flush=True)
+    code = wait_or_kill(spawn(argv, log, cwd=HERE), 1800, script)
+    if code != 0:
+        return Section(name, title, [f"Failed: `{script}` exited with {code}: {tail(log, 4)}"])
+    text = out.read_text(errors="replace") if out.exists() else log.read_text(errors="replace")
+    tables = [line for line in text.splitlines() if line.lstrip().startswith("|")]
+    if out.exists():  # its own report, minus its heading (ours is the section title)
+        kept = [line for line in text.splitlines() if not line.startswith("#")]
+    else:
+        kept = tables or ["```", *text.strip().splitlines()[-20:], "```"]
+    chart = table_chart(tables, title)
+    command = shlex.join(["benchmarks/" + script, *argv[2:]]).replace(str(HERE) + "/", "")
+    while kept and not kept[0].strip():
+        kept.pop(0)
+    lines = [f"From `{command}` (its own method).", "", *kept]
+    return Section(name, title, lines, [chart] if chart else [], text)
 
 
 # -- the run ----------------------------------------------------------------------------------
 
+BENCHMARKS: dict[str, Callable[[Options], Section]] = {
+    "hello": lambda o: throughput(HELLO, o),
+    "realistic": lambda o: throughput(REALISTIC, o),
+    "latency": latency,
+    "c10k": lambda o: c10k(o, websocket=False),
+    "c10k_ws": lambda o: c10k(o, websocket=True),
+    "workers": workers,
+    "templates": lambda o: external("templates", "Template page", "template_bench.py", o),
+    "ws_echo": lambda o: external("ws_echo", "WebSocket echo", "ws_bench.py", o),
+}
 
-def bench_once(contender: Contender, rnd: int, duration: float) -> Sample:
-    port = free_port()
-    prefix = RAW / f"{contender.name}-r{rnd}"
-    proc = start_server(contender, port, prefix.with_suffix(".server.log"))
-    try:
-        run_wrk(port, WARMUP_SECONDS, prefix.with_suffix(".warmup.txt"), latency=False)
-        output = run_wrk(port, duration, prefix.with_suffix(".wrk.txt"))
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"server died during the run: {tail(prefix.with_suffix('.server.log'))}"
+
+def headline(sections: list[Section]) -> list[str]:
+    """One line per target: the asyncweb figure that answers it."""
+    out = []
+    for s in sections:
+        for chart in s.charts:
+            bars = {label.lower(): value for label, value in chart.bars}
+            mine, tornado = bars.get("asyncweb"), bars.get("tornado")
+            if mine is None or tornado is None:
+                continue
+            figure = f"{mine:.2f}" if chart.lower_is_better else f"{mine:,.0f}"
+            out.append(
+                f"- {s.title}: asyncweb {figure} {chart.unit} = {mine / tornado:.2f}x Tornado"
             )
-        return parse_wrk(output)
-    finally:
-        _terminate(proc)
-
-
-def run(contenders: list[Contender], rounds: int, duration: float) -> list[Result]:
-    results = {c.name: Result(c) for c in contenders}
-    for rnd in range(1, rounds + 1):
-        # Rotate the starting point each round so no contender always runs first/last.
-        shift = (rnd - 1) % len(contenders)
-        order = contenders[shift:] + contenders[:shift]
-        for contender in order:
-            result = results[contender.name]
-            if result.failure is not None:
-                continue
-            print(f"[round {rnd}/{rounds}] {contender.name:20} ", end="", flush=True)
-            try:
-                sample = bench_once(contender, rnd, duration)
-            except StartError as exc:
-                result.failure = f"failed to start: {exc}"
-                print(result.failure)
-                continue
-            except RuntimeError as exc:
-                result.failure = f"failed: {exc}"
-                print(result.failure)
-                continue
-            result.samples.append(sample)
-            print(
-                f"{sample.rps:10.0f} req/s  p50 {fmt_ms(sample.p50_ms)}  p99 "
-                f"{fmt_ms(sample.p99_ms)}" + (f"  [{sample.errors}]" if sample.errors else "")
-            )
-    order = list(BY_NAME)
-    return sorted(results.values(), key=lambda r: order.index(r.contender.name))
-
-
-# -- reporting --------------------------------------------------------------------------------
-
-
-def fmt_ms(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.2f} ms" if value < 100 else f"{value:.0f} ms"
-
-
-def pkg_version(name: str) -> str:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return "not installed"
-
-
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def wrk_version() -> str:
-    try:
-        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    first = (out.stdout or out.stderr).strip().splitlines()
-    return first[0].split(" Copyright")[0] if first else "unknown"
-
-
-def table(results: list[Result]) -> list[str]:
-    medians = {r.contender.name: r.median("rps") for r in results}
-    head = ["contender", "median req/s", "p50", "p99", "rounds (req/s)"]
-    head += [title for title, _ in BASELINES]
-    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in results:
-        name = r.contender.label
-        if not r.samples:
-            short = (r.failure or "no data").split(":", 1)[0]
-            cells = [name, short, "—", "—", "—"] + ["—"] * len(BASELINES)
-            rows.append("| " + " | ".join(cells) + " |")
-            continue
-        rps = medians[r.contender.name]
-        assert rps is not None
-        per_round = ", ".join(f"{s.rps:.0f}" for s in r.samples)
-        if r.failure:
-            per_round += " (then " + r.failure.split(":", 1)[0] + ")"
-        errors = sorted({s.errors for s in r.samples if s.errors})
-        if errors:
-            per_round += " [" + "; ".join(errors) + "]"
-        cells = [
-            name,
-            f"{rps:,.0f}",
-            fmt_ms(r.median("p50_ms")),
-            fmt_ms(r.median("p99_ms")),
-            per_round,
-        ]
-        for _, base in BASELINES:
-            base_rps = medians.get(base)
-            cells.append(f"{rps / base_rps:.2f}x" if base_rps else "—")
-        rows.append("| " + " | ".join(cells) + " |")
-    return rows
-
-
-def failures(results: list[Result]) -> list[str]:
-    lines = [f"- {r.contender.name}: {r.failure}" for r in results if r.failure]
-    return ["Failures:", "", *(line.replace("|", "/") for line in lines), ""] if lines else []
+    return ["Headline (asyncweb against Tornado):", "", *out, ""] if out else []
 
 
 def report(
-    results: list[Result], rounds: int, duration: float, started: datetime.datetime, elapsed: float
+    sections: list[Section],
+    opts: Options,
+    started: datetime.datetime,
+    elapsed: float,
+    chart_name: str | None,
 ) -> str:
-    packages = sorted({p for r in results for p in r.contender.packages})
-    cmd = shlex.join(wrk_argv(0, duration)).replace(":0/", ":PORT/")
     lines = [
         "# asyncweb benchmark results",
         "",
-        f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')} (run took {elapsed / 60:.1f} min)",
-        f"- machine: {os.cpu_count()} CPUs (`nproc`: {nproc()}), {cpu_model()}, "
-        f"{platform.system()} {platform.release()}",
+        f"- date: {started.strftime('%Y-%m-%d %H:%M UTC')} (run took {elapsed / 60:.1f} min)"
+        + (" — **quick smoke run, not for comparison**" if opts.quick else ""),
+        f"- machine: {machine_line()}",
         f"- python: {platform.python_implementation()} {platform.python_version()}",
-        "- packages: " + ", ".join(f"{p} {pkg_version(p)}" for p in packages),
-        f"- client: {wrk_version()}; command: `{cmd}`",
-        f"- method: {rounds} round(s) of {duration:g} s per contender, round-robin across "
-        f"contenders; each run starts a fresh server pinned to CPU {SERVER_CPU} "
-        f"(`taskset -c {SERVER_CPU}`), checks `GET /` answers `Hello, world`, warms up "
-        f"{WARMUP_SECONDS} s with wrk, then measures; wrk pinned to CPU {CLIENT_CPU}. "
-        "Figures are medians over rounds; ratios are median req/s over the baseline's.",
-        "- all servers run on uvloop, one process, access logs off.",
+        "- packages: " + ", ".join(f"{p} {pkg_version(p)}" for p in MEASURED_PACKAGES),
+        f"- client: {wrk_version()}",
+        f"- method: {opts.rounds} round(s) of {opts.duration:g} s per contender and benchmark, "
+        "contenders interleaved round by round (start rotated); each run starts a fresh "
+        f"server pinned to CPU {SERVER_CPU}, checks its answer, warms up {opts.warmup:g} s, "
+        f"then measures with the client pinned to CPU {CLIENT_CPU}. Figures are medians over "
+        "rounds; ratios are taken between medians. All servers run on uvloop, one process, "
+        "access logs off.",
         "",
-        *table(results),
-        "",
-        *failures(results),
-        "Content-Type of the answer: "
-        + ", ".join(f"{r.contender.name} `{r.contender.content_type}`" for r in results)
-        + ".",
-        "",
+        *headline(sections),
     ]
+    if chart_name:
+        lines += [f"![results]({chart_name})", ""]
+    for s in sections:
+        lines += [f"## {s.title}", "", *s.lines, ""]
     return "\n".join(lines)
 
 
-def nproc() -> str:
-    try:
-        return subprocess.run(["nproc"], capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        return str(os.cpu_count())
+def draw(sections: list[Section], path: Path) -> bool:
+    """One horizontal bar panel per chart; asyncweb's bar highlighted. False without charts."""
+    charts = [c for s in sections for c in s.charts if c.bars]
+    if not charts:
+        return False
+    import matplotlib  # type: ignore[import-not-found]
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # type: ignore[import-not-found]
+
+    cols = 2 if len(charts) > 1 else 1
+    rows = math.ceil(len(charts) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 0.5 + 2.6 * rows), squeeze=False)
+    for ax, chart in zip(axes.flat, charts, strict=False):
+        labels = [label for label, _ in chart.bars][::-1]
+        values = [value for _, value in chart.bars][::-1]
+        colors = ["#d95f02" if "asyncweb" in lab else "#7570b3" for lab in labels]
+        ax.barh(labels, values, color=colors)
+        ax.set_title(chart.title, fontsize=10)
+        ax.set_xlabel(chart.unit)
+        ax.tick_params(axis="y", labelsize=8)
+        top = max(values) if values else 1
+        for y, value in enumerate(values):
+            text = f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+            ax.text(value + top * 0.01, y, text, va="center", fontsize=7)
+        if chart.target is not None:
+            ax.axvline(chart.target[0], color="#1b9e77", linestyle="--", label=chart.target[1])
+            ax.legend(fontsize=7, loc="best")
+            top = max(top, chart.target[0])
+        ax.set_xlim(0, top * 1.18)
+    for ax in list(axes.flat)[len(charts) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per contender (3)")
     parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run (10)")
-    parser.add_argument("--only", help="comma-separated contenders: " + ",".join(BY_NAME))
-    parser.add_argument("--quick", action="store_true", help="smoke test: 1 round of 3 s")
+    parser.add_argument("--only", help="comma-separated benchmarks: " + ",".join(BENCHMARKS))
+    parser.add_argument("--contenders", help="comma-separated contenders: " + ",".join(BY_NAME))
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 1 round of 3 s, 1,000 C10K connections"
+    )
+    parser.add_argument("--rate", type=int, default=DEFAULT_RATE, help="latency req/s (3000)")
+    parser.add_argument("--connections", type=int, help="C10K connections (10000)")
     parser.add_argument(
         "--output",
         type=Path,
-        help="report file (default results.md; raw/results-quick.md with --quick)",
+        help="report file (default results.md; raw/results-quick.md with --quick); the chart "
+        "goes next to it with the suffix .png",
     )
     args = parser.parse_args(argv)
 
     if args.quick:
         args.rounds, args.duration = 1, 3
-    if args.rounds < 1 or args.duration <= 0:
-        parser.error("--rounds must be >= 1 and --duration > 0")
-    if args.only:
-        names = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in names if n not in BY_NAME]
+    if args.rounds < 1 or args.duration <= 0 or args.rate <= 0:
+        parser.error("--rounds must be >= 1, --duration and --rate > 0")
+
+    def names(value: str | None, known: Sequence[str], what: str) -> list[str] | None:
+        if not value:
+            return None
+        chosen = [n.strip() for n in value.split(",") if n.strip()]
+        unknown = [n for n in chosen if n not in known]
         if unknown:
-            parser.error(f"unknown contender(s): {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
-        contenders = [BY_NAME[n] for n in names]
-    else:
-        contenders = list(CONTENDERS)
-    output = args.output or (RAW / "results-quick.md" if args.quick else HERE / "results.md")
+            parser.error(f"unknown {what}: {', '.join(unknown)}; known: {', '.join(known)}")
+        return chosen
+
+    benchmarks = names(args.only, list(BENCHMARKS), "benchmark(s)") or list(BENCHMARKS)
+    contenders = names(args.contenders, list(BY_NAME), "contender(s)")
+    connections = args.connections or (QUICK_C10K_CONNECTIONS if args.quick else C10K_CONNECTIONS)
+    opts = Options(
+        rounds=args.rounds,
+        duration=args.duration,
+        warmup=1 if args.quick else 2,
+        quick=args.quick,
+        contenders=contenders,
+        rate=args.rate,
+        c10k_connections=connections,
+    )
+    output: Path = args.output or (RAW / "results-quick.md" if args.quick else HERE / "results.md")
 
     for tool in ("wrk", "taskset"):
         if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode:
             print(f"error: {tool} not found (Debian: apt-get install -y {tool})", file=sys.stderr)
             return 2
     RAW.mkdir(exist_ok=True)
-    per_run = WARMUP_SECONDS + args.duration + 2
-    estimate = per_run * args.rounds * len(contenders)
     print(
-        f"{len(contenders)} contender(s) x {args.rounds} round(s) x {args.duration:g} s "
-        f"(about {estimate / 60:.1f} min); python {platform.python_version()} at {sys.executable}"
+        f"benchmarks: {', '.join(benchmarks)}; {opts.rounds} round(s) x {opts.duration:g} s; "
+        f"python {platform.python_version()} at {sys.executable}"
     )
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGTERM, on_sigterm)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
+    sections: list[Section] = []
     try:
-        results = run(contenders, args.rounds, args.duration)
+        for name in benchmarks:
+            sections.append(BENCHMARKS[name](opts))
     except KeyboardInterrupt:
         print("\ninterrupted; servers stopped", file=sys.stderr)
         return 130
     finally:
-        _kill_all()
-    text = report(results, args.rounds, args.duration, started, time.monotonic() - t0)
+        kill_all()
     output.parent.mkdir(parents=True, exist_ok=True)
+    chart_path = output.with_suffix(".png")
+    chart_name = chart_path.name if draw(sections, chart_path) else None
+    text = report(sections, opts, started, time.monotonic() - t0, chart_name)
     output.write_text(text)
+    raw = {s.name: s.data for s in sections}
+    (RAW / (output.stem + ".json")).write_text(json.dumps(raw, indent=1, default=str))
     print()
     print(text)
-    print(f"written to {output}")
+    print(f"written to {output}" + (f" and {chart_path}" if chart_name else ""))
     return 0
 
 
