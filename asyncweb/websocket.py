@@ -315,6 +315,7 @@ class WebSocketHandler(RequestHandler):
         except Exception:
             app_log.error("Uncaught exception in open() of %s", self.request.path, exc_info=True)
             connection.close(1011, "internal error")
+            connection.start_receiving()  # to hear the peer's Close (messages are dropped)
             return
         if result is None or not inspect.isawaitable(result):
             connection.start_receiving()
@@ -334,7 +335,6 @@ class WebSocketHandler(RequestHandler):
                 exc_info=future.exception(),
             )
             connection.close(1011, "internal error")
-            return
         connection.start_receiving()
 
     # -- Tornado's interface -------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from asyncweb import web
-from asyncweb.websocket import WebSocketClosedError, WebSocketHandler
+from asyncweb.websocket import TransportConnection, WebSocketClosedError, WebSocketHandler
 
 # -- handlers -------------------------------------------------------------------------------------
 
@@ -146,6 +147,27 @@ class AfterCloseHandler(WebSocketHandler):
             events.append("closed-error")
 
 
+class NoDelayHandler(WebSocketHandler):
+    def open(self) -> None:
+        self.set_nodelay(True)
+        assert self.get_websocket_protocol() is self.ws_connection
+        assert isinstance(self.ws_connection, TransportConnection)
+        assert self.ws_connection.protocol.transport is not None
+        sock = self.ws_connection.protocol.transport.get_extra_info("socket")
+        self.write_message(f"nodelay={sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)}")
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+
+class FailingOpenHandler(WebSocketHandler):
+    def open(self) -> None:
+        raise RuntimeError("open failed on purpose")
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+
 def make_app(**settings: Any) -> web.Application:
     return web.Application(
         [
@@ -160,6 +182,8 @@ def make_app(**settings: Any) -> web.Application:
             (r"/asyncmessage", AsyncMessageHandler),
             (r"/flood", FloodHandler),
             (r"/afterclose", AfterCloseHandler),
+            (r"/nodelay", NoDelayHandler),
+            (r"/failopen", FailingOpenHandler),
         ],
         **settings,
     )
@@ -652,3 +676,33 @@ async def test_valid_utf8_split_across_fragments(ws_url: str) -> None:
 )
 async def test_protocol_errors_close_with_1002(ws_url: str, frames: bytes) -> None:
     assert await raw_close_code(ws_url, frames) == 1002
+
+
+# -- odds and ends --------------------------------------------------------------------------------
+
+
+async def test_set_nodelay(ws_url: str) -> None:
+    async with client(ws_url + "/nodelay") as ws:
+        assert await ws.recv() == "nodelay=1"
+
+
+async def test_exception_in_open_closes_with_1011(ws_url: str) -> None:
+    async with client(ws_url + "/failopen") as ws:
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+
+
+async def test_peer_vanishing_without_close_frame(ws_url: str) -> None:
+    _reader, writer = await open_raw_websocket(ws_url.replace("ws://", "http://"), "/echo")
+    writer.close()
+    await writer.wait_closed()
+    await wait_for(lambda: any(e[0] == "close" for e in events))
+    assert ("close", None, None) in events
+
+
+async def test_handshake_with_gzip_responses_on(serve: Serve) -> None:
+    url = await serve_ws(serve, compress_response=True)
+    async with client(url + "/echo", additional_headers={"Accept-Encoding": "gzip"}) as ws:
+        await ws.send("x" * 5000)
+        assert await ws.recv() == "x" * 5000
