@@ -2,10 +2,10 @@
 
 Each request runs on an :class:`asyncweb.protocol.client.HTTP1ClientProtocol`. Finished
 connections that may carry another request wait in a pool keyed by (scheme, host, port, TLS
-settings), at most ``max_idle_per_host`` per key and ``idle_timeout`` seconds each. A request
-sent on a pooled connection that turns out to be closed (the server timed it out while it sat
-idle) is sent again on a fresh one when that is safe: an idempotent method, no streamed body,
-and not a byte of response seen.
+settings, source address), at most ``max_idle_per_host`` per key and ``idle_timeout`` seconds
+each. A request sent on a pooled connection that turns out to be closed (the server timed it
+out while it sat idle) is sent again on a fresh one when that is safe: an idempotent method,
+no streamed body, and not a byte of response seen.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 # Headers that describe a body; dropped when a redirect turns the request into a GET.
 _BODY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding")
 
-_PoolKey = tuple[str, str, int, Any]
+# (scheme, host, port, TLS settings, source address, IPv4 only): connections are only shared
+# between requests that would have opened the same one.
+_PoolKey = tuple[str, str, int, Any, str | None, bool]
 
 
 class HTTPTimeoutError(HTTPClientError):
@@ -208,7 +210,14 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         if port is None:
             port = 443 if tls else 80
         ssl_context, ssl_key = self._ssl_context(proxy) if tls else (None, None)
-        key: _PoolKey = (parts.scheme, host, port, ssl_key)
+        key: _PoolKey = (
+            parts.scheme,
+            host,
+            port,
+            ssl_key,
+            proxy.network_interface,
+            proxy.allow_ipv6 is False,
+        )
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         headers = self._request_headers(proxy, netloc, parts.username, parts.password)
         phase = _Phase()
@@ -310,7 +319,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self, proxy: _RequestProxy, key: _PoolKey, ssl_context: ssl.SSLContext | None
     ) -> HTTP1ClientProtocol:
         loop = asyncio.get_running_loop()
-        _, host, port, _ = key
+        host, port = key[1], key[2]
         max_header_size = proxy.max_header_size or self.max_header_size
         local_addr = (proxy.network_interface, 0) if proxy.network_interface else None
         family = socket.AF_INET if proxy.allow_ipv6 is False else socket.AF_UNSPEC

@@ -45,6 +45,7 @@ class Echo(RequestHandler):
                 "headers": dict(self.request.headers.get_all()),
                 "query": self.request.query,
                 "conn": id(self.request.connection),
+                "remote": self.request.remote_ip,
             }
         )
 
@@ -295,6 +296,24 @@ async def test_header_crlf_refused_before_sending(stdlib_server: Any) -> None:
         assert client.connections_opened == 0  # type: ignore[attr-defined]
     finally:
         client.close()
+
+
+async def test_address_options(base: str, client: AsyncHTTPClient) -> None:
+    port = base.rsplit(":", 1)[1]
+    # The server listens on 127.0.0.1 only; IPv4-only resolution of localhost finds it.
+    response = await client.fetch(f"http://localhost:{port}/echo", allow_ipv6=False)
+    assert httpclient_json(response)["headers"]["Host"] == f"localhost:{port}"
+    # The whole of 127/8 is loopback on Linux: a distinct source address shows up server-side.
+    response = await client.fetch(base + "/echo", network_interface="127.0.0.2")
+    assert httpclient_json(response)["remote"] == "127.0.0.2"
+    # That connection is pooled for requests from the same source address only.
+    assert httpclient_json(await client.fetch(base + "/echo"))["remote"] == "127.0.0.1"
+    mapped = AsyncHTTPClient(force_instance=True, hostname_mapping={"service.invalid": "127.0.0.1"})
+    try:
+        response = await mapped.fetch(f"http://service.invalid:{port}/echo")
+        assert httpclient_json(response)["headers"]["Host"] == f"service.invalid:{port}"
+    finally:
+        mapped.close()
 
 
 # -- redirects -------------------------------------------------------------------------------------
