@@ -581,6 +581,33 @@ async def test_tls_with_throwaway_ca(serve: Serve, tmp_path: Any) -> None:
         client.close()
 
 
+async def test_tls_client_certificate(serve: Serve, tmp_path: Any) -> None:
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca.configure_trust(server_ctx)
+    server_ctx.verify_mode = ssl.CERT_REQUIRED  # mutual TLS: no client certificate, no service
+    base = await serve(make_app(), ssl_options=server_ctx)
+    ca_file, cert_file, key_file = (tmp_path / name for name in ("ca.pem", "c.pem", "k.pem"))
+    ca.cert_pem.write_to_path(str(ca_file))
+    client_cert = ca.issue_cert("client@example.com")
+    client_cert.cert_chain_pems[0].write_to_path(str(cert_file))
+    client_cert.private_key_pem.write_to_path(str(key_file))
+    client = AsyncHTTPClient(force_instance=True)
+    try:
+        response = await client.fetch(
+            base + "/echo",
+            ca_certs=str(ca_file),
+            client_cert=str(cert_file),
+            client_key=str(key_file),
+        )
+        assert response.code == 200
+        with pytest.raises((ssl.SSLError, HTTPStreamClosedError, ConnectionError)):
+            await client.fetch(base + "/echo", ca_certs=str(ca_file))
+    finally:
+        client.close()
+
+
 # -- the client object -----------------------------------------------------------------------------
 
 
