@@ -68,21 +68,32 @@ def fuzz_app() -> Application:
 
 
 async def exchange(
-    server: HTTPServer, chunks: Iterable[bytes], *, close_within: float = 5.0
+    server: HTTPServer,
+    chunks: Iterable[bytes],
+    *,
+    close_within: float = 5.0,
+    half_close: bool = False,
 ) -> tuple[bytes, bool]:
     """Feed ``chunks`` to a fresh connection of ``server``; return (bytes written back,
-    whether the server closed the connection within ``close_within`` seconds)."""
+    whether the server closed the connection within ``close_within`` seconds). Chunks go to
+    whatever protocol the transport has now (a WebSocket one after an upgrade). With
+    ``half_close`` the client then shuts down its sending side (a real EOF on the socket)."""
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
     theirs.setblocking(False)
     transport: asyncio.BaseTransport | None = None
     try:
         # The server's own protocol factory: the connection is exactly one it would accept.
-        transport, protocol = await loop.connect_accepted_socket(server._make_protocol, ours)
+        transport, _ = await loop.connect_accepted_socket(server._make_protocol, ours)
         for chunk in chunks:
+            if transport.is_closing():
+                break
             # Any exception from here is a finding: data_received must never raise.
+            protocol: Any = transport.get_protocol()
             protocol.data_received(chunk)
             await asyncio.sleep(0)
+        if half_close:
+            theirs.shutdown(socket.SHUT_WR)
         received: list[bytes] = []
         closed = False
         deadline = loop.time() + close_within

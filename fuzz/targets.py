@@ -23,7 +23,7 @@ from asyncweb.httpserver import HTTPServer
 from fuzz.harness import ERROR_STATUSES, exchange, fuzz_app, status_codes
 
 _loop: asyncio.AbstractEventLoop | None = None
-_servers: dict[bool, HTTPServer] = {}
+_servers: dict[int, HTTPServer] = {}
 
 # Tiny timeouts: an input that leaves the connection waiting costs milliseconds, not minutes.
 _TIMEOUTS: dict[str, Any] = {
@@ -151,8 +151,74 @@ def template(data: bytes) -> None:
         return
 
 
-def websocket_frames(data: bytes) -> None:  # pragma: no cover - until asyncweb.websocket lands
-    raise NotImplementedError
+_WS_HANDSHAKE = (
+    b"GET /ws HTTP/1.1\r\nHost: fuzz.example\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
+_WS_DEFLATE = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+
+
+def _websocket_app() -> Any:
+    from asyncweb.web import Application
+    from asyncweb.websocket import WebSocketHandler
+
+    class Echo(WebSocketHandler):
+        def on_message(self, message: str | bytes) -> None:
+            self.write_message(message, binary=isinstance(message, bytes))
+
+        def get_compression_options(self) -> dict[str, Any] | None:
+            return {}
+
+    return Application([("/ws", Echo)], websocket_max_message_size=4096)
+
+
+def websocket_frames(data: bytes) -> None:
+    """A real upgrade, then the input's bytes as frames (flags bit 1: offer permessage-deflate),
+    then the client's EOF. The server must not raise, must have answered 101, may only send
+    well-formed frames, and must close the connection within a second."""
+    flags, chunks = split_input(data)
+    loop = _event_loop()
+    key = 2 + bool(flags & 2)
+    server = _servers.get(key)
+    if server is None:
+        server = _servers[key] = HTTPServer(_websocket_app(), **_TIMEOUTS)
+    head = _WS_HANDSHAKE + (_WS_DEFLATE if flags & 2 else b"") + b"\r\n"
+    written, closed = loop.run_until_complete(
+        exchange(server, [head, *chunks], close_within=1.0, half_close=True)
+    )
+    if not written.startswith(b"HTTP/1.1 101 "):
+        raise AssertionError(f"no upgrade: {written[:200]!r}")
+    if not closed:
+        raise AssertionError("WebSocket connection still open after the client's EOF")
+    _check_server_frames(written.split(b"\r\n\r\n", 1)[1])
+
+
+def _check_server_frames(stream: bytes) -> None:
+    """Server frames are unmasked, use known opcodes, and a close frame comes last."""
+    pos = 0
+    while pos < len(stream):
+        if len(stream) - pos < 2:
+            raise AssertionError("truncated frame header from the server")
+        first, second = stream[pos], stream[pos + 1]
+        if second & 0x80:
+            raise AssertionError("server frame is masked")
+        opcode = first & 0x0F
+        if opcode not in (0x0, 0x1, 0x2, 0x8, 0x9, 0xA):
+            raise AssertionError(f"server sent opcode {opcode}")
+        length = second & 0x7F
+        pos += 2
+        if length == 126:
+            length = int.from_bytes(stream[pos : pos + 2], "big")
+            pos += 2
+        elif length == 127:
+            length = int.from_bytes(stream[pos : pos + 8], "big")
+            pos += 8
+        pos += length
+        if pos > len(stream):
+            raise AssertionError("truncated frame payload from the server")
+        if opcode == 0x8 and pos != len(stream):
+            raise AssertionError("server sent frames after its close frame")
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
@@ -162,3 +228,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
 }
 if importlib.util.find_spec("asyncweb.template") is not None:
     TARGETS["template"] = template
+if importlib.util.find_spec("asyncweb.websocket") is not None:
+    TARGETS["websocket"] = websocket_frames
