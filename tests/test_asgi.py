@@ -3,6 +3,7 @@ processes over loopback, talked to with asyncweb's HTTP client and the websocket
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed
 
 from asyncweb.httpclient import AsyncHTTPClient, HTTPClientError
+from asyncweb.simple_httpclient import HTTPTimeoutError
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +47,7 @@ def _command(server: str, port: int) -> list[str]:
 
 class ServerProcess:
     def __init__(self, server: str, lifespan_file: Path) -> None:
+        self.events = lifespan_file
         self.port = free_port()
         env = dict(os.environ, ASGI_TEST_LIFESPAN_FILE=str(lifespan_file))
         self.process = subprocess.Popen(
@@ -150,6 +153,18 @@ async def test_websocket_to_a_plain_handler_is_refused(server: ServerProcess) ->
         async with websockets.connect(url):
             pass
     assert info.value.response.status_code == 403
+
+
+async def test_client_leaving_reaches_on_connection_close(
+    server: ServerProcess, client: AsyncHTTPClient
+) -> None:
+    with pytest.raises(HTTPTimeoutError):
+        await client.fetch(server.base + "/longpoll", request_timeout=0.3)
+    for _ in range(500):
+        if server.events.exists() and "client gone" in server.events.read_text():
+            break
+        await asyncio.sleep(0.01)
+    assert "client gone" in server.events.read_text()
 
 
 @pytest.mark.parametrize("kind", ["uvicorn", "hypercorn"])

@@ -55,6 +55,21 @@ class Args(RequestHandler):
         self.write({"name": name})
 
 
+class LongPoll(RequestHandler):
+    """Waits until the client goes away; the ASGI server's http.disconnect must reach it."""
+
+    async def get(self) -> None:
+        self.gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self.gone
+
+    def on_connection_close(self) -> None:
+        if LIFESPAN_FILE:
+            with open(LIFESPAN_FILE, "a") as f:
+                f.write("client gone\n")
+        if not self.gone.done():
+            self.gone.set_result(None)
+
+
 class Fail(RequestHandler):
     def get(self) -> None:
         raise RuntimeError("handler failed")
@@ -99,6 +114,7 @@ application = Application(
         (r"/stream", Stream),
         (r"/args/(\w+)", Args),
         (r"/fail", Fail),
+        (r"/longpoll", LongPoll),
         (r"/ws/(\w+)", EchoSocket),
     ]
 )
