@@ -9,7 +9,8 @@
 Requests go through the application's normal routing and handlers; streamed responses
 (``flush()``) become ``http.response.body`` messages with ``more_body``, sent one at a time so
 the server's flow control reaches ``await self.flush()``. ``WebSocketHandler``\\ s run over the
-server's ``websocket.*`` messages (pings and compression are the server's business there).
+server's ``websocket.*`` messages (``prepare()`` guards the handshake; ``get()`` is not called;
+pings and compression are the server's business there).
 Lifespan: ``on_startup``/``on_shutdown`` callables (plain or async) run at
 ``lifespan.startup``/``lifespan.shutdown``.
 
@@ -208,6 +209,20 @@ class _ASGIResponseConnection(httputil.HTTPConnection):
     async def wait_sent(self) -> None:
         while self._pump is not None:
             await asyncio.shield(self._pump)
+
+
+class _HandshakeConnection(_ASGIResponseConnection):
+    """The connection of a WebSocket handshake under ASGI: an HTTP answer (from prepare())
+    can't be sent on a websocket scope, so it is only noted, and becomes a refusal."""
+
+    def __init__(self, context: _ASGIContext) -> None:
+        async def nowhere(message: Message) -> None:
+            pass
+
+        super().__init__(nowhere, context)
+
+    def _enqueue(self, message: Message) -> asyncio.Future[None]:
+        return _done_future()
 
 
 class _ASGIWebSocket:
@@ -435,7 +450,7 @@ class ASGIAdapter:
         await conn.wait_sent()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from asyncweb.web import _HandlerDelegate
+        from asyncweb.web import HTTPError, _HandlerDelegate
         from asyncweb.websocket import WebSocketHandler
 
         message = await receive()
@@ -447,7 +462,7 @@ class ASGIAdapter:
         headers.setdefault("Connection", "Upgrade")
         headers.setdefault("Sec-WebSocket-Version", "13")
         headers.setdefault("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==")
-        conn = _ASGIResponseConnection(send, _ASGIContext(scope))
+        conn = _HandshakeConnection(_ASGIContext(scope))
         request = httputil.HTTPServerRequest(
             method="GET", uri=uri, version="HTTP/1.1", headers=headers, connection=conn
         )
@@ -471,6 +486,18 @@ class ASGIAdapter:
             name: handler.decode_argument(value, name) if value is not None else None
             for name, value in (delegate.path_kwargs or {}).items()
         }
+        # prepare() runs as before get() under asyncweb's server (authentication, ...); if it
+        # answered the request itself (an error, a redirect), the WebSocket is refused.
+        try:
+            await _maybe_await(handler.prepare())
+        except Exception as e:
+            if not isinstance(e, HTTPError):
+                app_log.error("Uncaught exception in prepare() of %s", uri, exc_info=True)
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if handler._finished or conn.started:
+            await send({"type": "websocket.close", "code": 1008})
+            return
         refusal = handler.websocket_refusal()
         if refusal is not None:
             gen_log.info("refused WebSocket handshake: %s", refusal[1])

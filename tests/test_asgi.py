@@ -147,6 +147,16 @@ async def test_websocket_handler(server: ServerProcess) -> None:
         assert info.value.rcvd.reason == "asked"
 
 
+async def test_websocket_prepare_guards_the_handshake(server: ServerProcess) -> None:
+    url = server.base.replace("http://", "ws://") + "/guarded"
+    with pytest.raises(websockets.InvalidStatus) as info:
+        async with websockets.connect(url):
+            pass
+    assert info.value.response.status_code == 403
+    async with websockets.connect(url + "?token=s3cret") as ws:
+        assert await ws.recv() == "let in"
+
+
 async def test_websocket_to_a_plain_handler_is_refused(server: ServerProcess) -> None:
     url = server.base.replace("http://", "ws://") + "/hello"
     with pytest.raises(websockets.InvalidStatus) as info:

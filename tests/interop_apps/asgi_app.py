@@ -7,7 +7,7 @@ import asyncio
 import os
 
 from asyncweb.asgi import ASGIAdapter
-from asyncweb.web import Application, RequestHandler, stream_request_body
+from asyncweb.web import Application, HTTPError, RequestHandler, stream_request_body
 from asyncweb.websocket import WebSocketHandler
 
 # Written by the lifespan callbacks, so the tests can see they ran in the server process.
@@ -93,6 +93,17 @@ class EchoSocket(WebSocketHandler):
         return "chat" if "chat" in subprotocols else None
 
 
+class GuardedSocket(WebSocketHandler):
+    """prepare() guards the handshake, as it does under asyncweb's own server."""
+
+    def prepare(self) -> None:
+        if self.get_argument("token", "") != "s3cret":
+            raise HTTPError(403)
+
+    def open(self) -> None:
+        self.write_message("let in")
+
+
 def on_startup() -> None:
     started.append("up")
     if LIFESPAN_FILE:
@@ -116,6 +127,7 @@ application = Application(
         (r"/fail", Fail),
         (r"/longpoll", LongPoll),
         (r"/ws/(\w+)", EchoSocket),
+        (r"/guarded", GuardedSocket),
     ]
 )
 asgi_app = ASGIAdapter(application, on_startup=[on_startup], on_shutdown=[on_shutdown])
