@@ -199,6 +199,27 @@ def test_arbitrary_bytes_get_responses_or_a_close_never_an_exception(
         assert code in ERROR_STATUSES or code in (100, 200, 404, 405, 418), written[:400]
 
 
+@BOUNDED
+@given(st.one_of(mangled(), st.lists(requests(), min_size=1, max_size=3).map(b"".join)))
+def test_both_writers_agree_on_every_final_status(payload: bytes) -> None:
+    """Differential: our writer and h11's reference answer the same bytes with the same final
+    statuses (whether to send ``100 Continue`` for an empty body is left to each)."""
+
+    async def both() -> tuple[bytes, bytes]:
+        ours, _ = await exchange(HTTPServer(fuzz_app(), **FAST_TIMEOUTS), [payload])
+        reference, _ = await exchange(
+            HTTPServer(fuzz_app(), pure_h11=True, **FAST_TIMEOUTS), [payload]
+        )
+        return ours, reference
+
+    ours, reference = run(both())
+
+    def finals(data: bytes) -> list[int]:
+        return [code for code in status_codes(data) if code != 100]
+
+    assert finals(ours) == finals(reference), (ours[:600], reference[:600])
+
+
 # -- memory across connections, over real sockets ---------------------------------------------
 
 HOSTILE_INPUTS = [
