@@ -166,6 +166,16 @@ class StdlibHandler(http.server.BaseHTTPRequestHandler):
         if self.path == "/drop-second" and self._count >= 2:
             self.close_connection = True  # a stale keep-alive connection: no answer, just EOF
             return
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", "/landed?via=stdlib")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path == "/hang":
+            self.server.release.wait(10)  # until the test is over
+            self.close_connection = True
+            return
         if self.path == "/gzip":
             body = gzip.compress(b"hello gzip " * 50)
             self.send_response(200)
@@ -195,11 +205,13 @@ def stdlib_server() -> Iterator[Any]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StdlibHandler)
     server.daemon_threads = True
     server.ports = []  # type: ignore[attr-defined]
+    server.release = threading.Event()  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server
     finally:
+        server.release.set()  # type: ignore[attr-defined]
         server.shutdown()
         server.server_close()
         thread.join(5)
@@ -483,6 +495,26 @@ async def test_body_and_header_limits(base: str, client: AsyncHTTPClient) -> Non
 
 
 # -- pooling ---------------------------------------------------------------------------------------
+
+
+async def test_against_stdlib_server(client: AsyncHTTPClient, stdlib_server: Any) -> None:
+    response = await client.fetch(stdlib_url(stdlib_server, "/redirect"))
+    assert response.effective_url == stdlib_url(stdlib_server, "/landed?via=stdlib")
+    assert response.body == b"stdlib /landed?via=stdlib"
+    with pytest.raises(HTTPTimeoutError, match="Timeout during request"):
+        await client.fetch(stdlib_url(stdlib_server, "/hang"), request_timeout=0.2)
+
+    async def producer(write: Any) -> None:
+        for i in range(4):
+            await write(b"%d" % i * 1000)
+
+    response = await client.fetch(
+        stdlib_url(stdlib_server, "/upload"),
+        method="POST",
+        body_producer=producer,
+        headers={"Content-Length": "4000"},
+    )
+    assert response.body == b"".join(b"%d" % i * 1000 for i in range(4))
 
 
 async def test_connection_reuse_visible_server_side(
