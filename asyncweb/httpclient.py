@@ -494,3 +494,55 @@ class HTTPClient:
             return await self._async_client.fetch(request, **kwargs)
 
         return self._loop.run_until_complete(run())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m asyncweb.httpclient [--print_headers] [--print_body=false] URL...``:
+    fetch each URL and print what came back (an error response too)."""
+    import argparse
+    import sys
+
+    def flag(value: str) -> bool:
+        return value.lower() in ("1", "true", "yes", "on")
+
+    switches = {
+        "print_headers": False,
+        "print_body": True,
+        "follow_redirects": True,
+        "validate_cert": True,
+    }
+    parser = argparse.ArgumentParser(prog="python -m asyncweb.httpclient")
+    for name, default in switches.items():
+        parser.add_argument(f"--{name}", type=flag, default=default, metavar="BOOL")
+    parser.add_argument("urls", nargs="+")
+    # As with asyncweb.options, a bare --switch means --switch=true.
+    args = [f"{a}=true" if a[2:] in switches else a for a in (argv or sys.argv[1:])]
+    options = parser.parse_args(args)
+    client = HTTPClient()
+    try:
+        for url in options.urls:
+            try:
+                response = client.fetch(
+                    url,
+                    follow_redirects=options.follow_redirects,
+                    validate_cert=options.validate_cert,
+                )
+            except HTTPClientError as e:
+                if e.response is None:
+                    raise
+                response = e.response
+            if options.print_headers:
+                sys.stdout.write(str(response.headers))
+            if options.print_body:
+                sys.stdout.write(response.body.decode("utf-8", "replace") + "\n")
+            sys.stdout.flush()
+    finally:
+        client.close()
+
+
+if __name__ == "__main__":
+    # Run the imported module's main(): under ``-m`` this file is also ``__main__``, whose
+    # classes are not the ones the client raises.
+    from asyncweb.httpclient import main as _main
+
+    _main()

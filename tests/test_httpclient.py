@@ -8,6 +8,7 @@ import gzip
 import http.server
 import socket
 import ssl
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -693,3 +694,21 @@ async def test_blocking_http_client(base: str, stdlib_server: Any) -> None:
 
     body, other, code = await asyncio.to_thread(work)
     assert b"sync=1" in body and other == b"stdlib /sync" and code == 404
+
+
+async def test_command_line(base: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "asyncweb.httpclient",
+        "--print_headers",
+        base + "/status/404",
+        base + "/redirect/302",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err
+    text = out.decode()
+    assert "status body" in text  # an error response is printed, not raised
+    assert "Content-Type: " in text and '"method": "GET"' in text
