@@ -796,7 +796,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per contender (3)")
     parser.add_argument("--duration", type=float, default=10, help="seconds per wrk run (10)")
-    parser.add_argument("--only", help="comma-separated benchmarks: " + ",".join(BENCHMARKS))
+    parser.add_argument(
+        "--only",
+        help="comma-separated benchmarks: " + ",".join(BENCHMARKS) + " (contender names here "
+        "act as --contenders)",
+    )
     parser.add_argument("--contenders", help="comma-separated contenders: " + ",".join(BY_NAME))
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: 1 round of 3 s, 1,000 C10K connections"
@@ -825,8 +829,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown {what}: {', '.join(unknown)}; known: {', '.join(known)}")
         return chosen
 
-    benchmarks = names(args.only, list(BENCHMARKS), "benchmark(s)") or list(BENCHMARKS)
+    # --only takes benchmark names; contender names there (the older usage) act as --contenders.
+    only = names(args.only, [*BENCHMARKS, *BY_NAME], "benchmark(s) or contender(s)") or []
+    benchmarks = [n for n in only if n in BENCHMARKS] or list(BENCHMARKS)
     contenders = names(args.contenders, list(BY_NAME), "contender(s)")
+    if any(n in BY_NAME for n in only):
+        contenders = [*(contenders or []), *(n for n in only if n in BY_NAME)]
     connections = args.connections or (QUICK_C10K_CONNECTIONS if args.quick else C10K_CONNECTIONS)
     opts = Options(
         rounds=args.rounds,
