@@ -9,11 +9,13 @@ server's protocol object on a real transport, fed exact byte chunks (``fuzz/harn
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
 import struct
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -147,3 +149,40 @@ def test_arbitrary_bytes_after_the_upgrade_never_raise(payload: bytes, data: st.
     assert closed, "connection left open after the client's EOF"
     for opcode, _ in server_frames(after_head(written)):
         assert opcode in (0x1, 0x2, 0x8, 0x9, 0xA)
+
+
+def test_websocket_connections_leave_nothing_behind() -> None:
+    from asyncweb.protocol.websocket import WebSocketProtocol
+
+    def live() -> int:
+        gc.collect()
+        return sum(1 for obj in gc.get_objects() if isinstance(obj, (WebSocketProtocol, Echo)))
+
+    hello = frame(0x1, b"hello") + frame(0x2, bytes(300))
+    inputs = [
+        [HANDSHAKE + hello + frame(0x8, struct.pack("!H", 1000))],  # clean close
+        [HANDSHAKE + hello],  # EOF without a close frame
+        [HANDSHAKE + hello + b"\x81\x05abcde"],  # unmasked: protocol error
+        [HANDSHAKE + frame(0x2, bytes(5000))],  # over websocket_max_message_size
+    ]
+
+    async def rounds(count: int) -> None:
+        ws_server = server()
+        for _ in range(count):
+            for chunks in inputs:
+                written, closed = await exchange(ws_server, chunks, half_close=True)
+                assert closed and written.startswith(b"HTTP/1.1 101 ")
+
+    baseline = live()
+    run(rounds(10))  # warm-up
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        run(rounds(50))  # 200 connections
+        gc.collect()
+        growth = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert live() == baseline
+    assert growth < 48 * 1024, f"memory grew by {growth} bytes over 200 connections"
