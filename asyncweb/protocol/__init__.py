@@ -1,6 +1,8 @@
-"""The protocol layer: h11 (and later wsproto) state machines under ``asyncio.Protocol``.
+"""The protocol layer: h11 and wsproto state machines under ``asyncio.Protocol``.
 
 Sans-framework: it knows bytes, events, limits, flow control and timeouts, never handlers.
+``http1`` serves HTTP/1.x and, after a ``101``, hands the connection to a successor protocol
+(``switch_protocol``); ``websocket`` is that successor for WebSockets (and the client's).
 """
 
 from asyncweb.protocol.http1 import (
@@ -10,6 +12,14 @@ from asyncweb.protocol.http1 import (
     HTTPOutputError,
     RequestReceiver,
     StreamClosedError,
+    SwitchedProtocol,
+)
+from asyncweb.protocol.websocket import (
+    MessageReceiver,
+    WebSocketClosedError,
+    WebSocketError,
+    WebSocketParams,
+    WebSocketProtocol,
 )
 
 __all__ = [
@@ -17,6 +27,12 @@ __all__ = [
     "HTTP1Params",
     "HTTP1ServerProtocol",
     "HTTPOutputError",
+    "MessageReceiver",
     "RequestReceiver",
     "StreamClosedError",
+    "SwitchedProtocol",
+    "WebSocketClosedError",
+    "WebSocketError",
+    "WebSocketParams",
+    "WebSocketProtocol",
 ]
