@@ -427,6 +427,27 @@ class WebSocketHandler(RequestHandler):
     def get_websocket_protocol(self) -> WebSocketConnection | None:
         return self.ws_connection
 
+    # After the upgrade there is no HTTP response left to write to.
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        self._http_only("write")
+        super().write(chunk)
+
+    def flush(self, include_footers: bool = False) -> asyncio.Future[None]:
+        self._http_only("flush")
+        return super().flush(include_footers)
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        self._http_only("redirect")
+        super().redirect(url, permanent, status)
+
+    def set_cookie(self, name: str, value: str | bytes, *args: Any, **kwargs: Any) -> None:
+        self._http_only("set_cookie")
+        super().set_cookie(name, value, *args, **kwargs)
+
+    def _http_only(self, method: str) -> None:
+        if self.ws_connection is not None:
+            raise RuntimeError(f"{method}() is not supported on an open WebSocket")
+
     def on_connection_close(self) -> None:
         # The client went away during the handshake.
         super().on_connection_close()

@@ -60,6 +60,11 @@ class CommandHandler(WebSocketHandler):
             self.write_message({"answer": 42, "arg": arg})
         elif command == "raise":
             raise RuntimeError("on_message failed on purpose")
+        elif command == "http-write":
+            try:
+                self.write("an HTTP body")
+            except RuntimeError as err:
+                self.write_message(str(err))
         elif command == "subprotocol":
             self.write_message(str(self.selected_subprotocol))
 
@@ -706,3 +711,9 @@ async def test_handshake_with_gzip_responses_on(serve: Serve) -> None:
     async with client(url + "/echo", additional_headers={"Accept-Encoding": "gzip"}) as ws:
         await ws.send("x" * 5000)
         assert await ws.recv() == "x" * 5000
+
+
+async def test_http_output_methods_refused_after_upgrade(ws_url: str) -> None:
+    async with client(ws_url + "/cmd") as ws:
+        await ws.send("http-write")
+        assert await ws.recv() == "write() is not supported on an open WebSocket"
