@@ -412,3 +412,112 @@ def test_is_valid_ip_accepts(ip: str) -> None:
 )
 def test_is_valid_ip_rejects(ip: str) -> None:
     assert is_valid_ip(ip) is False
+
+
+# -- accept handler and resolvers -----------------------------------------------------------------
+
+
+async def test_add_accept_handler_accepts_until_removed() -> None:
+    import asyncio
+
+    from asyncweb.netutil import add_accept_handler
+
+    listener = bind_sockets(0, "127.0.0.1")[0]
+    port = listener.getsockname()[1]
+    accepted: list[tuple[socket.socket, object]] = []
+    got_two = asyncio.Event()
+
+    def on_connection(connection: socket.socket, address: object) -> None:
+        assert not connection.getblocking()
+        accepted.append((connection, address))
+        if len(accepted) == 2:
+            got_two.set()
+
+    remove = add_accept_handler(listener, on_connection)
+    clients = []
+    try:
+        for _ in range(2):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            clients.append(writer)
+        await asyncio.wait_for(got_two.wait(), 5)
+        assert [address[0] for _conn, address in accepted] == ["127.0.0.1", "127.0.0.1"]  # type: ignore[index]
+        remove()
+        # No longer accepted by us: the connection waits in the backlog.
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        clients.append(writer)
+        await asyncio.sleep(0.05)
+        assert len(accepted) == 2
+    finally:
+        for writer in clients:
+            writer.close()
+        for connection, _address in accepted:
+            connection.close()
+        listener.close()
+
+
+async def test_resolvers() -> None:
+    from asyncweb import netutil
+
+    default = netutil.Resolver()
+    assert isinstance(default, netutil.DefaultLoopResolver)
+    results = await default.resolve("localhost", 80, socket.AF_INET)
+    assert (socket.AF_INET, ("127.0.0.1", 80)) in results
+    for resolver in (
+        netutil.DefaultExecutorResolver(),
+        netutil.ThreadedResolver(num_threads=2),
+        netutil.BlockingResolver(),
+    ):
+        try:
+            assert (socket.AF_INET, ("127.0.0.1", 8)) in await resolver.resolve(
+                "127.0.0.1", 8, socket.AF_INET
+            )
+        finally:
+            resolver.close()
+    override = netutil.OverrideResolver(
+        netutil.DefaultExecutorResolver(),
+        {"svc.test": "127.0.0.1", ("api.test", 443): ("127.0.0.1", 8443)},
+    )
+    assert (await override.resolve("svc.test", 1, socket.AF_INET))[0] == (
+        socket.AF_INET,
+        ("127.0.0.1", 1),
+    )
+    assert (await override.resolve("api.test", 443, socket.AF_INET))[0][1] == ("127.0.0.1", 8443)
+    with pytest.raises(OSError):
+        await netutil.DefaultExecutorResolver().resolve("no-such-host.invalid", 80)
+    closed = netutil.ThreadedResolver()
+    closed.close()
+    with pytest.raises(RuntimeError):
+        await closed.resolve("127.0.0.1", 1)
+
+
+def test_resolver_configure_chooses_the_implementation() -> None:
+    from asyncweb import netutil
+
+    saved = netutil.Resolver._save_configuration()
+    try:
+        netutil.Resolver.configure("asyncweb.netutil.BlockingResolver")
+        assert type(netutil.Resolver()) is netutil.BlockingResolver
+        netutil.Resolver.configure(netutil.ThreadedResolver, num_threads=1)
+        threaded = netutil.Resolver()
+        assert isinstance(threaded, netutil.ThreadedResolver)
+        threaded.close()
+        with pytest.raises(ValueError):
+            netutil.Resolver.configure(dict)  # type: ignore[arg-type]
+    finally:
+        netutil.Resolver._restore_configuration(saved)
+    assert type(netutil.Resolver()) is netutil.DefaultLoopResolver
+
+
+def test_ssl_wrap_socket_builds_a_client_context() -> None:
+    from asyncweb.netutil import ssl_wrap_socket
+
+    sock = socket.socket()
+    try:
+        wrapped = ssl_wrap_socket(sock, {"cert_reqs": ssl.CERT_NONE}, server_hostname="x")
+        assert isinstance(wrapped, ssl.SSLSocket)
+        assert not wrapped.server_side
+        wrapped.close()
+        with socket.socket() as other, pytest.raises(ValueError):
+            ssl_wrap_socket(other, ssl.create_default_context(), server_side=False)
+    finally:
+        sock.close()

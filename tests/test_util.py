@@ -106,3 +106,56 @@ def test_re_unescape_rejects_pattern_escapes() -> None:
     for bad in [r"\d", r"\b", r"\Z", r"\1"]:
         with pytest.raises(ValueError):
             re_unescape(bad)
+
+
+def test_warn_deprecated_once_warns_once_per_name() -> None:
+    import warnings
+
+    from asyncweb import util
+
+    util._warned_once.discard("old_api")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        util.warn_deprecated_once("old_api", "new_api")
+        util.warn_deprecated_once("old_api", "new_api")
+    assert [str(w.message) for w in caught] == ["old_api is deprecated; use new_api"]
+    assert caught[0].category is DeprecationWarning
+
+
+def test_configurable_builds_the_configured_implementation() -> None:
+    from typing import Any
+
+    from asyncweb.util import Configurable
+
+    class Base(Configurable):
+        @classmethod
+        def configurable_base(cls) -> type[Configurable]:
+            return Base
+
+        @classmethod
+        def configurable_default(cls) -> type[Configurable]:
+            return Plain
+
+        def initialize(self, value: int = 0, **kwargs: Any) -> None:
+            self.value = value
+            self.extra = kwargs
+
+    class Plain(Base):
+        pass
+
+    class Fancy(Base):
+        pass
+
+    assert type(Base()) is Plain
+    assert Base(value=3).value == 3
+    saved = Base._save_configuration()
+    try:
+        Base.configure(Fancy, colour="red")
+        made = Base(value=1)
+        assert type(made) is Fancy and made.extra == {"colour": "red"}
+        assert type(Plain()) is Plain  # naming a class directly bypasses the setting
+        with pytest.raises(ValueError):
+            Base.configure(int)  # type: ignore[arg-type]
+    finally:
+        Base._restore_configuration(saved)
+    assert type(Base()) is Plain

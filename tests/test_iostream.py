@@ -1,0 +1,526 @@
+"""asyncweb.iostream over real loopback sockets: TCPServer, TCPClient and raw sockets.
+
+Every test runs on the standard asyncio loop and on uvloop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import socket
+import ssl
+import struct
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from asyncweb import iostream, netutil, util
+from asyncweb.iostream import (
+    IOStream,
+    SSLIOStream,
+    StreamBufferFullError,
+    StreamClosedError,
+    UnsatisfiableReadError,
+)
+from asyncweb.protocol import http1
+from asyncweb.tcpclient import TCPClient
+from asyncweb.tcpserver import TCPServer
+
+_policies: list[Any] = [("asyncio", asyncio.DefaultEventLoopPolicy())]
+try:
+    import uvloop
+
+    _policies.append(("uvloop", uvloop.EventLoopPolicy()))
+except ImportError:  # pragma: no cover
+    pass
+
+
+# pytest-asyncio 1.x wants a conftest hook for this; until tests/conftest.py has one, the
+# fixture (deprecated, still supported) runs each test on both loops.
+pytestmark = pytest.mark.filterwarnings(
+    'ignore:Overriding the "event_loop_policy" fixture:DeprecationWarning'
+)
+
+
+@pytest.fixture(params=_policies, ids=[name for name, _ in _policies])
+def event_loop_policy(request: pytest.FixtureRequest) -> Any:
+    return request.param[1]
+
+
+Handler = Callable[[IOStream, Any], Awaitable[None] | None]
+
+
+class FunctionServer(TCPServer):
+    def __init__(self, handler: Handler, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.handler = handler
+        self.streams: list[IOStream] = []
+
+    def handle_stream(self, stream: IOStream, address: Any) -> Awaitable[None] | None:
+        self.streams.append(stream)
+        return self.handler(stream, address)
+
+
+async def drop(streams: list[IOStream]) -> None:
+    """Close streams at once, unsent data or not, and let the loop see them go."""
+    for stream in streams:
+        transport = stream._transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+        stream.close()
+    for _ in range(5):
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[IOStream]]:
+    """Client streams a test made; closed (aborted) when it ends."""
+    made: list[IOStream] = []
+    yield made
+    await drop(made)
+
+
+@pytest.fixture
+async def start_server(clients: list[IOStream]) -> AsyncIterator[Callable[..., Awaitable[int]]]:
+    servers: list[FunctionServer] = []
+
+    async def start(handler: Handler, **kwargs: Any) -> int:
+        server = FunctionServer(handler, **kwargs)
+        sockets = netutil.bind_sockets(0, "127.0.0.1")
+        server.add_sockets(sockets)
+        servers.append(server)
+        return int(sockets[0].getsockname()[1])
+
+    yield start
+    for server in servers:
+        server.stop()
+    await drop([stream for server in servers for stream in server.streams])
+
+
+async def echo_lines(stream: IOStream, address: Any) -> None:
+    """Echo each line back until the client closes."""
+    try:
+        while True:
+            line = await stream.read_until(b"\n")
+            await stream.write(line)
+    except StreamClosedError:
+        pass
+
+
+async def test_read_methods_against_a_tcpserver(clients: list[IOStream], start_server: Any) -> None:
+    seen_addresses: list[Any] = []
+
+    async def scripted(stream: IOStream, address: Any) -> None:
+        seen_addresses.append(address)
+        stream.set_nodelay(True)
+        await stream.write(b"HELLO\r\n\r\nabc123xyzpartial")
+        await asyncio.sleep(0.02)
+        await stream.write(b"0123456789" + b"tail-data")
+        stream.close()
+
+    port = await start_server(scripted)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    assert isinstance(client, IOStream) and not client.closed()
+    assert await client.read_until(b"\r\n\r\n") == b"HELLO\r\n\r\n"
+    assert await client.read_until_regex(rb"\d+") == b"abc123"
+    assert await client.read_bytes(3) == b"xyz"
+    assert await client.read_bytes(100, partial=True) == b"partial"
+    buf = bytearray(10)
+    assert await client.read_into(buf) == 10
+    assert buf == b"0123456789"
+    assert await client.read_until_close() == b"tail-data"
+    assert client.closed()
+    assert seen_addresses[0][0] == "127.0.0.1"
+    with pytest.raises(StreamClosedError):
+        await client.read_bytes(1)
+    with pytest.raises(StreamClosedError):
+        client.write(b"x")
+
+
+async def test_stream_closed_error_is_the_protocol_layers() -> None:
+    assert iostream.StreamClosedError is http1.StreamClosedError
+    assert issubclass(StreamClosedError, OSError)
+
+
+async def test_raw_socket_connect_and_accept_handler(clients: list[IOStream]) -> None:
+    """IOStream on sockets we make ourselves: connect() a new one, wrap accepted ones."""
+    listener = netutil.bind_sockets(0, "127.0.0.1")[0]
+    port = listener.getsockname()[1]
+    served: list[IOStream] = []
+    tasks: list[asyncio.Future[None]] = []
+
+    def on_accept(connection: socket.socket, address: Any) -> None:
+        stream = IOStream(connection)
+        clients.append(stream)
+        served.append(stream)
+        tasks.append(asyncio.ensure_future(echo_lines(stream, address)))
+
+    stop_accepting = netutil.add_accept_handler(listener, on_accept)
+    try:
+        client = IOStream(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        clients.append(client)
+        connected = await client.connect(("127.0.0.1", port))
+        assert connected is client
+        client.write(b"one\n")
+        client.write(b"two\n")
+        assert await client.read_until(b"\n") == b"one\n"
+        assert await client.read_until(b"\n") == b"two\n"
+        assert client.fileno() >= 0
+        closed = asyncio.Event()
+        client.set_close_callback(closed.set)
+        client.close()
+        await asyncio.wait_for(closed.wait(), 5)
+    finally:
+        stop_accepting()
+        stop_accepting()  # idempotent
+        listener.close()
+    for stream in served:
+        stream.close()
+
+
+async def test_connect_failure_is_a_stream_closed_error(clients: list[IOStream]) -> None:
+    listener = netutil.bind_sockets(0, "127.0.0.1")[0]
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now
+    stream = IOStream(socket.socket())
+    clients.append(stream)
+    with pytest.raises(StreamClosedError) as info:
+        await stream.connect(("127.0.0.1", port))
+    assert isinstance(info.value.real_error, ConnectionRefusedError)
+    assert stream.closed()
+    with pytest.raises(ConnectionRefusedError):
+        await TCPClient().connect("127.0.0.1", port)
+
+
+async def test_write_back_pressure(clients: list[IOStream], start_server: Any) -> None:
+    """A writer whose peer does not read is held back by its write futures."""
+    chunk = os.urandom(64 * 1024)
+    total_chunks = 256  # 16 MiB: far more than the kernel and transport buffers hold
+    blocked = asyncio.Event()
+    progress = {"written": 0, "pending_seen": 0}
+
+    async def flood(stream: IOStream, address: Any) -> None:
+        for _ in range(total_chunks):
+            future = stream.write(chunk)
+            if not future.done():
+                progress["pending_seen"] += 1
+                assert stream.writing()
+                blocked.set()
+            await future
+            progress["written"] += 1
+        stream.close()
+
+    port = await start_server(flood)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    await asyncio.wait_for(blocked.wait(), 10)
+    await asyncio.sleep(0.05)
+    # The writer is stuck well short of the end, and the idle reader buffered little.
+    assert progress["written"] < total_chunks
+    assert len(client._read_buffer) <= 1024 * 1024
+    digest = hashlib.sha256()
+    received = 0
+    while received < total_chunks * len(chunk):
+        data = await client.read_bytes(1024 * 1024, partial=True)
+        received += len(data)
+        digest.update(data)
+    assert digest.digest() == hashlib.sha256(chunk * total_chunks).digest()
+    assert progress["written"] == total_chunks
+    assert progress["pending_seen"] > 0
+    assert await client.read_until_close() == b""
+
+
+async def test_peer_reset_fails_reads_and_writes(
+    clients: list[IOStream], start_server: Any
+) -> None:
+    server_side: list[IOStream] = []
+    server_read_error: list[BaseException] = []
+    server_closed = asyncio.Event()
+
+    async def hold(stream: IOStream, address: Any) -> None:
+        server_side.append(stream)
+        stream.set_close_callback(server_closed.set)
+        try:
+            await stream.read_until(b"never")
+        except StreamClosedError as err:
+            server_read_error.append(err)
+
+    port = await start_server(hold)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    for _ in range(100):
+        if server_side:
+            break
+        await asyncio.sleep(0.01)
+    # The client resets the connection (SO_LINGER 0, then close): an RST, not a FIN.
+    sock = client.socket
+    assert sock is not None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    await asyncio.wait_for(server_closed.wait(), 5)
+    assert server_side[0].closed()
+    assert isinstance(server_read_error[0], StreamClosedError)
+    with pytest.raises(StreamClosedError):
+        server_side[0].write(b"after reset")
+
+
+async def test_reset_during_a_pending_read_reports_the_real_error(
+    clients: list[IOStream], start_server: Any
+) -> None:
+    async def reset_after_hello(stream: IOStream, address: Any) -> None:
+        await stream.write(b"partial line without end")
+        await asyncio.sleep(0.02)
+        sock = stream.socket
+        assert sock is not None
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        stream.close()
+
+    port = await start_server(reset_after_hello)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    with pytest.raises(StreamClosedError) as info:
+        await client.read_until(b"\n")
+    assert isinstance(info.value.real_error, (ConnectionResetError, type(None)))
+    assert client.closed()
+
+
+async def test_max_bytes_and_buffer_limits(clients: list[IOStream], start_server: Any) -> None:
+    async def talk(stream: IOStream, address: Any) -> None:
+        await stream.write(b"x" * 5000)
+        with contextlib.suppress(StreamClosedError):
+            await stream.read_until_close()
+
+    port = await start_server(talk)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    with pytest.raises(UnsatisfiableReadError):
+        await client.read_until(b"\n", max_bytes=100)
+    assert client.closed()
+    assert isinstance(client.error, UnsatisfiableReadError)
+
+    small = await TCPClient().connect("127.0.0.1", port, max_buffer_size=1024)
+    clients.append(small)
+    with pytest.raises(StreamBufferFullError):
+        await small.read_until_regex(rb"\n")
+    assert small.closed()
+
+    found_late = await TCPClient().connect("127.0.0.1", port)
+    clients.append(found_late)
+    await found_late.read_bytes(10)
+    with pytest.raises(UnsatisfiableReadError):
+        await found_late.read_until(b"xx", max_bytes=1)
+
+
+async def test_one_read_at_a_time_and_bad_arguments(
+    clients: list[IOStream], start_server: Any
+) -> None:
+    port = await start_server(echo_lines)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    pending = client.read_until(b"\n")
+    assert client.reading()
+    with pytest.raises(RuntimeError, match="Already reading"):
+        client.read_bytes(1)
+    with pytest.raises(ValueError):
+        client.read_bytes(-1)
+    client.write(b"ok\n")
+    assert await pending == b"ok\n"
+    assert not client.reading()
+    client.close()
+    closed_read = client.read_bytes(1)
+    with pytest.raises(StreamClosedError):
+        await closed_read
+
+
+async def test_max_write_buffer_size(clients: list[IOStream], start_server: Any) -> None:
+    async def idle(stream: IOStream, address: Any) -> None:
+        await asyncio.sleep(0.5)
+        stream.close()
+
+    port = await start_server(idle)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    client.max_write_buffer_size = 1024 * 1024
+    with pytest.raises(StreamBufferFullError):
+        for _ in range(1000):
+            client.write(b"y" * 65536)
+    client.close()
+
+
+async def test_legacy_callbacks(clients: list[IOStream], start_server: Any) -> None:
+    util._warned_once.clear()
+
+    async def send(stream: IOStream, address: Any) -> None:
+        await stream.write(b"line\n" + b"a" * 3000)
+        await asyncio.sleep(0.01)
+        await stream.write(b"b" * 3000)
+        stream.close()
+
+    port = await start_server(send)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    got: list[Any] = []
+    done = asyncio.Event()
+    chunks: list[bytes] = []
+    with pytest.warns(DeprecationWarning, match="callback"):
+        assert client.read_until(b"\n", callback=got.append) is not None
+    await asyncio.sleep(0.01)
+    assert got == [b"line\n"]
+    client.read_bytes(
+        2000, callback=got.append, streaming_callback=chunks.append
+    ).add_done_callback(lambda f: None)
+    await asyncio.sleep(0.02)
+    assert got[1] == b"" and b"".join(chunks) == b"a" * 2000
+    rest: list[bytes] = []
+    client.read_until_close(callback=lambda data: done.set(), streaming_callback=rest.append)
+    await asyncio.wait_for(done.wait(), 5)
+    assert b"".join(rest) == b"a" * 1000 + b"b" * 3000
+
+    written = asyncio.Event()
+    echo_port = await start_server(echo_lines)
+    other = IOStream(socket.socket())
+    clients.append(other)
+    connected = asyncio.Event()
+    with pytest.warns(DeprecationWarning, match=r"connect\(callback=\) is deprecated"):
+        other.connect(("127.0.0.1", echo_port), callback=connected.set)
+    await asyncio.wait_for(connected.wait(), 5)
+    with pytest.warns(DeprecationWarning, match=r"write\(callback=\) is deprecated"):
+        other.write(b"cb\n", callback=written.set)
+    await asyncio.wait_for(written.wait(), 5)
+    assert await other.read_until(b"\n") == b"cb\n"
+    other.close()
+
+
+@pytest.fixture(scope="module")
+def tls() -> Iterator[tuple[ssl.SSLContext, ssl.SSLContext]]:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    yield server_context, client_context
+
+
+async def test_tls_server_and_client(clients: list[IOStream], start_server: Any, tls: Any) -> None:
+    server_context, client_context = tls
+    port = await start_server(echo_lines, ssl_options=server_context)
+    client = await TCPClient().connect("localhost", port, ssl_options=client_context)
+    clients.append(client)
+    assert isinstance(client, SSLIOStream)
+    assert await client.wait_for_handshake() is client
+    client.write(b"secret\n")
+    assert await client.read_until(b"\n") == b"secret\n"
+    assert client.get_extra_info("ssl_object") is not None
+    client.close()
+
+    raw = SSLIOStream(socket.socket(), ssl_options=client_context)
+    clients.append(raw)
+    handshake = raw.wait_for_handshake()
+    await raw.connect(("127.0.0.1", port), server_hostname="localhost")
+    await handshake
+    raw.write(b"again\n")
+    assert await raw.read_until(b"\n") == b"again\n"
+    raw.close()
+
+    # A client that does not trust the certificate fails to connect.
+    with pytest.raises(ssl.SSLError):
+        await TCPClient().connect("localhost", port, ssl_options={})
+
+
+async def test_start_tls_upgrades_both_sides(
+    clients: list[IOStream], start_server: Any, tls: Any
+) -> None:
+    server_context, client_context = tls
+
+    async def starttls(stream: IOStream, address: Any) -> None:
+        assert await stream.read_until(b"\n") == b"STARTTLS\n"
+        await stream.write(b"GO\n")
+        secure = await stream.start_tls(server_side=True, ssl_options=server_context)
+        line = await secure.read_until(b"\n")
+        await secure.write(b"secure " + line)
+        secure.close()
+
+    port = await start_server(starttls)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    client.write(b"STARTTLS\n")
+    assert await client.read_until(b"\n") == b"GO\n"
+    secure = await client.start_tls(
+        server_side=False, ssl_options=client_context, server_hostname="localhost"
+    )
+    assert isinstance(secure, SSLIOStream)
+    secure.write(b"hi\n")
+    assert await secure.read_until(b"\n") == b"secure hi\n"
+    assert await secure.read_until_close() == b""
+
+
+async def test_unix_socket_server_and_stream(clients: list[IOStream]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "s.sock")
+        server = FunctionServer(echo_lines)
+        server.add_socket(netutil.bind_unix_socket(path))
+        client = IOStream(socket.socket(socket.AF_UNIX))
+        clients.append(client)
+        await client.connect(path)
+        client.set_nodelay(True)  # not TCP: ignored
+        client.write(b"unix\n")
+        assert await client.read_until(b"\n") == b"unix\n"
+        client.close()
+        server.stop()
+        await asyncio.sleep(0.01)
+
+
+async def test_tcpserver_bind_start_stop_and_async_errors(
+    clients: list[IOStream],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def failing(stream: IOStream, address: Any) -> None:
+        stream.close()
+        raise ValueError("handler failed")
+
+    server = FunctionServer(failing)
+    server.bind(0, "127.0.0.1")
+    port = server._pending_sockets[0].getsockname()[1]
+    server.start()
+    with pytest.raises(RuntimeError):
+        server.start()
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    assert await client.read_until_close() == b""
+    await asyncio.sleep(0.01)
+    assert "handler failed" in caplog.text
+    server.stop()
+    server.stop()
+    await asyncio.sleep(0.01)
+    with pytest.raises(ConnectionRefusedError):
+        await TCPClient().connect("127.0.0.1", port)
+    with pytest.raises(NotImplementedError):
+        FunctionServer(failing).start(num_processes=2)
+
+
+async def test_tcpclient_timeout_source_port_and_resolver(start_server: Any) -> None:
+    port = await start_server(echo_lines)
+    resolver = netutil.OverrideResolver(
+        netutil.DefaultExecutorResolver(), {"example.invalid": "127.0.0.1"}
+    )
+    client = TCPClient(resolver=resolver)
+    stream = await client.connect("example.invalid", port, timeout=5, source_ip="127.0.0.1")
+    assert stream.get_extra_info("sockname")[0] == "127.0.0.1"
+    stream.write(b"resolved\n")
+    assert await stream.read_until(b"\n") == b"resolved\n"
+    stream.close()
+    client.close()
+    # 192.0.2.0/24 is TEST-NET-1: unroutable, so only the timeout ends the attempt.
+    from asyncweb import gen
+
+    with pytest.raises((gen.TimeoutError, OSError)):
+        await TCPClient().connect("192.0.2.1", 9, timeout=0.05)
+    with pytest.raises(TypeError):
+        await TCPClient().connect("127.0.0.1", port, timeout="soon")  # type: ignore[arg-type]
