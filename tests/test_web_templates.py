@@ -5,6 +5,7 @@ of hostile input, locales from Accept-Language with CSV translations, template s
 from __future__ import annotations
 
 import re
+import types
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,37 @@ def test_fixture_templates_exist() -> None:
     # The templates above are real files (not strings): make a broken checkout obvious.
     for name in ("base.html", "section.html", "page.html", "_footer.html", "_card.html"):
         assert (TEMPLATES / name).is_file()
+
+
+class Shouting(UIModule):
+    def render(self, text: str) -> str:  # type: ignore[override]
+        return self.handler.ui["shout"](text)
+
+
+class UsesModules(RequestHandler):
+    def get(self) -> None:
+        self.write(self.render_string("mods.html"))
+
+
+async def test_ui_modules_and_methods_as_modules_and_lists(
+    serve: Serve, fetch: Fetch, tmp_path: Path
+) -> None:
+    (tmp_path / "mods.html").write_text(
+        "{% module Shouting('hey') %} {{ modules.Shouting('ho') }} {{ whisper('QUIET') }}"
+    )
+    as_module = types.ModuleType("my_ui")
+    as_module.Shouting = Shouting  # type: ignore[attr-defined]
+    as_module.NotAModule = object  # type: ignore[attr-defined]
+    as_module.whisper = lambda handler, text: text.lower()  # type: ignore[attr-defined]
+    as_module._private = lambda handler: "no"  # type: ignore[attr-defined]
+    app = Application(
+        [("/", UsesModules)],
+        template_path=str(tmp_path),
+        ui_modules=[as_module],
+        ui_methods=[{"shout": shout}, as_module],
+    )
+    assert "Shouting" in app.ui_modules and "NotAModule" not in app.ui_modules
+    assert {"linkify", "xsrf_form_html", "Template"} <= set(app.ui_modules)
+    assert set(app.ui_methods) == {"shout", "whisper"}
+    base = await serve(app)
+    assert (await fetch(base + "/")).text == "HEY! HO! quiet"
