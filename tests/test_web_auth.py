@@ -4,6 +4,7 @@ real server with urllib."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import urllib.parse
@@ -264,15 +265,23 @@ async def test_tampered_and_expired_login_cookies_are_rejected(serve: Serve, fet
     assert (await fetch(base + "/secret", "POST", b"", headers)).status == 403
 
 
-async def test_token_from_another_users_cookie_is_rejected(serve: Serve, fetch: Fetch) -> None:
+async def test_token_from_another_users_cookie_is_rejected(
+    serve: Serve, fetch: Fetch, caplog: pytest.LogCaptureFixture
+) -> None:
     base = await serve(make_app())
     alice_page = await fetch(base + "/login")
     mallory_page = await fetch(base + "/login")
     alice_cookie = set_cookies(alice_page)["_xsrf"]
     mallory_token = form_token(mallory_page)
-    # Mallory's token submitted from Alice's browser (Alice's cookie): refused.
+    # Mallory's token submitted from Alice's browser (Alice's cookie): refused, and the
+    # log says why.
     headers = {"Cookie": f"_xsrf={alice_cookie}", "X-XSRFToken": mallory_token}
-    assert (await fetch(base + "/api", "POST", b"", headers)).status == 403
+    with caplog.at_level(logging.WARNING):
+        assert (await fetch(base + "/api", "POST", b"", headers)).status == 403
+    assert any(
+        "403 POST /api" in r.getMessage() and "XSRF cookie does not match" in r.getMessage()
+        for r in caplog.records
+    )
     # Alice's own token passes, by header X-XSRFToken or X-CSRFToken.
     alice_token = form_token(alice_page)
     for name in ("X-XSRFToken", "X-CSRFToken"):
