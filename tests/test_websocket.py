@@ -165,6 +165,15 @@ class NoDelayHandler(WebSocketHandler):
         pass
 
 
+class ClosingAsyncOpenHandler(WebSocketHandler):
+    async def open(self) -> None:
+        self.close(4003, "not today")
+        await asyncio.sleep(10)  # the close handshake must not wait for this
+
+    def on_message(self, message: str | bytes) -> None:
+        pass
+
+
 class FailingOpenHandler(WebSocketHandler):
     def open(self) -> None:
         raise RuntimeError("open failed on purpose")
@@ -189,6 +198,7 @@ def make_app(**settings: Any) -> web.Application:
             (r"/afterclose", AfterCloseHandler),
             (r"/nodelay", NoDelayHandler),
             (r"/failopen", FailingOpenHandler),
+            (r"/closingopen", ClosingAsyncOpenHandler),
         ],
         **settings,
     )
@@ -717,3 +727,21 @@ async def test_http_output_methods_refused_after_upgrade(ws_url: str) -> None:
     async with client(ws_url + "/cmd") as ws:
         await ws.send("http-write")
         assert await ws.recv() == "write() is not supported on an open WebSocket"
+
+
+async def test_close_during_async_open_completes_at_once(ws_url: str) -> None:
+    async with client(ws_url + "/closingopen") as ws:
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 3)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 4003
+    assert ws.close_code == 4003
+
+
+async def test_compressed_bomb_closes_with_1009(serve: Serve) -> None:
+    """50 MB of zeros deflate to about 50 kB: the limit applies to the inflated size."""
+    url = await serve_ws(serve, websocket_max_message_size=1024 * 1024)
+    async with client(url + "/compressed", compression="deflate") as ws:
+        await ws.send(b"\0" * (50 * 1024 * 1024))
+        with pytest.raises(ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009

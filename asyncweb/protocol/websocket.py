@@ -501,8 +501,13 @@ class WebSocketProtocol(asyncio.Protocol):
                 )
         if self._close_received:
             self._finish_close()
-        else:
-            self._close_timer = self._loop.call_later(self.params.close_timeout, self.abort)
+            return
+        self._close_timer = self._loop.call_later(self.params.close_timeout, self.abort)
+        if not self._receiving:
+            # Closed before messages were wanted (in open()): read on to hear the peer's Close;
+            # messages are dropped from now on anyway.
+            self._receiving = True
+            self._loop.call_soon(self._continue)
 
     def _on_close_frame(self, event: CloseConnection) -> None:
         self._close_received = True
