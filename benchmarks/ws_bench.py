@@ -80,7 +80,12 @@ def one_round(name: str, round_no: int, duration: float, clients: int) -> dict[s
         )
     finally:
         terminate(proc)
-    return {"echo": echo["round_trips_per_s"], "fanout": fanout["deliveries_per_s"]}
+    return {
+        "echo": echo["round_trips_per_s"],
+        "fanout": fanout["deliveries_per_s"],
+        "echo_client_cpu": echo["client_cpu_share"],
+        "fanout_client_cpu": fanout["client_cpu_share"],
+    }
 
 
 def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> str:
@@ -112,10 +117,23 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
         )
     lines += ["", "Per round:", ""]
     for name, runs in results.items():
-        rounds = ", ".join(f"{r['echo']:,.0f} / {r['fanout']:,.0f}" for r in runs)
+        rounds = ", ".join(
+            f"{r['echo']:,.0f} / {r['fanout']:,.0f} (load client CPU "
+            f"{r['echo_client_cpu']:.0%} / {r['fanout_client_cpu']:.0%})"
+            for r in runs
+        )
         lines.append(f"- {name} (echo / fan-out): {rounds}")
-    if args.quick:
-        lines += ["", "**Quick run** (smoke test on a possibly busy machine): not a result."]
+    lines += [
+        "",
+        "The load client's CPU share tells whether it, rather than the server, set the pace: "
+        "near 100% means the figure is a lower bound for that server.",
+    ]
+    if args.quick or args.rounds < 3 or args.duration < 10:
+        lines += [
+            "",
+            "**Short validation run** (fewer than 3 rounds of 10 s, possibly on a busy "
+            "machine): it shows the harness works; take final figures from a full run.",
+        ]
     return "\n".join(lines) + "\n"
 
 

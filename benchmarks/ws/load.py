@@ -18,6 +18,7 @@ import asyncio
 import base64
 import json
 import os
+import resource
 import struct
 import time
 
@@ -25,6 +26,11 @@ import uvloop
 
 HOST = "127.0.0.1"
 MASK = b"\x37\xfa\x21\x3d"
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def masked_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -141,14 +147,21 @@ async def echo(port: int, connections: int, depth: int, duration: float, size: i
     await asyncio.sleep(min(1.0, duration / 4))
     start_frames = sum(c.frames for c in clients)
     started = time.perf_counter()
+    cpu = cpu_seconds()
     await asyncio.sleep(duration)
     frames = sum(c.frames for c in clients) - start_frames
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu
     running = False
     for client in clients:
         assert client.transport is not None
         client.transport.close()
-    return {"mode": "echo", "round_trips_per_s": frames / elapsed, "messages": frames}
+    return {
+        "mode": "echo",
+        "round_trips_per_s": frames / elapsed,
+        "messages": frames,
+        "client_cpu_share": cpu / elapsed,
+    }
 
 
 async def fanout(port: int, clients_count: int, messages: int, size: int, timeout: float) -> dict:
@@ -167,9 +180,11 @@ async def fanout(port: int, clients_count: int, messages: int, size: int, timeou
     trigger = clients[0].transport
     assert trigger is not None
     started = time.perf_counter()
+    cpu = cpu_seconds()
     trigger.write(masked_frame(f"broadcast {messages} {size}".encode()))
     await asyncio.wait_for(done, timeout)
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu
     for client in clients:
         assert client.transport is not None
         client.transport.close()
@@ -179,6 +194,7 @@ async def fanout(port: int, clients_count: int, messages: int, size: int, timeou
         "deliveries_per_s": deliveries / elapsed,
         "deliveries": deliveries,
         "seconds": elapsed,
+        "client_cpu_share": cpu / elapsed,
     }
 
 
