@@ -10,18 +10,27 @@ WebSocketProtocol`; this module does the HTTP handshake and the Tornado-facing A
 ``selected_subprotocol``), and the connection calls back into the handler through a
 :class:`~asyncweb.protocol.websocket.MessageReceiver` (``message_received``, ``ping_received``,
 ``pong_received``, ``connection_closed``) that :meth:`WebSocketHandler.websocket_receiver`
-returns. :class:`TransportConnection` is the implementation over an asyncio transport. Another
-carrier (ASGI websocket messages) plugs in like this::
+returns. :class:`TransportConnection` is the implementation over an asyncio transport.
 
-    handler = MyHandler(app, request)               # an HTTPServerRequest for the handshake
-    refusal = handler.websocket_refusal()           # None, or (status, message, headers)
-    subprotocol, _ = handler.negotiate(offer_compression=False)
-    connection = MyASGIConnection(send, handler.websocket_receiver(), subprotocol)
-    handler.attach_websocket(connection)            # runs open(); then messages flow
+**Another carrier** (ASGI websocket messages) plugs in through the request's connection: the
+handler runs as any other (routing, ``prepare()``, decorators, :meth:`WebSocketHandler.get`),
+and when ``request.connection`` has an ``accept_websocket(receiver, subprotocol)`` method,
+``get()`` calls it instead of writing a ``101`` itself::
 
-``attach_websocket`` calls ``open()`` and, once it has returned (or its awaitable resolved),
-``connection.start_receiving()``: the connection must hold messages until then and must deliver
-them one at a time, waiting for an awaitable ``message_received`` result before the next.
+    class ASGIRequestConnection:                    # the HTTPConnection given to the request
+        def accept_websocket(self, receiver, subprotocol) -> WebSocketConnection:
+            # send {"type": "websocket.accept", "subprotocol": subprotocol}; return an object
+            # that feeds later "websocket.receive" events to receiver.message_received(...)
+            ...
+
+A refused handshake (``websocket_refusal()``: 400/403/426...) is written as an ordinary error
+response through ``write_headers``/``finish``; the carrier maps it (``websocket.close`` or the
+HTTP response extension). Compression is the carrier's business there, so none is negotiated.
+
+The connection contract: ``get()`` calls ``open()`` and, once it has returned (or its awaitable
+resolved), ``connection.start_receiving()``; the connection holds messages until then, delivers
+them one at a time (waiting for an awaitable ``message_received`` result before the next), and
+calls ``connection_closed(code, reason)`` exactly once at the end.
 """
 
 from __future__ import annotations
@@ -214,15 +223,11 @@ class WebSocketHandler(RequestHandler):
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._on_close_called = False
-        self._open_args: tuple[Any, ...] = ()
-        self._open_kwargs: dict[str, Any] = {}
         super().__init__(application, request, **kwargs)
 
     # -- the handshake -------------------------------------------------------------------------
 
     def get(self, *args: Any, **kwargs: Any) -> None:
-        self._open_args = args
-        self._open_kwargs = kwargs
         refusal = self.websocket_refusal()
         if refusal is not None:
             status, message, headers = refusal
@@ -232,6 +237,17 @@ class WebSocketHandler(RequestHandler):
                 self.set_header(name, value)
             self.set_header("Content-Type", "text/plain; charset=UTF-8")
             self.finish(message + "\n")
+            return
+        http_connection: Any = self.request.connection
+        accept = getattr(http_connection, "accept_websocket", None)
+        if accept is not None:
+            # Another carrier (ASGI) does the handshake; no HTTP response is written here.
+            subprotocol, _ = self.negotiate(offer_compression=False)
+            connection: WebSocketConnection = accept(self.websocket_receiver(), subprotocol)
+            self.set_status(101)
+            self._finished = True
+            self._log()
+            self.attach_websocket(connection, *args, **kwargs)
             return
         subprotocol, extensions_header, extensions = self._negotiate()
         request_headers = self.request.headers
@@ -255,9 +271,8 @@ class WebSocketHandler(RequestHandler):
             self.websocket_receiver(), params, extensions=extensions, receiving=False
         )
         self.finish()
-        http_connection: Any = self.request.connection
         http_connection.switch_protocol(protocol)
-        self.attach_websocket(TransportConnection(protocol, subprotocol))
+        self.attach_websocket(TransportConnection(protocol, subprotocol), *args, **kwargs)
 
     def websocket_refusal(self) -> tuple[int, str, dict[str, str]] | None:
         """Why this request can't become a WebSocket: (status, message, extra headers), or
@@ -307,11 +322,12 @@ class WebSocketHandler(RequestHandler):
         """The callbacks a :class:`WebSocketConnection` delivers this handler's events to."""
         return _HandlerEvents(self)
 
-    def attach_websocket(self, connection: WebSocketConnection) -> None:
-        """Start the WebSocket: run :meth:`open`, then let ``connection`` deliver messages."""
+    def attach_websocket(self, connection: WebSocketConnection, *args: Any, **kwargs: Any) -> None:
+        """Start the WebSocket on ``connection``: run ``open(*args, **kwargs)``, then let the
+        connection deliver messages."""
         self.ws_connection = connection
         try:
-            result = self.open(*self._open_args, **self._open_kwargs)
+            result = self.open(*args, **kwargs)
         except Exception:
             app_log.error("Uncaught exception in open() of %s", self.request.path, exc_info=True)
             connection.close(1011, "internal error")
