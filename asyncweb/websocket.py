@@ -223,6 +223,9 @@ class WebSocketHandler(RequestHandler):
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._on_close_called = False
+        # open()'s arguments when attach_websocket() is called without them (asgi sets these).
+        self._open_args: tuple[Any, ...] = ()
+        self._open_kwargs: dict[str, Any] = {}
         super().__init__(application, request, **kwargs)
 
     # -- the handshake -------------------------------------------------------------------------
@@ -326,6 +329,8 @@ class WebSocketHandler(RequestHandler):
         """Start the WebSocket on ``connection``: run ``open(*args, **kwargs)``, then let the
         connection deliver messages."""
         self.ws_connection = connection
+        if not args and not kwargs:
+            args, kwargs = self._open_args, self._open_kwargs
         try:
             result = self.open(*args, **kwargs)
         except Exception:
