@@ -174,6 +174,12 @@ class ClosingAsyncOpenHandler(WebSocketHandler):
         pass
 
 
+class SlowHandler(WebSocketHandler):
+    async def on_message(self, message: str | bytes) -> None:
+        await asyncio.sleep(0.8)  # longer than the ping timeout
+        await self.write_message(message)
+
+
 class FailingOpenHandler(WebSocketHandler):
     def open(self) -> None:
         raise RuntimeError("open failed on purpose")
@@ -198,6 +204,7 @@ def make_app(**settings: Any) -> web.Application:
             (r"/afterclose", AfterCloseHandler),
             (r"/nodelay", NoDelayHandler),
             (r"/failopen", FailingOpenHandler),
+            (r"/slow", SlowHandler),
             (r"/closingopen", ClosingAsyncOpenHandler),
         ],
         **settings,
@@ -510,6 +517,16 @@ async def test_ping_keeps_a_live_peer(serve: Serve) -> None:
         await ws.send("still here")
         assert await ws.recv() == "still here"
     assert not any(e[0] == "close" and e[1] != 1000 for e in events)
+
+
+async def test_busy_application_does_not_count_as_a_dead_peer(serve: Serve) -> None:
+    """While on_message() is slow the socket is not read, so pongs wait unread in it."""
+    url = await serve_ws(serve, websocket_ping_interval=0.1, websocket_ping_timeout=0.3)
+    async with client(url + "/slow", ping_interval=None) as ws:
+        await ws.send("one")
+        await ws.send("two")
+        assert await asyncio.wait_for(ws.recv(), 5) == "one"
+        assert await asyncio.wait_for(ws.recv(), 5) == "two"
 
 
 # -- back-pressure --------------------------------------------------------------------------------

@@ -603,7 +603,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self._pong_timer = None
         if self.is_closing:
             return
-        if self._last_heard < ping_sent_at:
+        # While we are not reading (the application is behind), the answer may be waiting
+        # unread in the socket: only a peer we are listening to can be judged silent.
+        if self._last_heard < ping_sent_at and not self._reading_paused:
             log.info("closing WebSocket: the peer did not answer a ping in time")
             self.close(1000, "ping timeout")
             self.abort()
