@@ -407,7 +407,8 @@ class WebSocketProtocol(asyncio.Protocol):
         try:
             callback(data)
         except Exception:
-            log.error("uncaught exception in %s", getattr(callback, "__name__", "callback"))
+            name = getattr(callback, "__name__", "callback")
+            log.error("uncaught exception in %s", name, exc_info=True)
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:
