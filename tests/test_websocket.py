@@ -88,6 +88,11 @@ class CompressedHandler(EchoHandler):
         return {"compression_level": 9, "mem_level": 5}
 
 
+class StoredDeflateHandler(EchoHandler):
+    def get_compression_options(self) -> dict[str, Any]:
+        return {"compression_level": 0}
+
+
 class NoContextTakeoverHandler(EchoHandler):
     def get_compression_options(self) -> dict[str, Any]:
         return {"no_context_takeover": True}
@@ -197,6 +202,7 @@ def make_app(**settings: Any) -> web.Application:
             (r"/subprotocol", SubprotocolHandler),
             (r"/compressed", CompressedHandler),
             (r"/nocontext", NoContextTakeoverHandler),
+            (r"/stored", StoredDeflateHandler),
             (r"/anyorigin", AnyOriginHandler),
             (r"/asyncopen", AsyncOpenHandler),
             (r"/asyncmessage", AsyncMessageHandler),
@@ -762,3 +768,35 @@ async def test_compressed_bomb_closes_with_1009(serve: Serve) -> None:
         with pytest.raises(ConnectionClosed) as info:
             await asyncio.wait_for(ws.recv(), 10)
         assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+
+@pytest.mark.parametrize(
+    ("path", "smaller_than", "larger_than"),
+    [
+        ("/compressed", 200, 0),  # compression_level 9
+        ("/stored", 20000, 10000),  # compression_level 0: deflate's stored blocks
+    ],
+)
+async def test_compression_level_is_applied(
+    ws_url: str, path: str, smaller_than: int, larger_than: int
+) -> None:
+    host, port = ws_url.split("//", 1)[1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        request = upgrade_request(path).replace(
+            b"\r\n\r\n", b"\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+        )
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert b"permessage-deflate" in head
+        writer.write(client_frame(0x1, b"a" * 10000))  # uncompressed (RSV1 clear) is allowed
+        first, second = await asyncio.wait_for(reader.readexactly(2), 5)
+        assert first == 0x80 | 0x40 | 0x1  # FIN, RSV1 (compressed), text
+        length = second & 0x7F
+        if length == 126:
+            length = struct.unpack("!H", await reader.readexactly(2))[0]
+        assert larger_than < length < smaller_than
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
