@@ -24,6 +24,7 @@ from asyncweb.httpclient import HTTPClientError, HTTPRequest
 from asyncweb.websocket import (
     WebSocketClientConnection,
     WebSocketClosedError,
+    WebSocketError,
     WebSocketHandler,
     websocket_connect,
 )
@@ -374,3 +375,48 @@ async def test_read_queue_is_bounded_and_loses_nothing(serve: Serve) -> None:
         assert len(conn._queue) <= conn.max_queued_messages
         received = [await conn.read_message() for _ in range(200)]
         assert [m[:4] for m in received if isinstance(m, str)] == [f"{i:04d}" for i in range(200)]
+
+
+async def start_raw_server(answer: bytes | None) -> tuple[asyncio.Server, int, list[Any]]:
+    """A TCP server that reads the handshake and sends ``answer`` (None: never answers)."""
+    writers: list[Any] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await reader.readuntil(b"\r\n\r\n")
+        if answer is not None:
+            writer.write(answer)
+        await reader.read()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1], writers
+
+
+async def stop_raw_server(server: asyncio.Server, writers: list[Any]) -> None:
+    for writer in writers:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_connect_timeout_when_the_handshake_never_comes() -> None:
+    server, port, writers = await start_raw_server(None)
+    try:
+        with pytest.raises(HTTPClientError) as info:
+            await websocket_connect(f"ws://127.0.0.1:{port}/", connect_timeout=0.2)
+        assert info.value.code == 599
+    finally:
+        await stop_raw_server(server, writers)
+
+
+async def test_wrong_accept_token_is_refused() -> None:
+    answer = (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: bm90IHRoZSByaWdodCB0b2tlbg==\r\n\r\n"
+    )
+    server, port, writers = await start_raw_server(answer)
+    try:
+        with pytest.raises(WebSocketError, match="Sec-WebSocket-Accept"):
+            await websocket_connect(f"ws://127.0.0.1:{port}/")
+    finally:
+        await stop_raw_server(server, writers)
