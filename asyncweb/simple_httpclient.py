@@ -126,6 +126,11 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         for conn in list(self._busy):
             conn.abort()
         self._busy.clear()
+        # Requests still waiting for a slot will never get one.
+        while self._queue:
+            waiter = self._queue.popleft()
+            if not waiter.done():
+                waiter.set_exception(HTTPStreamClosedError("Client closed"))
 
     # Request flow
 

@@ -579,6 +579,17 @@ async def test_max_clients_queue(base: str) -> None:
         client.close()
 
 
+async def test_close_fails_active_and_queued_requests(base: str) -> None:
+    client = AsyncHTTPClient(force_instance=True, max_clients=1)
+    active = asyncio.ensure_future(client.fetch(base + "/slow?delay=5"))
+    queued = asyncio.ensure_future(client.fetch(base + "/echo"))
+    await asyncio.sleep(0.1)
+    client.close()
+    for future in (active, queued):
+        with pytest.raises(HTTPStreamClosedError):
+            await asyncio.wait_for(future, 5)
+
+
 # -- TLS -------------------------------------------------------------------------------------------
 
 
