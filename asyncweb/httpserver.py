@@ -174,6 +174,12 @@ class HTTPServer(httputil.HTTPServerConnectionDelegate):
         if self._connections:
             await waiter
 
+    def _abort_connections(self) -> None:
+        """Cut every open connection now (after a graceful shutdown ran out of time)."""
+        for conn in list(self._connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+
     # -- connections -------------------------------------------------------------------------
 
     def _make_protocol(self) -> HTTP1ServerProtocol:

@@ -72,6 +72,12 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
         pass
     else:
         raise RuntimeError("fork_processes() cannot be called while an event loop is running")
+    if IOLoop.current(instance=False) is not None:
+        # The children would share the loop's selector and file descriptors with each other.
+        raise RuntimeError(
+            "fork_processes() must come before any IOLoop is created in this process "
+            "(an Application with debug=True or autoreload=True creates one)"
+        )
     gen_log.info("Starting %d processes", num_processes)
     children: dict[int, int] = {}
     stopping: list[int] = []

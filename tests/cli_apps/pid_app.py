@@ -31,8 +31,20 @@ class SlowHandler(web.RequestHandler):
         self.write(f"slow done {os.getpid()}")
 
 
+class LoopHandler(web.RequestHandler):
+    def get(self) -> None:
+        self.write(type(asyncio.get_running_loop()).__module__)
+
+
 def make_app() -> web.Application:
-    return web.Application([(r"/", PidHandler), (r"/block", BlockHandler), (r"/slow", SlowHandler)])
+    return web.Application(
+        [
+            (r"/", PidHandler),
+            (r"/block", BlockHandler),
+            (r"/slow", SlowHandler),
+            (r"/loop", LoopHandler),
+        ]
+    )
 
 
 app = make_app()

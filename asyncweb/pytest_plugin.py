@@ -1,0 +1,1 @@
+"""pytest fixtures for asyncweb applications (placeholder until the fixtures land)."""
