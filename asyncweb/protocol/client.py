@@ -41,6 +41,9 @@ class HTTP1ClientProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._close_error: BaseException | None = None
+        # The peer's EOF is noted at once but given to h11 only once it needs more data, so
+        # bytes that came just before it are parsed (and judged) as bytes, not as a close.
+        self._eof = False
         self._eof_fed = False
         self._data_waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -67,14 +70,14 @@ class HTTP1ClientProtocol(asyncio.Protocol):
             self._wake()
 
     def eof_received(self) -> bool:
-        self._feed_eof()
+        self._eof = True
         self._wake()
         return False  # let the transport close
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._close_error = exc
-        self._feed_eof()
+        self._eof = True
         self._wake()
         waiter, self._drain_waiter = self._drain_waiter, None
         if waiter is not None and not waiter.done():
@@ -149,6 +152,9 @@ class HTTP1ClientProtocol(asyncio.Protocol):
                 if self._read_paused and self.transport is not None:
                     self._read_paused = False
                     self.transport.resume_reading()
+                if self._eof and not self._eof_fed:
+                    self._feed_eof()
+                    continue
                 if self.closed or self._eof_fed:
                     raise ConnectionClosedError(
                         "Connection closed" if self._response_started else "Stream closed",
@@ -182,7 +188,7 @@ class HTTP1ClientProtocol(asyncio.Protocol):
             self._h11.our_state is h11.DONE
             and self._h11.their_state is h11.DONE
             and not self.closed
-            and not self._eof_fed
+            and not self._eof
         ):
             self._h11.start_next_cycle()
             return True
