@@ -192,7 +192,6 @@ class Template:
             self.autoescape = loader.autoescape
         else:
             self.autoescape = _DEFAULT_AUTOESCAPE
-        self.namespace = loader.namespace if loader is not None else {}
         self.loader = loader
 
         reader = _Reader(self.name, escape.to_unicode(template_string), whitespace)
@@ -220,8 +219,8 @@ class Template:
         """Render the template with ``kwargs`` as its names; returns UTF-8 bytes."""
         namespace = dict(_BASE_NAMESPACE)
         namespace["__name__"] = self.name.replace(".", "_")
-        if self.namespace:
-            namespace.update(self.namespace)
+        if self.loader is not None and self.loader.namespace:
+            namespace.update(self.loader.namespace)
         namespace.update(kwargs)
         execute = types.FunctionType(self._execute_code, namespace, "_tt_execute")
         try:

@@ -490,3 +490,23 @@ def test_consecutive_expressions_evaluate_in_order() -> None:
 
     assert render("{{ note(1) }}-{{ note(2) }}{% raw note(3) %}", note=note) == "1-23"
     assert calls == [1, 2, 3]
+
+
+def test_loader_settings_pass_through_to_file_templates(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"a.html": "{{ v }}  \n\n  {{ double(2) }}"})
+    loader = Loader(
+        str(tmp_path), autoescape=None, whitespace="all", namespace={"double": lambda n: n * 2}
+    )
+    assert loader.load("a.html").generate(v="<b>") == b"<b>  \n\n  4"
+    # the loader's namespace is read at render time
+    loader.namespace["double"] = lambda n: n * 3
+    assert loader.load("a.html").generate(v="") == b"  \n\n  6"
+
+
+def test_bytes_source_and_public_attributes() -> None:
+    template = Template("caf\xe9 {{ x }}".encode(), name="b.txt")
+    assert template.generate(x=1) == "café 1".encode()
+    assert template.name == "b.txt"
+    assert template.autoescape == "xhtml_escape"
+    assert "def _tt_execute():" in template.code
+    assert template.compiled.co_filename == "b_txt.generated.py"
