@@ -63,10 +63,15 @@ _body = st.binary(max_size=300)
 
 
 @st.composite
-def requests(draw: st.DrawFn) -> bytes:
+def requests(draw: st.DrawFn, allow_http10: bool = False) -> bytes:
     """One valid HTTP/1.1 request: any method we serve, a path, maybe a query, cookies, a body
-    framed by Content-Length or chunked, a form body, Expect: 100-continue."""
-    method = draw(st.sampled_from(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]))
+    framed by Content-Length or chunked, a form body, Expect: 100-continue. With
+    ``allow_http10``, maybe an HTTP/1.0 one asking for keep-alive (no chunked body)."""
+    http10 = allow_http10 and draw(st.booleans())
+    # HTTP/1.0 only with the handlers that answer synchronously: an async one followed by a
+    # pipelined request hits finding 3 in docs/reliability.md.
+    sync_methods = ["GET", "HEAD", "DELETE", "PATCH"]
+    method = draw(st.sampled_from(sync_methods if http10 else [*sync_methods, "POST", "PUT"]))
     prefix = draw(st.sampled_from(["/", "/async/"]))
     path = prefix + "/".join(draw(st.lists(_token, max_size=3)))
     if draw(st.booleans()):
@@ -96,8 +101,8 @@ def requests(draw: st.DrawFn) -> bytes:
             headers.append(("Content-Type", "multipart/form-data; boundary=BOUND"))
         else:
             body = draw(_body)
-        framing = draw(st.sampled_from(["length", "chunked"]))
-        if framing == "length" and draw(st.booleans()):
+        framing = "length" if http10 else draw(st.sampled_from(["length", "chunked"]))
+        if framing == "length" and not http10 and draw(st.booleans()):
             headers.append(("Expect", "100-continue"))
     if framing == "length":
         headers.append(("Content-Length", str(len(body))))
@@ -110,13 +115,30 @@ def requests(draw: st.DrawFn) -> bytes:
             pieces.append(b"%x\r\n%s\r\n" % (size, rest[:size]))
             rest = rest[size:]
         body = b"".join(pieces) + b"0\r\n\r\n"
-    head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers)
+    if http10:
+        headers.append(("Connection", "keep-alive"))
+    version = "HTTP/1.0" if http10 else "HTTP/1.1"
+    head = f"{method} {path} {version}\r\n" + "".join(f"{n}: {v}\r\n" for n, v in headers)
     return head.encode() + b"\r\n" + body
 
 
 def _close_last(reqs: list[bytes]) -> bytes:
-    last = reqs[-1].replace(b"\r\n", b"\r\nConnection: close\r\n", 1)
+    if b" HTTP/1.0\r\n" in reqs[-1].split(b"\r\n", 1)[0] + b"\r\n":
+        last = reqs[-1].replace(b"Connection: keep-alive\r\n", b"")  # 1.0 closes by default
+    else:
+        last = reqs[-1].replace(b"\r\n", b"\r\nConnection: close\r\n", 1)
     return b"".join([*reqs[:-1], last])
+
+
+def _answered(reqs: list[bytes], pure_h11: bool) -> list[bytes]:
+    """The requests that get a response: h11's reference writer closes after any HTTP/1.0
+    request (it does not do HTTP/1.0 keep-alive); ours keeps it when asked, as Tornado does."""
+    if not pure_h11:
+        return reqs
+    for index, request in enumerate(reqs):
+        if request.split(b"\r\n", 1)[0].endswith(b"HTTP/1.0"):
+            return reqs[: index + 1]
+    return reqs
 
 
 @st.composite
@@ -159,7 +181,7 @@ def mangled(draw: st.DrawFn) -> bytes:
 def test_pipelined_requests_give_identical_responses_however_split(
     pure_h11: bool, data: st.DataObject
 ) -> None:
-    reqs = data.draw(st.lists(requests(), min_size=1, max_size=5))
+    reqs = data.draw(st.lists(requests(allow_http10=True), min_size=1, max_size=5))
     payload = _close_last(reqs)
     chunks = data.draw(split(payload))
 
@@ -174,7 +196,7 @@ def test_pipelined_requests_give_identical_responses_however_split(
     codes = status_codes(whole)
     # 100 Continue interim responses come on top of one final response per request.
     assert [c for c in codes if c != 100] == [
-        418 if r.startswith(b"PATCH") else 200 for r in reqs
+        418 if r.startswith(b"PATCH") else 200 for r in _answered(reqs, pure_h11)
     ], whole
     assert without_dates(pieces) == without_dates(whole)
 
