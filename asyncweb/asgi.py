@@ -478,11 +478,11 @@ class ASGIAdapter:
             delegate.application, request, **(delegate.handler_kwargs or {})
         )
         assert isinstance(handler, WebSocketHandler)
-        handler._open_args = tuple(
+        open_args = [
             handler.decode_argument(arg) if arg is not None else None
             for arg in (delegate.path_args or ())
-        )
-        handler._open_kwargs = {
+        ]
+        open_kwargs = {
             name: handler.decode_argument(value, name) if value is not None else None
             for name, value in (delegate.path_kwargs or {}).items()
         }
@@ -506,7 +506,7 @@ class ASGIAdapter:
         subprotocol, _ = handler.negotiate(offer_compression=False)
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
         connection = _ASGIWebSocket(receive, send, handler.websocket_receiver(), subprotocol)
-        handler.attach_websocket(connection)
+        handler.attach_websocket(connection, *open_args, **open_kwargs)
         try:
             await connection.closed
         finally:
