@@ -291,3 +291,28 @@ def test_usage() -> None:
         "--no-uvloop",
     ):
         assert option in result.stdout
+
+
+def test_reload_waits_for_a_fix(servers: list[Server], tmp_path: Path) -> None:
+    module = tmp_path / "fix_me.py"
+    module.write_text("raise RuntimeError('not yet')\n")
+    server = Server("fix_me:app", "--port", "0", "--reload", cwd=tmp_path)
+    servers.append(server)
+    server.wait_for_line("waiting for a change to restart")
+    assert "RuntimeError: not yet" in server.text
+    module.write_text(
+        "from asyncweb import web\n"
+        "class H(web.RequestHandler):\n"
+        "    def get(self):\n"
+        "        self.write('fixed')\n"
+        "app = web.Application([('/', H)])\n"
+    )
+    bump = 0
+    deadline = time.monotonic() + 20
+    while "Serving on" not in server.text:
+        assert time.monotonic() < deadline, server.text
+        bump += 10
+        os.utime(module, (time.time(), time.time() + bump))
+        time.sleep(0.2)
+    assert get(server.url() + "/") == "fixed"
+    assert server.stop() == 0
