@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
 import random
 import signal
@@ -18,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 from asyncweb.ioloop import IOLoop
+from asyncweb.iostream import StreamClosedError, UnsatisfiableReadError
 from asyncweb.log import gen_log
 
 __all__ = ["CalledProcessError", "Subprocess", "cpu_count", "fork_processes", "task_id"]
@@ -143,9 +143,10 @@ def fork_processes(num_processes: int | None, max_restarts: int | None = None) -
 
 
 class _PipeStream:
-    """The part of ``IOStream``'s interface a pipe needs: ``read_bytes``, ``read_until``,
-    ``read_until_close``, ``write``, ``close``, ``closed``. Non-blocking reads and writes on
-    the file descriptor, waiting with the loop's ``add_reader``/``add_writer``."""
+    """The part of ``IOStream``'s interface a pipe needs (``iostream`` has no pipe stream):
+    ``read_bytes``, ``read_until``, ``read_until_close``, ``write``, ``close``, ``closed``.
+    Non-blocking reads and writes on the file descriptor, waiting with the loop's
+    ``add_reader``/``add_writer``. Errors are ``iostream``'s."""
 
     def __init__(self, fd: int) -> None:
         os.set_blocking(fd, False)
@@ -221,7 +222,7 @@ class _PipeStream:
         """``num_bytes`` bytes (fewer with ``partial``, as soon as any arrive)."""
         while len(self._buffer) < num_bytes and not (partial and self._buffer):
             if not await self._fill():
-                raise StreamClosedError("pipe closed before the bytes were read")
+                raise StreamClosedError()
         return self._take(num_bytes)
 
     async def read_until(self, delimiter: bytes, max_bytes: int | None = None) -> bytes:
@@ -233,7 +234,7 @@ class _PipeStream:
             if max_bytes is not None and len(self._buffer) > max_bytes:
                 raise UnsatisfiableReadError(f"delimiter not found in {max_bytes} bytes")
             if not await self._fill():
-                raise StreamClosedError("pipe closed before the delimiter was read")
+                raise StreamClosedError()
 
     async def read_until_close(self) -> bytes:
         """Everything until the other end closes."""
@@ -252,20 +253,8 @@ class _PipeStream:
                 await self._wait(fd, reading=False)
                 continue
             except BrokenPipeError as err:
-                raise StreamClosedError("pipe closed by the other end") from err
+                raise StreamClosedError(real_error=err) from err
             view = view[sent:]
-
-
-class StreamClosedError(OSError):
-    """The pipe closed before the operation could finish (``iostream.StreamClosedError``)."""
-
-    def __init__(self, message: str = "Stream is closed", real_error: BaseException | None = None):
-        super().__init__(errno.EPIPE, message)
-        self.real_error = real_error
-
-
-class UnsatisfiableReadError(Exception):
-    """``read_until`` found no delimiter within ``max_bytes``."""
 
 
 class Subprocess:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from asyncweb import process
+from asyncweb import iostream, process
 from asyncweb.process import Subprocess
 
 
@@ -42,7 +42,7 @@ def test_cpu_count() -> None:
 
 FORK_SCRIPT = """
 import os, sys
-from asyncweb import process
+from asyncweb import iostream, process
 marker = sys.argv[1]
 number = process.fork_processes(2, max_restarts=int(sys.argv[2]))
 path = os.path.join(marker, f"started-{number}")
@@ -140,7 +140,7 @@ async def test_subprocess_read_until_and_bytes() -> None:
     assert await proc.stdout.read_until(b"\n") == b"line one\n"
     assert await proc.stdout.read_bytes(4) == b"line"
     assert await proc.stdout.read_until_close() == b" two\n"
-    with pytest.raises(process.StreamClosedError):
+    with pytest.raises(iostream.StreamClosedError):
         await proc.stdout.read_bytes(1)
     await proc.wait_for_exit()
     proc.stdout.close()
