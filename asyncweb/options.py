@@ -235,6 +235,8 @@ class OptionParser:
             help="show this help information",
             callback=self._help_callback,
         )
+        # Listed first in the help, not under the file that made the parser.
+        self._options["help"].file_name = self._options["help"].group_name = ""
 
     _options: dict[str, _Option]
     _parse_callbacks: list[Callable[[], None]]
@@ -451,15 +453,15 @@ class _Mockable:
 
 
 def _defining_file() -> str:
-    """The file of the first caller outside this module and the logging set-up."""
+    """The file of the first caller outside this module and the logging set-up; "" for the
+    options asyncweb itself defines at import time (``--help``, the logging options)."""
     frame = sys._getframe(1)
     here = (__file__, sys.modules["asyncweb.log"].__file__)
     while frame is not None and frame.f_code.co_filename in here:
+        if frame.f_code.co_name == "<module>":
+            return ""
         frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return ""
-    name = frame.f_code.co_filename
-    return "" if name in here else name
+    return frame.f_code.co_filename if frame is not None else ""
 
 
 options = OptionParser()
