@@ -316,3 +316,28 @@ def test_reload_waits_for_a_fix(servers: list[Server], tmp_path: Path) -> None:
         time.sleep(0.2)
     assert get(server.url() + "/") == "fixed"
     assert server.stop() == 0
+
+
+def test_shutdown_timeout_cuts_stuck_requests(servers: list[Server], tmp_path: Path) -> None:
+    server = Server("cli_apps.pid_app:app", "--port", "0", "--shutdown-timeout", "0.3")
+    servers.append(server)
+    url = server.url()
+    marker = tmp_path / "started"
+    errors: list[BaseException] = []
+
+    def stuck_request() -> None:
+        try:
+            get(f"{url}/slow?seconds=60&marker={marker}", timeout=30)
+        except Exception as err:
+            errors.append(err)
+
+    thread = threading.Thread(target=stuck_request)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not marker.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert server.stop() == 0
+    thread.join(20)
+    assert len(errors) == 1 and isinstance(errors[0], OSError)
+    server.wait_for_line(r"1 connections still open after 0.3s; closing them")
