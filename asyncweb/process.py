@@ -343,13 +343,23 @@ class Subprocess:
             return
         self._exit_callback = callback
 
-    async def wait_for_exit(self, raise_error: bool = True) -> int:
-        """The exit code; with ``raise_error``, a non-zero code raises
+    def wait_for_exit(self, raise_error: bool = True) -> asyncio.Future[int]:
+        """A future for the exit code (a Future, as Tornado returns, so callbacks can be
+        added to it as well as awaiting it). With ``raise_error``, a non-zero code raises
         ``subprocess.CalledProcessError`` instead."""
-        code = await asyncio.shield(self._exited)
-        if raise_error and code != 0:
-            raise CalledProcessError(code, self.proc.args)
-        return code
+        result: asyncio.Future[int] = self._loop.create_future()
+
+        def exited(done: asyncio.Future[int]) -> None:
+            if result.done():
+                return
+            code = done.result()
+            if raise_error and code != 0:
+                result.set_exception(CalledProcessError(code, self.proc.args))
+            else:
+                result.set_result(code)
+
+        self._exited.add_done_callback(exited)
+        return result
 
     @classmethod
     def initialize(cls) -> None:

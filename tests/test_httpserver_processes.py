@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import signal
 import subprocess
 import sys
@@ -9,6 +10,10 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
+import pytest
+
+from asyncweb.httpserver import HTTPServer
 
 TESTS = Path(__file__).parent
 
@@ -69,3 +74,22 @@ def test_start_two_processes(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+async def test_reuse_port_through_listen_and_bind() -> None:
+    def hello(request: object) -> None:
+        pass
+
+    first, second, third = HTTPServer(hello), HTTPServer(hello), HTTPServer(hello)
+    try:
+        first.listen(0, "127.0.0.1", reuse_port=True)
+        port = first._sockets[0].getsockname()[1]
+        second.bind(port, "127.0.0.1", reuse_port=True)
+        second.start()
+        assert second._sockets[0].getsockname()[1] == port
+        with pytest.raises(OSError) as info:
+            third.listen(port, "127.0.0.1")
+        assert info.value.errno == errno.EADDRINUSE
+    finally:
+        for server in (first, second, third):
+            server.stop()

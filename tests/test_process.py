@@ -155,6 +155,7 @@ async def test_subprocess_exit_codes_and_callback() -> None:
         await proc.wait_for_exit()
     assert info.value.returncode == 4
     assert await proc.wait_for_exit(raise_error=False) == 4
+    assert isinstance(proc.wait_for_exit(raise_error=False), asyncio.Future)
     await asyncio.sleep(0)
     assert codes == [4]
     # A callback set after the exit still runs.
