@@ -22,6 +22,7 @@ from asyncweb.routing import (
     Rule,
     _RuleList,
 )
+from asyncweb.web.errors import HTTPError
 from asyncweb.web.handler import ErrorHandler, RequestHandler, _bare_error
 from asyncweb.web.rendering import _reset_template_loaders
 from asyncweb.web.static import StaticFileHandler
@@ -345,9 +346,35 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         if chunks:
             # h11 may hand over bytearrays; handlers expect immutable bytes.
             self.request.body = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
-            self.request._parse_body()
+            try:
+                self.request._parse_body_or_refuse()
+            except httputil.HTTPInputError as e:
+                self.chunks = None
+                self.refuse_body(e)
+                return
         self.chunks = None
         self.execute()
+
+    def refuse_body(self, error: httputil.HTTPInputError) -> None:
+        """Answer a body over a parse-body limit with 400, through a handler of the route
+        (its headers, ``write_error`` and ``on_finish``) without running its methods."""
+        request = self.request
+        kwargs = self.handler_kwargs or {}
+        try:
+            handler = self.handler_class(self.application, request, **kwargs)
+        except Exception:
+            app_log.error("Error creating %s", self.handler_class.__name__, exc_info=True)
+            connection: Any = request.connection
+            if not _bare_error(connection):
+                connection.close()
+            return
+        self.handler = handler
+        handler._transforms = [t(request) for t in self.application.transforms]
+        try:
+            # Raised, so that log_exception and write_error see it as the current exception.
+            raise HTTPError(400, "Invalid body: %s", error, reason=f"Invalid body: {error}")
+        except HTTPError as refusal:
+            handler._fail(refusal)
 
     def on_connection_close(self) -> None:
         # A handler hears of the close through the close callback it registered with the
