@@ -14,7 +14,13 @@ from asyncweb.web.decorators import (
     stream_request_body,
 )
 from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
-from asyncweb.web.handler import _ARG_DEFAULT, ErrorHandler, RedirectHandler, RequestHandler
+from asyncweb.web.handler import (
+    _ARG_DEFAULT,
+    ErrorHandler,
+    FallbackHandler,
+    RedirectHandler,
+    RequestHandler,
+)
 from asyncweb.web.signing import (
     DEFAULT_SIGNED_VALUE_MIN_VERSION,
     DEFAULT_SIGNED_VALUE_VERSION,
@@ -32,6 +38,7 @@ __all__ = [
     "_ARG_DEFAULT",
     "Application",
     "ErrorHandler",
+    "FallbackHandler",
     "Finish",
     "GZipContentEncoding",
     "HTTPError",

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from asyncweb.web.application import Application
     from asyncweb.web.transforms import OutputTransform
 
-__all__ = ["ErrorHandler", "RedirectHandler", "RequestHandler"]
+__all__ = ["ErrorHandler", "FallbackHandler", "RedirectHandler", "RequestHandler"]
 
 
 class _CookieAttributeError(http.cookies.CookieError, ValueError):
@@ -972,3 +972,35 @@ class RedirectHandler(RequestHandler):
         if substituted and scheme in ("http", "https") and not host:
             return False  # e.g. "https://{0}": the whole host is the client's choice
         return _scheme_and_host(to_url) == (scheme, host)
+
+
+class FallbackHandler(RequestHandler):
+    """Hands the request to another server's callable, e.g. a ``WSGIContainer``, so it can
+    share an application with native handlers::
+
+        wsgi_app = WSGIContainer(flask_app)
+        Application([(r"/api/.*", ApiHandler), (r".*", FallbackHandler, {"fallback": wsgi_app})])
+
+    The callable answers on ``request.connection`` itself; this handler writes nothing. An
+    awaitable it returns is kept running (and its failure logged) after ``prepare``.
+    """
+
+    def initialize(  # type: ignore[override]
+        self, fallback: Callable[[httputil.HTTPServerRequest], Any]
+    ) -> None:
+        self.fallback = fallback
+
+    def prepare(self) -> None:
+        result = self.fallback(self.request)
+        self._finished = True
+        self.on_finish()
+        if result is not None and inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            _running.add(task)
+            task.add_done_callback(_fallback_done)
+
+
+def _fallback_done(task: asyncio.Future[Any]) -> None:
+    _running.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        app_log.error("Uncaught exception in fallback", exc_info=task.exception())
