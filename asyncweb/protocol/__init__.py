@@ -5,6 +5,7 @@ Sans-framework: it knows bytes, events, limits, flow control and timeouts, never
 (``switch_protocol``); ``websocket`` is that successor for WebSockets (and the client's).
 """
 
+from asyncweb.protocol.client import HTTP1ClientProtocol as HTTP1ClientProtocol
 from asyncweb.protocol.http1 import (
     H11ReferenceProtocol,
     HTTP1Params,
