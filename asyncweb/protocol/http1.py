@@ -237,6 +237,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                     if self._reading_paused:
                         self._resume_reading()
                     return
+                if self._request_done and not self._response_done:
+                    # Bytes past the request wait for the next exchange, or are dropped with the
+                    # connection: h11 refuses them after a request that ends the connection
+                    # (HTTP/1.0, "Connection: close"), which would put a 400 over the response.
+                    self._limit_pipeline_buffer()
+                    return
                 try:
                     event = self._h11.next_event()
                 except h11.RemoteProtocolError as err:
@@ -308,11 +314,17 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._empty_body:
             self._deadline = None  # the head is in; nothing more to wait for from the peer
         else:
+            if chunked and declared is not None:
+                # RFC 9112 6.1: a proxy in front may have framed it by Content-Length, so the
+                # bytes that follow could be another request to it (smuggling). Tornado: 400.
+                self._bad_request(400, "both Content-Length and Transfer-Encoding")
+                return
             self._arm_deadline(self.params.body_timeout, "body timeout")
         self._http10 = version == b"1.0"
         if self._http10:
             # HTTP/1.0 keeps the connection only when asked to (and the response has a length).
-            self._keep_alive = b"keep-alive" in connection
+            # Transfer-Encoding in HTTP/1.0 is faulty framing (RFC 9112 6.1): close after it.
+            self._keep_alive = b"keep-alive" in connection and not chunked
         else:
             self._keep_alive = b"close" not in connection
         if self.params.no_keep_alive:
