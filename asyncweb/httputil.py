@@ -48,6 +48,11 @@ class HTTPInputError(Exception):
     """The peer sent something that is not valid HTTP."""
 
 
+class _LazyInputError(HTTPInputError):
+    """Bad input found only when a part of the request was first read (its query arguments
+    over the limit): the framework answers it with 400 rather than 500."""
+
+
 _FOLDING_MESSAGE = "folded (obs-fold) header lines are rejected"
 
 
@@ -497,7 +502,13 @@ class HTTPServerRequest:
 
     @property
     def query_arguments(self) -> dict[str, list[bytes]]:
+        """The query string's arguments, parsed when first asked for. More than the
+        parse-body config's ``urlencoded.max_arguments`` raise HTTPInputError (as in
+        Tornado 6.5.9, the body's limit applies to the query too)."""
         if self._query_arguments is None:
+            limit = _parse_body_config.urlencoded.max_arguments
+            if self.query and self.query.count("&") >= limit:
+                raise _LazyInputError(f"more than {limit} query arguments")
             self._query_arguments = parse_qs_bytes(self.query, keep_blank_values=True)
         return self._query_arguments
 
@@ -1041,16 +1052,23 @@ def qs_to_qsl(qs: Mapping[str, list[AnyStr]]) -> Iterator[tuple[str, AnyStr]]:
 
 
 def parse_qs_bytes(
-    qs: str | bytes, keep_blank_values: bool = False, strict_parsing: bool = False
+    qs: str | bytes,
+    keep_blank_values: bool = False,
+    strict_parsing: bool = False,
+    *,
+    max_num_fields: int | None = None,
 ) -> dict[str, list[bytes]]:
     """Like :func:`urllib.parse.parse_qs`, but values stay bytes.
 
     Percent-escapes are decoded to raw bytes (the charset is the application's business, see
     ``RequestHandler.decode_argument``). Names are ``str`` decoded as latin-1, as in Tornado,
-    so a non-ASCII name appears as its UTF-8 bytes read as latin-1.
+    so a non-ASCII name appears as its UTF-8 bytes read as latin-1. More than
+    ``max_num_fields`` fields (one more than the ``&`` separators) raise ValueError.
     """
     if isinstance(qs, bytes):
         qs = qs.decode("latin-1")
+    if max_num_fields is not None and qs and qs.count("&") >= max_num_fields:
+        raise ValueError(f"more than {max_num_fields} fields")
     parsed = urllib.parse.parse_qs(
         qs, keep_blank_values, strict_parsing, encoding="latin-1", errors="strict"
     )

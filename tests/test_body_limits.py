@@ -249,6 +249,31 @@ def test_request_parse_body_ignores_an_over_limit_body_with_a_warning(
         request._parse_body_or_refuse()
 
 
+# -- the query string (Tornado 6.5.9: the urlencoded limit applies to URL arguments too) --------
+
+
+def query_request(query: str) -> HTTPServerRequest:
+    return HTTPServerRequest(method="GET", uri="/?" + query, headers=httputil.HTTPHeaders())
+
+
+def test_parse_qs_bytes_max_num_fields() -> None:
+    assert len(httputil.parse_qs_bytes(urlencoded_body(10), max_num_fields=10)) == 10
+    with pytest.raises(ValueError, match="more than 9 fields"):
+        httputil.parse_qs_bytes(urlencoded_body(10), max_num_fields=9)
+    assert httputil.parse_qs_bytes("", max_num_fields=0) == {}
+
+
+def test_query_arguments_over_the_limit_raise_when_first_read(restore_config: None) -> None:
+    assert len(query_request(urlencoded_body(1000).decode()).query_arguments) == 1000
+    request = query_request(urlencoded_body(1001).decode())  # building it costs nothing
+    with pytest.raises(HTTPInputError, match="more than 1000 query arguments"):
+        request.arguments  # noqa: B018
+    set_parse_body_config(ParseBodyConfig(urlencoded=ParseUrlEncodedConfig(max_arguments=2000)))
+    assert len(request.query_arguments) == 1001
+    set_parse_body_config(ParseBodyConfig(urlencoded=ParseUrlEncodedConfig(max_arguments=0)))
+    assert query_request("").query_arguments == {}
+
+
 # -- over a real server ---------------------------------------------------------------------------
 
 events: list[str] = []
@@ -311,6 +336,20 @@ async def test_over_limit_bodies_get_400_with_a_reason(
     warnings = [r.getMessage() for r in caplog.records if r.name == "asyncweb.general"]
     assert any("400 POST /fields" in m and "Invalid body" in m for m in warnings)
     assert not any(r.exc_info for r in caplog.records)
+
+
+class Query(RequestHandler):
+    def get(self, reads: str) -> None:
+        self.write(str(len(self.request.arguments)) if reads == "reads" else "untouched")
+
+
+async def test_query_over_the_limit_is_a_400_once_read(serve: Serve, fetch: Fetch) -> None:
+    url = await serve(Application([("/(reads|ignores)", Query)]))
+    over = "?" + urlencoded_body(1001).decode()
+    refused = await fetch(url + "/reads" + over)
+    assert (refused.status, refused.reason) == (400, "Bad request: more than 1000 query arguments")
+    assert (await fetch(url + "/ignores" + over)).text == "untouched"
+    assert (await fetch(url + "/reads?" + urlencoded_body(1000).decode())).text == "1000"
 
 
 async def test_bodies_at_the_limits_are_served(serve: Serve, fetch: Fetch) -> None:

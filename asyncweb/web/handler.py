@@ -685,6 +685,13 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
         )
 
     def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, httputil._LazyInputError):
+            # The request itself is at fault (found when its arguments were first read).
+            try:
+                raise HTTPError(400, "Bad request: %s", e, reason=f"Bad request: {e}") from e
+            except HTTPError as refusal:
+                self._handle_request_exception(refusal)
+            return
         if isinstance(e, Finish):
             if not self._finished:
                 try:
