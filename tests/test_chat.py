@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import http.cookiejar
 import json
+import os
 import re
 import shutil
 import socket
@@ -31,14 +32,25 @@ SECRET = "test-secret-not-for-production"
 
 
 class ChatServer:
-    def __init__(self, *extra: str) -> None:
+    """``python examples/chat/app.py``, or with ``workers``, ``asyncweb serve --workers N``."""
+
+    def __init__(self, *extra: str, workers: int = 0, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        if workers:
+            command = [
+                sys.executable, "-m", "asyncweb", "serve", "app:application",
+                "--app-dir", str(CHAT.parent), f"--port={self.port}", f"--workers={workers}",
+            ]  # fmt: skip
+        else:
+            command = [sys.executable, str(CHAT), f"--port={self.port}", *extra]
+            command.append(f"--cookie_secret={SECRET}")
         self.proc = subprocess.Popen(
-            [sys.executable, str(CHAT), f"--port={self.port}", f"--cookie_secret={SECRET}", *extra],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         deadline = time.monotonic() + 20
         while True:
@@ -385,3 +397,41 @@ def test_two_processes_share_rooms_through_redis(redis_url: str) -> None:
         for server in (first, second):
             if server is not None:
                 server.stop()
+
+
+def test_workers_share_rooms_through_redis(redis_url: str) -> None:
+    """`asyncweb serve --workers 2` runs the chat; clients land on both workers (SO_REUSEPORT
+    or a shared socket) and still see one conversation."""
+    server = ChatServer(workers=2, env={"CHAT_BROKER": redis_url, "CHAT_COOKIE_SECRET": SECRET})
+    try:
+        pids: set[int] = set()
+        for _ in range(200):
+            with urllib.request.urlopen(server.url + "/healthz", timeout=10) as resp:
+                health = json.loads(resp.read())
+            assert health["broker"] == "RedisBroker"
+            pids.add(health["pid"])
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2, "one worker answered every connection"
+
+        user = Browserless(server.url)
+        user.sign_in("Worker Fan")  # the cookie secret is shared: any worker accepts it
+        headers = {"Cookie": user.cookie_header(), "Origin": server.url}
+        ws_url = server.url.replace("http://", "ws://") + "/ws/lobby"
+
+        async def scenario() -> list[str]:
+            sockets = [websockets.connect(ws_url, additional_headers=headers) for _ in range(6)]
+            async with sockets[0] as first:
+                opened = [await s.__aenter__() for s in sockets[1:]]
+                try:
+                    await first.send(json.dumps({"body": "to every worker"}))
+                    got = [await asyncio.wait_for(ws.recv(), 10) for ws in [first, *opened]]
+                finally:
+                    for ws in opened:
+                        await ws.close()
+            return [json.loads(g)["message"]["body"] for g in got]
+
+        assert asyncio.run(scenario()) == ["to every worker"] * 6
+    finally:
+        server.stop()
+    assert server.proc.returncode == 0

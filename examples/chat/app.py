@@ -20,6 +20,7 @@ import re
 import signal
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from asyncweb import ioloop, locale, web, websocket
@@ -86,13 +87,30 @@ class Room:
 
 
 class ChatService:
-    """The rooms of this process, fed by the broker: every process sees every message."""
+    """The rooms of this process, fed by the broker: every process sees every message.
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    The broker is made in :meth:`start`, on the serving loop: under ``asyncweb serve
+    --workers N`` the application is built before the workers fork, and each worker needs a
+    broker (and Redis connection) of its own.
+    """
+
+    def __init__(self, broker_url: str = "memory") -> None:
+        self.broker_url = broker_url
+        self.broker: Broker | None = None
         self.rooms: dict[str, Room] = {name: Room(name) for name in DEFAULT_ROOMS}
+        self._started: asyncio.Future[None] | None = None
         self._consumer: asyncio.Task[None] | None = None
         self._pruner: ioloop.PeriodicCallback | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._started is not None and self._started.done()
+
+    def start(self) -> asyncio.Future[None]:
+        """Subscribe to the broker, once; concurrent callers share the same start."""
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start())
+        return self._started
 
     def room(self, name: str) -> Room:
         room = self.rooms.get(name)
@@ -100,7 +118,8 @@ class ChatService:
             room = self.rooms[name] = Room(name)
         return room
 
-    async def start(self) -> None:
+    async def _start(self) -> None:
+        self.broker = make_broker(self.broker_url)
         subscription = self.broker.subscribe(CHANNEL)
         # Serve only once the broker delivers to us: no message posted here is missed.
         await subscription.ready()
@@ -115,7 +134,8 @@ class ChatService:
             self._consumer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consumer
-        await self.broker.close()
+        if self.broker is not None:
+            await self.broker.close()
 
     async def _consume(self, subscription: Any) -> None:
         async for message in subscription:
@@ -130,6 +150,8 @@ class ChatService:
             "body": body,
             "time": time.time(),
         }
+        await self.start()
+        assert self.broker is not None
         await self.broker.publish(CHANNEL, message)
         return message
 
@@ -147,6 +169,10 @@ class ChatService:
 
 
 class BaseHandler(web.RequestHandler):
+    def prepare(self) -> Awaitable[None] | None:
+        # Only the first requests of a process wait: for its subscription to the broker.
+        return None if self.chat.started else self.chat.start()
+
     @property
     def chat(self) -> ChatService:
         service: ChatService = self.settings["chat"]
@@ -313,7 +339,14 @@ class HealthHandler(BaseHandler):
 
     def get(self) -> None:
         self.set_header("Cache-Control", "no-store")
-        self.write({"status": "ok", "broker": type(self.chat.broker).__name__, **self.chat.stats()})
+        self.write(
+            {
+                "status": "ok",
+                "pid": os.getpid(),
+                "broker": type(self.chat.broker).__name__,
+                **self.chat.stats(),
+            }
+        )
 
 
 def _valid_room(name: str) -> bool:
@@ -331,6 +364,7 @@ def make_broker(url: str) -> Broker:
 
 
 def make_app(service: ChatService, cookie_secret: str, debug: bool = False) -> web.Application:
+    locale.load_translations(os.path.join(HERE, "locale"))
     return web.Application(
         [
             (r"/", HomeHandler),
@@ -363,9 +397,20 @@ define("cookie_secret", default="", help="signs the sign-in cookie; random per s
 define("debug", default=False, help="reload on code change, tracebacks in error pages")
 
 
+def application() -> web.Application:
+    """The app for ``asyncweb serve app:application --app-dir examples/chat --workers N``.
+
+    Settings come from the environment: ``CHAT_BROKER`` (``memory`` or a redis:// URL; with
+    several workers use Redis, or each worker has rooms of its own) and ``CHAT_COOKIE_SECRET``
+    (random when unset: made here, before the workers fork, so they all share it).
+    """
+    service = ChatService(os.environ.get("CHAT_BROKER", "memory"))
+    secret = os.environ.get("CHAT_COOKIE_SECRET") or uuid.uuid4().hex
+    return make_app(service, secret)
+
+
 async def serve() -> None:
-    locale.load_translations(os.path.join(HERE, "locale"))
-    service = ChatService(make_broker(options.broker))
+    service = ChatService(options.broker)
     await service.start()
     secret = options.cookie_secret or os.environ.get("CHAT_COOKIE_SECRET") or uuid.uuid4().hex
     app = make_app(service, secret, debug=options.debug)
@@ -383,7 +428,10 @@ async def serve() -> None:
 
 def main() -> None:
     parse_command_line()
-    ioloop.IOLoop.current().run_sync(serve)
+    try:
+        ioloop.IOLoop.current().run_sync(serve)
+    except (ValueError, OSError) as e:  # a bad --broker, a taken port: one line, no traceback
+        raise SystemExit(f"chat: {e}") from None
 
 
 if __name__ == "__main__":
