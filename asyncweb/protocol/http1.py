@@ -87,6 +87,10 @@ class SwitchedProtocol(Protocol):
 
     def data_received(self, data: bytes) -> None: ...
 
+    def eof_received(self) -> bool | None: ...
+
+    def connection_lost(self, exc: Exception | None) -> None: ...
+
     def close_when_idle(self) -> None: ...
 
     def set_lost_callback(self, callback: Callable[[], None]) -> None: ...
@@ -205,6 +209,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._process()
 
     def eof_received(self) -> bool | None:
+        if self._successor is not None:
+            return self._successor.eof_received()  # see connection_lost
         # A peer that closes while we still owe it a response is treated as gone (as Tornado
         # does), so long-poll handlers learn about it at once.
         if not self._closed:
@@ -213,6 +219,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._successor is not None:
+            # A TLS transport reports a loss to the protocol it had when the loss happened, which
+            # may be this one even though the connection was handed over since.
+            self._successor.connection_lost(exc)
+            return
         self._shutdown(exc)
 
     def pause_writing(self) -> None:
@@ -752,6 +763,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         successor.connection_made(transport)
         if leftover:
             successor.data_received(leftover)
+        if self._closing_after_response:
+            # A graceful shutdown began during the handshake. Soon, not now: the caller has yet
+            # to start the successor (a WebSocket's open()).
+            self._loop.call_soon(successor.close_when_idle)
 
     def _take_transport(self) -> tuple[asyncio.Transport, bytes]:
         if self.transport is None or self._closed or self.detached:
