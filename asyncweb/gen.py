@@ -276,7 +276,20 @@ def coroutine(func: Callable[..., Any]) -> Callable[..., asyncio.Future[Any]]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        return _start(func, args, kwargs)
+        callback = kwargs.pop("callback", None)
+        future = _start(func, args, kwargs)
+        if callback is not None:
+            # Tornado 3-5: a coroutine also reported its result to ``callback=``.
+            util.warn_deprecated_once("the callback argument of coroutines", "await the result")
+
+            def report(done: asyncio.Future[Any]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    from asyncweb.ioloop import IOLoop
+
+                    IOLoop.current().add_callback(callback, done.result())
+
+            future.add_done_callback(report)
+        return future
 
     wrapper.__tornado_coroutine__ = True  # type: ignore[attr-defined]
     return wrapper

@@ -100,7 +100,8 @@ class IOLoop:
 
     @staticmethod
     def instance() -> IOLoop:
-        """Legacy name for :meth:`current`."""
+        """Legacy name for :meth:`current` (warns once)."""
+        util.warn_deprecated_once("IOLoop.instance()", "IOLoop.current()")
         return IOLoop.current()
 
     def make_current(self) -> None:
@@ -412,7 +413,13 @@ class PeriodicCallback:
         callback: Callable[[], Any],
         callback_time: float | datetime.timedelta,
         jitter: float = 0,
+        io_loop: IOLoop | None = None,
     ) -> None:
+        if isinstance(jitter, IOLoop) or io_loop is not None:
+            # Tornado 2-4 took ``io_loop`` third; the loop is always the current one now.
+            util.warn_deprecated_once("the io_loop argument", "nothing (the current IOLoop)")
+            if isinstance(jitter, IOLoop):
+                jitter = 0
         self.callback = callback
         if isinstance(callback_time, datetime.timedelta):
             self.callback_time = callback_time.total_seconds() * 1000

@@ -140,7 +140,10 @@ class BaseIOStream:
         max_buffer_size: int | None = None,
         read_chunk_size: int | None = None,
         max_write_buffer_size: int | None = None,
+        io_loop: IOLoop | None = None,
     ) -> None:
+        if io_loop is not None:
+            util.warn_deprecated_once("the io_loop argument", "nothing (the current IOLoop)")
         self.io_loop = IOLoop.current()
         self.max_buffer_size = max_buffer_size or _DEFAULT_MAX_BUFFER_SIZE
         self.read_chunk_size = min(

@@ -12,7 +12,7 @@ import socket
 import ssl
 from typing import Any
 
-from asyncweb import gen
+from asyncweb import gen, util
 from asyncweb.ioloop import IOLoop
 from asyncweb.iostream import IOStream, SSLIOStream, _StreamProtocol
 from asyncweb.netutil import Resolver, ssl_options_to_context
@@ -26,7 +26,9 @@ _CONNECT_DELAY = 0.3
 class TCPClient:
     """Connects streams; ``resolver`` (a :class:`Resolver`) overrides asyncio's lookups."""
 
-    def __init__(self, resolver: Resolver | None = None) -> None:
+    def __init__(self, resolver: Resolver | None = None, io_loop: IOLoop | None = None) -> None:
+        if io_loop is not None:
+            util.warn_deprecated_once("the io_loop argument", "nothing (the current IOLoop)")
         self.resolver = resolver
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
+from asyncweb import util
 from asyncweb.ioloop import IOLoop
 from asyncweb.iostream import BaseIOStream, IOStream, SSLIOStream, _StreamProtocol
 from asyncweb.log import app_log
@@ -33,7 +34,10 @@ class TCPServer:
         ssl_options: dict[str, Any] | ssl.SSLContext | None = None,
         max_buffer_size: int | None = None,
         read_chunk_size: int | None = None,
+        io_loop: IOLoop | None = None,
     ) -> None:
+        if io_loop is not None:
+            util.warn_deprecated_once("the io_loop argument", "nothing (the current IOLoop)")
         self.ssl_options = ssl_options
         self._ssl_context = (
             ssl_options_to_context(ssl_options, server_side=True) if ssl_options else None

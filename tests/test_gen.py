@@ -339,3 +339,17 @@ def test_coroutine_outside_a_running_loop_uses_the_current_ioloop() -> None:
     thread.start()
     thread.join(10)
     assert result == ["ran on run_sync"]
+
+
+async def test_legacy_callback_argument_of_coroutines() -> None:
+    received: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    @gen.coroutine
+    def compute(x: int) -> Generator[Any, Any, int]:
+        yield gen.sleep(0.001)
+        return x * 3
+
+    with pytest.warns(DeprecationWarning, match="callback argument of coroutines"):
+        future = compute(2, callback=received.set_result)
+    assert await future == 6
+    assert await asyncio.wait_for(received, 5) == 6

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -96,7 +97,9 @@ def test_current_outside_a_running_loop_makes_one_and_keeps_it() -> None:
         try:
             assert isinstance(io_loop, IOLoop)
             assert IOLoop.current() is io_loop
-            assert IOLoop.instance() is io_loop
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # instance() is legacy
+                assert IOLoop.instance() is io_loop
             assert IOLoop.current(instance=False) is io_loop
             assert not io_loop.asyncio_loop.is_closed()
             assert not io_loop.asyncio_loop.is_running()
@@ -998,3 +1001,34 @@ def test_periodic_coroutine_callbacks_never_overlap(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.ERROR, logger="asyncweb.application"):
         assert with_loop(body) == (1, 4)
     assert any("tick failed" in repr(r.exc_info) for r in caplog.records if r.exc_info)
+
+
+def test_legacy_instance_and_io_loop_arguments_warn_once_and_work() -> None:
+    from asyncweb.ioloop import PeriodicCallback
+
+    def body(io_loop: IOLoop) -> tuple[list[str], int]:
+        util._warned_once.discard("IOLoop.instance()")
+        util._warned_once.discard("the io_loop argument")
+        calls: list[int] = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert IOLoop.instance() is io_loop
+            assert IOLoop.instance() is io_loop
+
+            def tick() -> None:
+                calls.append(1)
+                periodic.stop()
+                io_loop.stop()
+
+            # Tornado 2-4: PeriodicCallback(callback, callback_time, io_loop)
+            periodic = PeriodicCallback(tick, 5, io_loop)  # type: ignore[arg-type]
+            periodic.start()
+            start_with_guard(io_loop)
+        return [str(w.message) for w in caught], len(calls)
+
+    messages, runs = with_loop(body)
+    assert messages == [
+        "IOLoop.instance() is deprecated; use IOLoop.current()",
+        "the io_loop argument is deprecated; use nothing (the current IOLoop)",
+    ]
+    assert runs == 1

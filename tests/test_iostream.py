@@ -524,3 +524,27 @@ async def test_tcpclient_timeout_source_port_and_resolver(start_server: Any) -> 
         await TCPClient().connect("192.0.2.1", 9, timeout=0.05)
     with pytest.raises(TypeError):
         await TCPClient().connect("127.0.0.1", port, timeout="soon")  # type: ignore[arg-type]
+
+
+async def test_legacy_io_loop_arguments_are_accepted(clients: list[IOStream]) -> None:
+    from asyncweb.ioloop import IOLoop
+
+    util._warned_once.discard("the io_loop argument")
+    io_loop = IOLoop.current()
+    with pytest.warns(DeprecationWarning, match="io_loop argument"):
+        server = FunctionServer(echo_lines, io_loop=io_loop)
+    sockets = netutil.bind_sockets(0, "127.0.0.1")
+    server.add_sockets(sockets)
+    try:
+        stream = IOStream(socket.socket(), io_loop=io_loop)
+        clients.append(stream)
+        await stream.connect(sockets[0].getsockname())
+        stream.write(b"old\n")
+        assert await stream.read_until(b"\n") == b"old\n"
+        other = await TCPClient(io_loop=io_loop).connect(*sockets[0].getsockname())
+        clients.append(other)
+        other.write(b"older\n")
+        assert await other.read_until(b"\n") == b"older\n"
+    finally:
+        server.stop()
+        await drop(server.streams)
