@@ -450,7 +450,8 @@ async def test_hostile_megabyte_multipart_is_answered_promptly(
         b"--b\r\n" * 200_000 + b"--b--\r\n",  # 200k empty-ish parts
         b"--b\r\n\r\n\r\n" * 110_000 + b"--b--\r\n",  # parts with no Content-Disposition
     ]
-    hostile = too_many_parts + [
+    hostile = [
+        *too_many_parts,
         b"--b\r\n" + b"Content-Disposition: form-data\r\n" * 33_000 + b"\r\n\r\n--b--\r\n",
         b"--b\r\nContent-Disposition: form-data; " + b"p=v; " * 200_000 + b"\r\n\r\nx\r\n--b--",
         b"-" * 1_000_000 + b"--b--",
