@@ -353,3 +353,48 @@ async def test_legacy_callback_argument_of_coroutines() -> None:
         future = compute(2, callback=received.set_result)
     assert await future == 6
     assert await asyncio.wait_for(received, 5) == 6
+
+
+# -- generator coroutines as handler methods, over a real server ---------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the legacy decorators are the point
+async def test_generator_coroutine_handlers_over_http(serve: Any, fetch: Any) -> None:
+    from asyncweb import web
+
+    class Tornado3Handler(web.RequestHandler):
+        @gen.coroutine
+        def get(self) -> Generator[Any, Any, None]:
+            first = yield gen.sleep(0.001)
+            parts = yield {"a": later("A"), "b": later("B")}
+            self.write({"first": first, "parts": parts})
+
+    class Tornado3AsynchronousHandler(web.RequestHandler):
+        @web.asynchronous
+        @gen.coroutine
+        def get(self) -> Generator[Any, Any, None]:
+            value = yield gen.Task(callback_style_add, 20, 22)
+            self.write(str(value))  # finished for us when the coroutine ends
+
+    class FailingHandler(web.RequestHandler):
+        @gen.coroutine
+        def get(self) -> Generator[Any, Any, None]:
+            yield gen.sleep(0.001)
+            raise web.HTTPError(418)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app = web.Application(
+            [
+                ("/t3", Tornado3Handler),
+                ("/t3a", Tornado3AsynchronousHandler),
+                ("/f", FailingHandler),
+            ]
+        )
+        base = await serve(app)
+        response = await fetch(base + "/t3")
+        assert response.status == 200
+        assert response.body == b'{"first": null, "parts": {"a": "A", "b": "B"}}'
+        response = await fetch(base + "/t3a")
+        assert (response.status, response.body) == (200, b"42")
+        assert (await fetch(base + "/f")).status == 418
