@@ -37,8 +37,10 @@ def test_the_tornado_copy_is_the_renamed_app() -> None:
 
 
 class Running:
-    def __init__(self, args: list[str]) -> None:
-        env = dict(os.environ, PYTHONWARNINGS="default::DeprecationWarning")
+    def __init__(self, args: list[str], use_uvloop: str = "1") -> None:
+        env = dict(
+            os.environ, PYTHONWARNINGS="default::DeprecationWarning", ASYNCWEB_UVLOOP=use_uvloop
+        )
         self.proc = subprocess.Popen(
             [sys.executable, *args, "0"],
             stdout=subprocess.PIPE,
@@ -75,16 +77,17 @@ class Running:
 
 @pytest.fixture(
     params=[
-        ["examples/legacy/app.py"],
-        ["-m", "asyncweb.dropin", "examples/legacy/tornado_app.py"],
+        ("1", ["examples/legacy/app.py"]),
+        ("1", ["-m", "asyncweb.dropin", "examples/legacy/tornado_app.py"]),
+        ("0", ["-m", "asyncweb.dropin", "examples/legacy/tornado_app.py"]),
     ],
-    ids=["renamed", "dropin"],
+    ids=["renamed", "dropin", "dropin-asyncio-loop"],
 )
 def legacy_app(request: pytest.FixtureRequest) -> Iterator[Running]:
-    args = [
-        a if not a.startswith("examples") else str(LEGACY.parent.parent / a) for a in request.param
-    ]
-    app = Running(args)
+    use_uvloop, arguments = request.param
+    root = LEGACY.parent.parent
+    args = [str(root / a) if a.startswith("examples") else a for a in arguments]
+    app = Running(args, use_uvloop)
     try:
         yield app
     finally:
