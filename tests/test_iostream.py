@@ -548,3 +548,30 @@ async def test_legacy_io_loop_arguments_are_accepted(clients: list[IOStream]) ->
     finally:
         server.stop()
         await drop(server.streams)
+
+
+async def test_ssl_iostream_on_an_accepted_socket(clients: list[IOStream], tls: Any) -> None:
+    """Tornado 2 style TLS server: SSLIOStream(accepted_socket, ssl_options=...)."""
+    server_context, client_context = tls
+    listener = netutil.bind_sockets(0, "127.0.0.1")[0]
+    tasks: list[asyncio.Future[None]] = []
+
+    def on_accept(connection: socket.socket, address: Any) -> None:
+        stream = SSLIOStream(connection, ssl_options=server_context)
+        clients.append(stream)
+        tasks.append(asyncio.ensure_future(echo_lines(stream, address)))
+
+    stop = netutil.add_accept_handler(listener, on_accept)
+    try:
+        client = await TCPClient().connect(
+            "localhost", listener.getsockname()[1], ssl_options=client_context
+        )
+        clients.append(client)
+        client.write(b"tls accepted\n")
+        assert await client.read_until(b"\n") == b"tls accepted\n"
+        server_stream = clients[0]
+        assert isinstance(server_stream, SSLIOStream)
+        assert await server_stream.wait_for_handshake() is server_stream
+    finally:
+        stop()
+        listener.close()
