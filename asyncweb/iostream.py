@@ -130,10 +130,21 @@ class _StreamProtocol(asyncio.Protocol):
             self.stream._on_drained()
 
 
+def _buffered(transport: asyncio.Transport) -> int:
+    """Bytes waiting in ``transport``; 0 once it is gone (a closed TLS transport raises)."""
+    try:
+        return transport.get_write_buffer_size()
+    except (AttributeError, RuntimeError):
+        return 0
+
+
 class BaseIOStream:
     """The stream API; :class:`IOStream` and :class:`SSLIOStream` attach it to sockets."""
 
     socket: socket.socket | None = None
+    #: After ``close()``, how long (seconds) data still buffered may take to reach the peer
+    #: before the connection is dropped; None waits for as long as it takes.
+    close_flush_timeout: float | None = 30.0
 
     def __init__(
         self,
@@ -163,6 +174,7 @@ class BaseIOStream:
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._unsent: list[bytes] = []  # writes made before the transport exists
         self._connecting = False
+        self._connection_lost = False
 
     # -- attaching -----------------------------------------------------------------------------
 
@@ -434,7 +446,7 @@ class BaseIOStream:
         if self.max_write_buffer_size is not None:
             pending = sum(map(len, self._unsent))
             if self._transport is not None:
-                pending += self._transport.get_write_buffer_size()
+                pending += _buffered(self._transport)
             if pending + len(data) > self.max_write_buffer_size:
                 raise StreamBufferFullError("Reached maximum write buffer size")
         future = self._new_future()
@@ -458,7 +470,7 @@ class BaseIOStream:
         """True while written data waits to be sent."""
         if self._transport is None:
             return bool(self._unsent)
-        return self._transport.get_write_buffer_size() > 0
+        return _buffered(self._transport) > 0
 
     def _on_drained(self) -> None:
         self._write_paused = False
@@ -479,7 +491,8 @@ class BaseIOStream:
         return self._closed
 
     def close(self, exc_info: Any = False) -> None:
-        """Close the stream (data already written is still sent).
+        """Close the stream (data already written is still sent, within
+        :attr:`close_flush_timeout`).
 
         ``exc_info=True`` (or an exception, or a ``sys.exc_info()`` triple) records why,
         in :attr:`error`.
@@ -494,11 +507,24 @@ class BaseIOStream:
             else:
                 self.error = sys.exc_info()[1]
         self._closed = True
-        if self._transport is not None:
-            self._transport.close()
+        transport = self._transport
+        if transport is not None:
+            unsent = _buffered(transport)
+            transport.close()
+            if unsent and self.close_flush_timeout is not None:
+                # Unsent data is still delivered, but a peer that stops reading must not keep
+                # a closed stream's connection open for ever.
+                self.io_loop.asyncio_loop.call_later(
+                    self.close_flush_timeout, self._abort_unless_gone
+                )
         self._signal_closed()
 
+    def _abort_unless_gone(self) -> None:
+        if not self._connection_lost and self._transport is not None:
+            self._transport.abort()
+
     def _on_lost(self, exc: Exception | None) -> None:
+        self._connection_lost = True
         if exc is not None and self.error is None:
             self.error = exc
         self._write_paused = False

@@ -575,3 +575,44 @@ async def test_ssl_iostream_on_an_accepted_socket(clients: list[IOStream], tls: 
     finally:
         stop()
         listener.close()
+
+
+async def test_close_flushes_within_close_flush_timeout(
+    clients: list[IOStream], start_server: Any
+) -> None:
+    chunk = b"z" * 65536
+    total = 256 * len(chunk)
+    closed = asyncio.Event()
+
+    async def flood_then_close(stream: IOStream, address: Any) -> None:
+        stream.close_flush_timeout = 0.05
+        stream.set_close_callback(closed.set)
+        for _ in range(256):
+            stream.write(chunk)  # not awaited: everything lands in the transport buffer
+        stream.close()
+
+    port = await start_server(flood_then_close)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    await asyncio.wait_for(closed.wait(), 5)
+    await asyncio.sleep(0.3)  # the peer read nothing meanwhile: the server gave up
+    received = 0
+    try:
+        while True:
+            received += len(await client.read_bytes(1024 * 1024, partial=True))
+    except StreamClosedError:
+        pass
+    assert 0 < received < total
+
+
+async def test_close_delivers_buffered_data(clients: list[IOStream], start_server: Any) -> None:
+    payload = os.urandom(4 * 1024 * 1024)
+
+    async def send_then_close(stream: IOStream, address: Any) -> None:
+        stream.write(payload)
+        stream.close()
+
+    port = await start_server(send_then_close)
+    client = await TCPClient().connect("127.0.0.1", port)
+    clients.append(client)
+    assert await client.read_until_close() == payload
