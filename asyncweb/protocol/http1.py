@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import weakref
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -116,6 +117,56 @@ _BODYLESS_STATUSES = frozenset((204, 304))
 class HTTP1ServerProtocol(asyncio.Protocol):
     """Serves HTTP/1.x on one connection. Also the ``request_conn`` the framework writes to."""
 
+    # Slots keep an idle connection small (C10K); "__dict__" still allows an attribute set from
+    # outside (allocated only then), "__weakref__" weak references.
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_body_mode",
+        "_body_received",
+        "_body_remaining",
+        "_close_callback",
+        "_closed",
+        "_closing_after_response",
+        "_deadline",
+        "_deadline_reason",
+        "_declared_length",
+        "_decompressor",
+        "_done_future",
+        "_drain_waiters",
+        "_empty_body",
+        "_h11",
+        "_h11_has_data",
+        "_head_only",
+        "_head_pending",
+        "_http10",
+        "_idle",
+        "_keep_alive",
+        "_loop",
+        "_max_body_size",
+        "_on_closed",
+        "_processing",
+        "_reading_paused",
+        "_receiver",
+        "_request_done",
+        "_response_done",
+        "_response_started",
+        "_scan_tail",
+        "_scanning_head",
+        "_start_request",
+        "_successor",
+        "_switching",
+        "_timer",
+        "_timer_at",
+        "_unchecked_bytes",
+        "_waiting_for_app",
+        "_write_paused",
+        "context",
+        "detached",
+        "params",
+        "transport",
+    )
+
     # A bodiless request is complete once its head is in (see _head_accepted).
     _end_empty_requests_early = True
 
@@ -131,7 +182,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self.context = context
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
-        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=params.max_header_size)
+        # An idle connection has no h11 connection of its own: see _fresh_h11.
+        self._h11 = _NO_H11
         self.transport: asyncio.Transport | None = None
         self._receiver: RequestReceiver | None = None
         self._keep_alive = True  # this exchange may be followed by another
@@ -156,9 +208,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._reading_paused = False
         # Output flow control.
         self._write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._done_future: asyncio.Future[None] = self._loop.create_future()
-        self._done_future.set_result(None)
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
+        self._done_future = _done_future(self._loop)
         self._closed = False
         self._closing_after_response = False
         self.detached = False
@@ -196,6 +247,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             ):
                 self._bad_request(400, "obsolete line folding is not allowed")
                 return
+        if self._h11 is _NO_H11:
+            self._h11 = self._fresh_h11()
         self._h11.receive_data(data)
         self._h11_has_data = True
         self._unchecked_bytes += len(data)
@@ -214,7 +267,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         # A peer that closes while we still owe it a response is treated as gone (as Tornado
         # does), so long-poll handlers learn about it at once.
         if not self._closed:
-            self._h11.receive_data(b"")
+            if self._h11 is not _NO_H11:
+                self._h11.receive_data(b"")
             self._shutdown(None)
         return None
 
@@ -231,8 +285,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
@@ -588,15 +642,20 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def _restart_h11(self) -> bytes | None:
         """A fresh h11 connection per exchange, fed what is left of the old one's buffer: h11
         parses every request, while responses (written by us) never go through its send path.
-        Returns the bytes carried over (None if the connection can't go on)."""
+        Without buffered bytes the next one is made when bytes come (an idle connection keeps
+        none). Returns the bytes carried over (None if the connection can't go on)."""
         leftover = self._h11.trailing_data[0]
-        self._h11 = h11.Connection(
-            h11.SERVER, max_incomplete_event_size=self.params.max_header_size
-        )
         if leftover:
+            self._h11 = self._fresh_h11()
             self._h11.receive_data(leftover)
-        self._h11_has_data = bool(leftover)
+            self._h11_has_data = True
+        else:
+            self._h11 = _NO_H11
+            self._h11_has_data = False
         return leftover
+
+    def _fresh_h11(self) -> h11.Connection:
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=self.params.max_header_size)
 
     def _write_out(self, data: bytes) -> asyncio.Future[None]:
         assert self.transport is not None
@@ -607,6 +666,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def _drain_waiter(self) -> asyncio.Future[None]:
         waiter = self._loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
         self._drain_waiters.append(waiter)
         return waiter
 
@@ -782,7 +843,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             self.transport.resume_reading()
-        return self.transport, bytes(self._h11.trailing_data[0])
+        leftover = bytes(self._h11.trailing_data[0])
+        self._h11 = _NO_H11  # the parser state is of no use to the successor
+        return self.transport, leftover
 
     def _successor_lost(self) -> None:
         self._successor = None
@@ -806,10 +869,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._timer = None
         if self.transport is not None and not self.transport.is_closing() and not self.detached:
             self.transport.close()
-        for waiter in self._drain_waiters:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_exception(StreamClosedError(exc))
-        self._drain_waiters.clear()
         receiver, self._receiver = self._receiver, None
         if receiver is not None and not self._response_done:
             receiver.connection_lost()
@@ -830,8 +893,14 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
     against too, so the two can't drift apart.
     """
 
+    __slots__ = ()
+
     # h11 must see the EndOfMessage itself before start_next_cycle() is allowed.
     _end_empty_requests_early = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._h11 = self._fresh_h11()  # one for the whole connection; errors are sent through it
 
     def write_headers(
         self, start_line: StartLine, headers: HeaderSource, chunk: bytes | None = None
@@ -907,6 +976,39 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
         leftover = self._h11.trailing_data[0]
         self._h11_has_data = bool(leftover)
         return leftover
+
+
+class _NoConnection(h11.Connection):
+    """Stands for "no h11 connection yet" (an idle connection): only its empty buffer and
+    state may be read, it is shared."""
+
+    def receive_data(self, data: bytes) -> None:
+        raise RuntimeError("the idle placeholder h11 connection can't be fed")
+
+    def next_event(self) -> Any:
+        raise RuntimeError("the idle placeholder h11 connection has no events")
+
+    def send(self, event: Any) -> Any:
+        raise RuntimeError("the idle placeholder h11 connection can't send")
+
+    def start_next_cycle(self) -> None:
+        raise RuntimeError("the idle placeholder h11 connection has no cycle")
+
+
+_NO_H11: h11.Connection = _NoConnection(h11.SERVER)
+
+# One already-done future per event loop, returned by writes that need not wait.
+_done_futures: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _done_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    future = _done_futures.get(loop)
+    if future is None:
+        future = _done_futures[loop] = loop.create_future()
+        future.set_result(None)
+    return future
 
 
 _REASONS = {
