@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -102,6 +103,11 @@ def test_static_paths_never_leave_the_root(paths: list[list[str]]) -> None:
                             target,
                             response[:200],
                         )
+                        if status in (301, 302):
+                            location = re.search(rb"\r\nLocation: ([^\r]*)", response)
+                            assert location is not None
+                            where = location.group(1).decode("latin-1").replace("\\", "/")
+                            assert where.startswith("/") and not where.startswith("//"), where
                         if status == 200:
                             body = response.split(b"\r\n\r\n", 1)[1]
                             assert body in PUBLIC.values(), (target, body[:100])
