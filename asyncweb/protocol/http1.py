@@ -209,7 +209,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         # Output flow control.
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] | None = None
-        self._done_future = _done_future(self._loop)
+        self._done_future = shared_done_future(self._loop)
         self._closed = False
         self._closing_after_response = False
         self.detached = False
@@ -1003,7 +1003,8 @@ _done_futures: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Futu
 )
 
 
-def _done_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+def shared_done_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """An already-done future of ``loop``, shared: what writes that need not wait return."""
     future = _done_futures.get(loop)
     if future is None:
         future = _done_futures[loop] = loop.create_future()

@@ -47,6 +47,8 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, RsvBits
 from wsproto.handshake import client_extensions_handshake, server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, generate_accept_token, generate_nonce
 
+from .http1 import shared_done_future
+
 log = logging.getLogger("asyncweb.websocket")
 
 DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
@@ -194,6 +196,42 @@ class WebSocketProtocol(asyncio.Protocol):
     layer hands it over); ``receiving`` False holds incoming messages until :meth:`start_receiving`
     (the server calls ``open()`` first)."""
 
+    # Slots and on-demand lists and futures keep an idle WebSocket small (C10K); "__dict__"
+    # still allows an attribute set from outside (allocated only then).
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_close_received",
+        "_close_sent",
+        "_close_timer",
+        "_closed",
+        "_closed_future",
+        "_compressed",
+        "_discarding",
+        "_done",
+        "_drain_waiters",
+        "_last_heard",
+        "_loop",
+        "_lost_callbacks",
+        "_parts",
+        "_pending",
+        "_ping_timer",
+        "_pong_timer",
+        "_processing",
+        "_reading_paused",
+        "_receiving",
+        "_size",
+        "_waiting_for_app",
+        "_write_paused",
+        "_ws",
+        "client",
+        "close_code",
+        "close_reason",
+        "params",
+        "receiver",
+        "transport",
+    )
+
     def __init__(
         self,
         receiver: MessageReceiver,
@@ -213,16 +251,15 @@ class WebSocketProtocol(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self._receiving = receiving
-        self._pending: list[bytes] = []  # bytes that arrived while not receiving
-        self._parts: list[Any] = []  # fragments of the message being received
+        self._pending: list[bytes] | None = None  # bytes that arrived while not receiving
+        self._parts: list[Any] | None = None  # fragments of the message being received
         self._size = 0
         self._waiting_for_app: asyncio.Future[Any] | None = None
         self._reading_paused = False
         self._processing = False
         self._write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
-        self._done = self._loop.create_future()
-        self._done.set_result(None)
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
+        self._done = shared_done_future(self._loop)
         # Close state: our Close sent, the peer's received, and what the peer said.
         self._close_sent = False
         self._close_received = False
@@ -234,8 +271,17 @@ class WebSocketProtocol(asyncio.Protocol):
         self._ping_timer: asyncio.TimerHandle | None = None
         self._pong_timer: asyncio.TimerHandle | None = None
         self._last_heard = self._loop.time()
-        self._lost_callbacks: list[Callable[[], None]] = []
-        self.closed_future: asyncio.Future[None] = self._loop.create_future()
+        self._lost_callbacks: tuple[Callable[[], None], ...] = ()
+        self._closed_future: asyncio.Future[None] | None = None
+
+    @property
+    def closed_future(self) -> asyncio.Future[None]:
+        """Resolves once the connection is gone."""
+        if self._closed_future is None:
+            self._closed_future = self._loop.create_future()
+            if self._closed:
+                self._closed_future.set_result(None)
+        return self._closed_future
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -250,7 +296,7 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self._last_heard = self._loop.time()
         if not self._receiving or self._waiting_for_app is not None or self._processing:
-            self._pending.append(data)
+            self._hold(data)
             self._pause_reading()
             return
         self._feed(data)
@@ -267,15 +313,15 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_result(None)
 
     # -- SwitchedProtocol (the HTTP layer's view) -----------------------------------------------
 
     def set_lost_callback(self, callback: Callable[[], None]) -> None:
-        self._lost_callbacks.append(callback)
+        self._lost_callbacks = (*self._lost_callbacks, callback)
 
     def close_when_idle(self) -> None:
         """Server shutdown: say goodbye with 1001 (Going Away)."""
@@ -295,7 +341,7 @@ class WebSocketProtocol(asyncio.Protocol):
             # Feed slice by slice; stop if the app makes us wait, keeping the rest for later.
             for start in range(0, len(data), _INFLATE_SLICE):
                 if self._closed or self._waiting_for_app is not None:
-                    self._pending.insert(0, data[start:])
+                    self._hold(data[start:], first=True)
                     self._pause_reading()
                     return
                 self._receive(data[start : start + _INFLATE_SLICE])
@@ -331,18 +377,20 @@ class WebSocketProtocol(asyncio.Protocol):
                     size = len(data.encode("utf-8", "surrogatepass"))
                 self._size += size
                 if self._size > limit:
-                    self._parts.clear()
+                    self._parts = None
                     self._discarding = True
                     self.close(1009, "message too big")
                     return False
             if not event.message_finished:
+                if self._parts is None:
+                    self._parts = []
                 self._parts.append(data)
                 return False
             if self._parts:
                 self._parts.append(data)
                 joined = "" if isinstance(event, TextMessage) else b""
                 data = joined.join(self._parts)
-                self._parts.clear()
+                self._parts = None
             self._size = 0
             if isinstance(event, BytesMessage) and type(data) is not bytes:
                 data = bytes(data)
@@ -399,7 +447,10 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self._process()
         while self._pending and self._waiting_for_app is None and not self._closed:
-            self._feed(self._pending.pop(0))
+            data = self._pending.pop(0)
+            if not self._pending:
+                self._pending = None
+            self._feed(data)
         if self._receiving and self._waiting_for_app is None and not self._pending:
             self._resume_reading()
 
@@ -409,6 +460,15 @@ class WebSocketProtocol(asyncio.Protocol):
         except Exception:
             name = getattr(callback, "__name__", "callback")
             log.error("uncaught exception in %s", name, exc_info=True)
+
+    def _hold(self, data: bytes, first: bool = False) -> None:
+        """Keep bytes for later (``first``: before those already kept)."""
+        if self._pending is None:
+            self._pending = []
+        if first:
+            self._pending.insert(0, data)
+        else:
+            self._pending.append(data)
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:
@@ -440,9 +500,7 @@ class WebSocketProtocol(asyncio.Protocol):
         )
         self.transport.write(self._ws.send(event))
         if self._write_paused:
-            waiter = self._loop.create_future()
-            self._drain_waiters.append(waiter)
-            return waiter
+            return self._drain_waiter()
         return self._done
 
     def send_frame_bytes(self, frame: bytes) -> None:
@@ -451,6 +509,13 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.is_closing or self.transport is None:
             raise WebSocketClosedError()
         self.transport.write(frame)
+
+    def _drain_waiter(self) -> asyncio.Future[None]:
+        waiter = self._loop.create_future()
+        if self._drain_waiters is None:
+            self._drain_waiters = []
+        self._drain_waiters.append(waiter)
+        return waiter
 
     @property
     def compressed(self) -> bool:
@@ -467,9 +532,7 @@ class WebSocketProtocol(asyncio.Protocol):
             future.set_exception(WebSocketClosedError())
             return future
         if self._write_paused:
-            waiter = self._loop.create_future()
-            self._drain_waiters.append(waiter)
-            return waiter
+            return self._drain_waiter()
         return self._done
 
     def ping(self, data: bytes = b"") -> None:
@@ -566,19 +629,19 @@ class WebSocketProtocol(asyncio.Protocol):
         self._close_timer = self._ping_timer = self._pong_timer = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
-        for waiter in self._drain_waiters:
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for waiter in waiters or ():
             if not waiter.done():
                 waiter.set_exception(WebSocketClosedError())
                 waiter.exception()  # nobody may be waiting: don't warn
-        self._drain_waiters.clear()
-        self._pending.clear()
-        if not self.closed_future.done():
-            self.closed_future.set_result(None)
+        self._pending = None
+        if self._closed_future is not None and not self._closed_future.done():
+            self._closed_future.set_result(None)
         try:
             self.receiver.connection_closed(self.close_code, self.close_reason)
         except Exception:
             log.error("uncaught exception in close callback", exc_info=True)
-        callbacks, self._lost_callbacks = self._lost_callbacks, []
+        callbacks, self._lost_callbacks = self._lost_callbacks, ()
         for callback in callbacks:
             callback()
 
