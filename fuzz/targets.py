@@ -15,6 +15,7 @@ import http.cookies
 import importlib.util
 import itertools
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -151,6 +152,33 @@ def template(data: bytes) -> None:
         return
 
 
+_SIGNING_SECRET = os.urandom(16).hex()  # per process: no stored input can carry a valid MAC
+
+
+def signed_value(data: bytes) -> None:
+    """Signed cookies: arbitrary input never decodes (nor raises); any value signed with either
+    format version decodes back to itself; changing any one byte of a signed value makes it
+    undecodable. First byte: format version (bit 0) and the byte to change; the rest: value."""
+    from asyncweb.web.signing import create_signed_value, decode_signed_value
+
+    if decode_signed_value(_SIGNING_SECRET, "n", data) is not None:
+        raise AssertionError(f"unsigned input decoded: {data[:100]!r}")
+    if not data:
+        return
+    control, value = data[0], data[1:]
+    version = 1 + (control & 1)
+    signed = create_signed_value(_SIGNING_SECRET, "n", value, version=version)
+    if decode_signed_value(_SIGNING_SECRET, "n", signed) != value:
+        raise AssertionError(f"v{version} round trip failed for {value[:100]!r}")
+    if decode_signed_value(_SIGNING_SECRET, "other", signed) is not None:
+        raise AssertionError("a value signed for one name decoded under another")
+    position = (control * 7919) % len(signed)
+    tampered = bytearray(signed)
+    tampered[position] ^= 1 + (control >> 1) % 255
+    if decode_signed_value(_SIGNING_SECRET, "n", bytes(tampered)) is not None:
+        raise AssertionError(f"tampered value decoded: {bytes(tampered)[:200]!r}")
+
+
 _WS_HANDSHAKE = (
     b"GET /ws HTTP/1.1\r\nHost: fuzz.example\r\nUpgrade: websocket\r\n"
     b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
@@ -230,3 +258,5 @@ if importlib.util.find_spec("asyncweb.template") is not None:
     TARGETS["template"] = template
 if importlib.util.find_spec("asyncweb.websocket") is not None:
     TARGETS["websocket"] = websocket_frames
+if importlib.util.find_spec("asyncweb.web.signing") is not None:
+    TARGETS["signed"] = signed_value
