@@ -173,6 +173,21 @@ async def test_template_output_is_escaped_in_text_and_attributes(
     await assert_still_serving(url)
 
 
+def test_escaping_helpers_used_in_templates_neutralise_xss() -> None:
+    from asyncweb import escape
+
+    linked = escape.linkify('javascript:alert(1) data:text/html,<b> www.x.com/"onmouseover="y')
+    assert 'href="javascript' not in linked and 'href="data' not in linked
+    assert "<b>" not in linked and '"onmouseover' not in linked
+    encoded = escape.json_encode({"a": "</script><script>alert(1)</script>"})
+    assert "</script>" not in encoded  # safe inside an inline <script> block
+    page = template.Template("<script>var v = {% raw json_encode(v) %};</script>{{ v }}")
+    out = page.generate(v="</script><img src=x onerror=alert(1)>").decode()
+    # One </script> (ours): the payload stays a JS string, and is escaped as text after it.
+    assert out.count("</script>") == 1
+    assert "<img" not in out.split("</script>", 1)[1]
+
+
 def test_untrusted_template_source_is_not_run_when_compiled() -> None:
     marker: list[str] = []
     namespace = {"mark": marker.append}
