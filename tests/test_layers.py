@@ -29,7 +29,7 @@ FORBIDDEN = {
 LAYER_OF = {
     "protocol": sorted((PACKAGE / "protocol").glob("*.py")),
     "http": [
-        PACKAGE / "httputil.py",
+        *sorted((PACKAGE / "httputil").glob("*.py")),
         PACKAGE / "httpserver.py",
         PACKAGE / "httpclient.py",
         PACKAGE / "simple_httpclient.py",
@@ -65,7 +65,7 @@ def _imports(path: Path) -> set[str]:
 @pytest.mark.parametrize(
     ("layer", "path"),
     [(layer, path) for layer, paths in LAYER_OF.items() for path in paths],
-    ids=lambda v: v.name if isinstance(v, Path) else v,
+    ids=lambda v: v.relative_to(PACKAGE).as_posix() if isinstance(v, Path) else v,
 )
 def test_imports_point_down(layer: str, path: Path) -> None:
     assert path.exists(), path
@@ -76,3 +76,5 @@ def test_imports_point_down(layer: str, path: Path) -> None:
 def test_the_check_sees_imports() -> None:
     # A guard that the scan itself works: web really imports the HTTP layer.
     assert "asyncweb.httputil" in _imports(PACKAGE / "web" / "handler.py")
+    # and the httputil package's own modules are scanned: request builds on headers.
+    assert "asyncweb.httputil.headers" in _imports(PACKAGE / "httputil" / "request.py")
