@@ -301,7 +301,10 @@ async def test_slowloris_head_is_dropped(serve: Serve, fetch: Fetch) -> None:
         await asyncio.sleep(0.1)
         if loop.time() - started > 3:
             break
-    data = await asyncio.wait_for(reader.read(), 5)
+    try:
+        data = await asyncio.wait_for(reader.read(), 5)
+    except ConnectionError:  # our write after the server hung up broke the pipe: dropped too
+        data, closed = b"", True
     assert closed or reader.at_eof()
     assert data == b"" or data.startswith(b"HTTP/1.1 408")
     assert loop.time() - started < 3

@@ -217,3 +217,52 @@ async def test_http10_keep_alive_then_pipelined_keeps_the_first_response(
         assert recorder.paths == ["/a"]
     assert no_errors_logged(caplog), caplog.text
     await assert_still_serving(url)
+
+
+# -- Empty lines before a request line are ignored (RFC 9112 2.2), as Tornado does ----------
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nZ\r\n",  # stray CRLF, same packet
+        b"POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nZ\r\n0\r\n\r\n\r\n",
+        b"\r\n\r\nPOST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nZ",  # before the first
+    ],
+    ids=["after-length-body", "after-chunked-body", "before-first-request"],
+)
+@pytest.mark.parametrize("split", [False, True], ids=["together", "separate-packets"])
+async def test_empty_lines_before_a_request_line_are_ignored(
+    serve: Serve, first: bytes, split: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    recorder = Recorder()
+    url = await serve(recorder)
+    host, port = url.rsplit("//", 1)[1].split(":")
+    second = b"\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        with caplog.at_level(logging.WARNING, logger="asyncweb"):
+            if split:
+                for piece in (first[:1], first[1:], second[:1], second[1:]):
+                    writer.write(piece)
+                    await writer.drain()
+                    await asyncio.sleep(0.02)
+            else:
+                writer.write(first + second)
+            response = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert response.count(b"HTTP/1.1 200 OK\r\n") == 2, response
+    assert b"POST /a 1\n" in response and response.endswith(b"GET /b 0\n"), response
+    assert recorder.paths == ["/a", "/b"]
+    assert "bad request" not in caplog.text
+    await assert_still_serving(url)
+
+
+async def test_only_empty_lines_then_close_is_no_request(serve: Serve) -> None:
+    recorder = Recorder()
+    url = await serve(recorder)
+    assert await raw_exchange(url, b"\r\n\r\n\n", read_timeout=0.3) == b""
+    assert recorder.paths == []
+    await assert_still_serving(url)

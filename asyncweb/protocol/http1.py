@@ -24,6 +24,9 @@ import h11
 
 log = logging.getLogger("asyncweb.general")
 
+# What may start an empty line, which is ignored where a request line is expected.
+_EMPTY_LINE_STARTS = (b"\r", b"\n")
+
 # Pipelined bytes we accept beyond the request being handled before we stop reading the socket.
 _PIPELINE_BUFFER_LIMIT = 65536
 
@@ -237,6 +240,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
+        if self._idle and data[:1] in _EMPTY_LINE_STARTS:
+            # RFC 9112 2.2: empty lines before a request line (old clients send a CRLF after a
+            # POST body) are ignored, as Tornado does; h11 would answer them with a 400.
+            data = data.lstrip(b"\r\n")
+            if not data:
+                return
         if self._scanning_head:
             tail = self._scan_tail
             self._scan_tail = data[-3:]
@@ -645,6 +654,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         Without buffered bytes the next one is made when bytes come (an idle connection keeps
         none). Returns the bytes carried over (None if the connection can't go on)."""
         leftover = self._h11.trailing_data[0]
+        if leftover[:1] in _EMPTY_LINE_STARTS:
+            leftover = leftover.lstrip(b"\r\n")  # see data_received
         if leftover:
             self._h11 = self._fresh_h11()
             self._h11.receive_data(leftover)
@@ -974,6 +985,13 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
         except h11.LocalProtocolError:
             return None
         leftover = self._h11.trailing_data[0]
+        if leftover[:1] in _EMPTY_LINE_STARTS:
+            # Empty lines before the next request line are ignored (see data_received); h11's
+            # buffer can't be trimmed, so the next cycle starts on a fresh h11 connection.
+            leftover = leftover.lstrip(b"\r\n")
+            self._h11 = self._fresh_h11()
+            if leftover:
+                self._h11.receive_data(leftover)
         self._h11_has_data = bool(leftover)
         return leftover
 
