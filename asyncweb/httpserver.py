@@ -5,15 +5,13 @@ Tornado's ``HTTPServerConnectionDelegate`` interface (``Application`` is one).
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from asyncweb import httputil
-from asyncweb.ioloop import IOLoop
 from asyncweb.log import app_log
-from asyncweb.netutil import bind_sockets, is_valid_ip, ssl_options_to_context
+from asyncweb.netutil import _ListeningServer, is_valid_ip, ssl_options_to_context
 from asyncweb.protocol import H11ReferenceProtocol, HTTP1Params, HTTP1ServerProtocol
 
 RequestCallback = (
@@ -24,7 +22,7 @@ _VERSIONS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
 _new_tuple = tuple.__new__
 
 
-class HTTPServer(httputil.HTTPServerConnectionDelegate):
+class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
     """A non-blocking HTTP/1.1 server.
 
     ``request_callback`` is an ``HTTPServerConnectionDelegate`` (such as an ``Application``)
@@ -77,40 +75,11 @@ class HTTPServer(httputil.HTTPServerConnectionDelegate):
         )
         self._protocol_class = H11ReferenceProtocol if pure_h11 else HTTP1ServerProtocol
         self._connections: set[HTTP1ServerProtocol] = set()
-        self._servers: list[asyncio.AbstractServer] = []
-        self._starting: list[asyncio.Task[asyncio.AbstractServer]] = []
-        self._sockets: list[socket.socket] = []
-        self._pending_sockets: list[socket.socket] = []
+        self._init_listening()
         self._all_closed: asyncio.Future[None] | None = None
         self._is_delegate = hasattr(request_callback, "start_request")
 
     # -- sockets -------------------------------------------------------------------------------
-
-    def listen(
-        self,
-        port: int,
-        address: str | None = None,
-        family: socket.AddressFamily = socket.AF_UNSPEC,
-        backlog: int = 128,
-        flags: int | None = None,
-        reuse_port: bool = False,
-    ) -> None:
-        """Bind ``address:port`` and start serving on the current IOLoop."""
-        self.add_sockets(bind_sockets(port, address, family, backlog, flags, reuse_port))
-
-    def bind(
-        self,
-        port: int,
-        address: str | None = None,
-        family: socket.AddressFamily = socket.AF_UNSPEC,
-        backlog: int = 128,
-        flags: int | None = None,
-        reuse_port: bool = False,
-    ) -> None:
-        """Bind now, serve after :meth:`start`."""
-        self._pending_sockets.extend(
-            bind_sockets(port, address, family, backlog, flags, reuse_port)
-        )
 
     def start(self, num_processes: int | None = 1, max_restarts: int | None = None) -> None:
         """Serve on the sockets from :meth:`bind`.
@@ -123,42 +92,11 @@ class HTTPServer(httputil.HTTPServerConnectionDelegate):
             from asyncweb import process
 
             process.fork_processes(num_processes, max_restarts)
-        sockets, self._pending_sockets = self._pending_sockets, []
-        self.add_sockets(sockets)
-
-    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
-        """Serve on already-listening sockets (from ``bind_sockets``)."""
-        loop = IOLoop.current().asyncio_loop
-        for sock in sockets:
-            self._sockets.append(sock)
-            task = loop.create_task(
-                loop.create_server(self._make_protocol, sock=sock, ssl=self._ssl_context)
-            )
-            self._starting.append(task)
-            task.add_done_callback(self._server_started)
-
-    def add_socket(self, sock: socket.socket) -> None:
-        self.add_sockets([sock])
-
-    def _server_started(self, task: asyncio.Task[asyncio.AbstractServer]) -> None:
-        self._starting.remove(task)
-        if task.cancelled():
-            return
-        if task.exception() is not None:
-            app_log.error("could not start serving", exc_info=task.exception())
-            return
-        self._servers.append(task.result())
+        self._start_pending()
 
     def stop(self) -> None:
         """Stop accepting connections; open ones carry on (see :meth:`close_all_connections`)."""
-        for task in self._starting:
-            task.cancel()
-        for server in self._servers:
-            server.close()
-        self._servers.clear()
-        for sock in self._sockets:
-            sock.close()
-        self._sockets.clear()
+        self._stop_listening()
 
     async def close_all_connections(self) -> None:
         """Let in-flight requests finish, close idle keep-alive connections, wait until all are

@@ -10,9 +10,10 @@ import os
 import socket
 import ssl
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from asyncweb.log import app_log
 from asyncweb.util import Configurable
 
 _DEFAULT_BACKLOG = 128
@@ -228,8 +229,6 @@ def add_accept_handler(
             except OSError as err:
                 if err.errno in (errno.EMFILE, errno.ENFILE):
                     # Out of descriptors: try again on the next readiness.
-                    from asyncweb.log import app_log
-
                     app_log.error("accept failed: %s", err)
                     return
                 raise
@@ -243,6 +242,106 @@ def add_accept_handler(
 
     io_loop.add_handler(sock, accept_ready, IOLoop.READ)
     return remove_handler
+
+
+# -- serving on listening sockets ---------------------------------------------------------------
+
+
+class _ListeningServer:
+    """The socket half shared by ``HTTPServer`` and ``TCPServer``: ``listen``/``bind``/
+    ``add_sockets`` put each listening socket under ``loop.create_server`` with the subclass's
+    ``_make_protocol``; ``_stop_listening`` undoes all of it. Subclasses set ``_ssl_context``
+    and call ``_init_listening()`` in ``__init__``.
+    """
+
+    _ssl_context: ssl.SSLContext | None
+
+    def _init_listening(self) -> None:
+        self._sockets: list[socket.socket] = []
+        self._pending_sockets: list[socket.socket] = []
+        self._starting: list[asyncio.Task[asyncio.AbstractServer]] = []
+        self._servers: list[asyncio.AbstractServer] = []
+        self._started = False
+        self._stopped = False
+
+    def _make_protocol(self) -> asyncio.BaseProtocol:
+        raise NotImplementedError()
+
+    def listen(
+        self,
+        port: int,
+        address: str | None = None,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = _DEFAULT_BACKLOG,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Bind ``address:port`` (every interface when None) and serve on the current IOLoop."""
+        self.add_sockets(bind_sockets(port, address, family, backlog, flags, reuse_port))
+
+    def bind(
+        self,
+        port: int,
+        address: str | None = None,
+        family: socket.AddressFamily = socket.AF_UNSPEC,
+        backlog: int = _DEFAULT_BACKLOG,
+        flags: int | None = None,
+        reuse_port: bool = False,
+    ) -> None:
+        """Bind now, serve after ``start()`` (at once if it has already run)."""
+        sockets = bind_sockets(port, address, family, backlog, flags, reuse_port)
+        if self._started:
+            self.add_sockets(sockets)
+        else:
+            self._pending_sockets.extend(sockets)
+
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        """Serve on already-listening sockets (from ``bind_sockets``)."""
+        from asyncweb.ioloop import IOLoop
+
+        loop = IOLoop.current().asyncio_loop
+        for sock in sockets:
+            self._sockets.append(sock)
+            task = loop.create_task(
+                loop.create_server(self._make_protocol, sock=sock, ssl=self._ssl_context)
+            )
+            self._starting.append(task)
+            task.add_done_callback(self._server_started)
+
+    def add_socket(self, socket: socket.socket) -> None:
+        self.add_sockets([socket])
+
+    def _start_pending(self) -> None:
+        self._started = True
+        sockets, self._pending_sockets = self._pending_sockets, []
+        self.add_sockets(sockets)
+
+    def _server_started(self, task: asyncio.Task[asyncio.AbstractServer]) -> None:
+        self._starting.remove(task)
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            app_log.error("could not start serving", exc_info=task.exception())
+            return
+        if self._stopped:
+            task.result().close()
+        else:
+            self._servers.append(task.result())
+
+    def _stop_listening(self) -> None:
+        """Stop accepting and close the listening sockets; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in self._starting:
+            task.cancel()
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+        for sock in [*self._sockets, *self._pending_sockets]:
+            sock.close()
+        self._sockets.clear()
+        self._pending_sockets.clear()
 
 
 # -- name resolution ---------------------------------------------------------------------------
