@@ -359,10 +359,7 @@ class OAuthMixin(_AuthMixinBase):
                 )
             if extra_params:
                 args.update(extra_params)
-            signature = _oauth10a_signature(consumer_token, "GET", url, args)
-        else:
-            signature = _oauth_signature(consumer_token, "GET", url, args)
-        args["oauth_signature"] = signature
+        args["oauth_signature"] = self._oauth_sign(consumer_token, "GET", url, args)
         return url + "?" + urllib.parse.urlencode(args)
 
     def _on_request_token(
@@ -397,12 +394,21 @@ class OAuthMixin(_AuthMixinBase):
         args["oauth_token"] = escape.to_unicode(escape.utf8(request_token["key"]))
         if "verifier" in request_token:
             args["oauth_verifier"] = request_token["verifier"]
-        if self._OAUTH_VERSION == "1.0a":
-            signature = _oauth10a_signature(consumer_token, "GET", url, args, request_token)
-        else:
-            signature = _oauth_signature(consumer_token, "GET", url, args, request_token)
-        args["oauth_signature"] = signature
+        args["oauth_signature"] = self._oauth_sign(consumer_token, "GET", url, args, request_token)
         return url + "?" + urllib.parse.urlencode(args)
+
+    def _oauth_sign(
+        self,
+        consumer_token: dict[str, Any],
+        method: str,
+        url: str,
+        parameters: dict[str, Any],
+        token: dict[str, Any] | None = None,
+    ) -> bytes:
+        quote_secrets = self._OAUTH_VERSION == "1.0a"
+        return _oauth_hmac_sha1(
+            consumer_token, method, url, parameters, token, quote_secrets=quote_secrets
+        )
 
     def _oauth_consumer_token(self) -> dict[str, Any]:
         """``{"key": ..., "secret": ...}`` of this application (subclasses implement)."""
@@ -426,10 +432,7 @@ class OAuthMixin(_AuthMixinBase):
         base_args["oauth_token"] = escape.to_unicode(escape.utf8(access_token["key"]))
         signed = dict(base_args)
         signed.update(parameters or {})
-        if self._OAUTH_VERSION == "1.0a":
-            signature = _oauth10a_signature(consumer_token, method, url, signed, access_token)
-        else:
-            signature = _oauth_signature(consumer_token, method, url, signed, access_token)
+        signature = self._oauth_sign(consumer_token, method, url, signed, access_token)
         base_args["oauth_signature"] = escape.to_unicode(signature)
         return base_args
 
@@ -743,34 +746,30 @@ def _hmac_sha1(key: bytes, message: str) -> bytes:
     return binascii.b2a_base64(digest)[:-1]
 
 
-def _oauth_signature(
+def _oauth_hmac_sha1(
     consumer_token: dict[str, Any],
     method: str,
     url: str,
     parameters: dict[str, Any] | None = None,
     token: dict[str, Any] | None = None,
+    *,
+    quote_secrets: bool = True,
 ) -> bytes:
-    """OAuth 1.0 HMAC-SHA1 signature (secrets not percent-encoded in the key)."""
+    """OAuth HMAC-SHA1 signature (RFC 5849 3.4.2). OAuth 1.0a percent-encodes the secrets in
+    the key; OAuth 1.0 (``quote_secrets=False``) used them as they are."""
     base = _base_string(method, url, parameters or {})
-    key = escape.utf8(consumer_token["secret"]) + b"&"
+
+    def secret(value: str | bytes) -> bytes:
+        return escape.utf8(_oauth_escape(value) if quote_secrets else value)
+
+    key = secret(consumer_token["secret"]) + b"&"
     if token:
-        key += escape.utf8(token["secret"])
+        key += secret(token["secret"])
     return _hmac_sha1(key, base)
 
 
-def _oauth10a_signature(
-    consumer_token: dict[str, Any],
-    method: str,
-    url: str,
-    parameters: dict[str, Any] | None = None,
-    token: dict[str, Any] | None = None,
-) -> bytes:
-    """OAuth 1.0a HMAC-SHA1 signature (RFC 5849 3.4.2)."""
-    base = _base_string(method, url, parameters or {})
-    key = escape.utf8(_oauth_escape(consumer_token["secret"])) + b"&"
-    if token:
-        key += escape.utf8(_oauth_escape(token["secret"]))
-    return _hmac_sha1(key, base)
+_oauth10a_signature = functools.partial(_oauth_hmac_sha1, quote_secrets=True)
+_oauth_signature = functools.partial(_oauth_hmac_sha1, quote_secrets=False)
 
 
 def _oauth_escape(value: str | bytes) -> str:
