@@ -10,24 +10,31 @@ Unlike Tornado's (which runs the application on the event loop thread unless giv
 executor), the WSGI application always runs in a thread pool: ``executor`` if given, else the
 event loop's default executor. Calling the application, pulling each chunk from its response
 iterable and closing it all happen in the pool, so a slow or blocking view never stalls the
-loop. Chunks are sent as they come (streaming responses), with the server's flow control.
+loop. The steps of one request may land on different pool threads, so they all run in one
+``contextvars.Context`` per request (copied from the request's task): what one step sets, such
+as Flask's ``stream_with_context`` contexts, the next sees, and nothing leaks to the next
+request on that thread. Chunks are sent as they come (streaming responses), with the
+server's flow control.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from io import BytesIO
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncweb import escape, httputil
 from asyncweb.log import access_log, app_log
 
 __all__ = ["WSGIContainer"]
 
+_T = TypeVar("_T")
 _ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -49,6 +56,7 @@ class WSGIContainer:
         loop = asyncio.get_running_loop()
         conn = request.connection
         assert conn is not None
+        steps = _RequestSteps(loop, self.executor)
         started: list[tuple[str, list[tuple[str, str]]]] = []
         written: list[bytes] = []
         headers_sent = False
@@ -70,7 +78,7 @@ class WSGIContainer:
             return _Response(result)
 
         try:
-            response = await loop.run_in_executor(self.executor, run_app)
+            response = await steps.run(run_app)
         except Exception:
             app_log.error("Uncaught exception in WSGI application %s", request, exc_info=True)
             self._send_error(request)
@@ -80,7 +88,7 @@ class WSGIContainer:
             # PEP 3333: headers go out with the first non-empty chunk (or at the end).
             first = b""
             while not first:
-                chunk = await loop.run_in_executor(self.executor, response.next_chunk)
+                chunk = await steps.run(response.next_chunk)
                 if chunk is None:
                     break
                 first = b"".join(written) + chunk
@@ -100,7 +108,7 @@ class WSGIContainer:
             await conn.write_headers(start_line, headers, first or None)
             if chunk is not None:
                 while True:
-                    chunk = await loop.run_in_executor(self.executor, response.next_chunk)
+                    chunk = await steps.run(response.next_chunk)
                     if chunk is None:
                         break
                     if written:
@@ -111,7 +119,7 @@ class WSGIContainer:
             if written:
                 await conn.write(b"".join(written))
             # close() before the response ends, so the client sees its effects (PEP 3333).
-            await loop.run_in_executor(self.executor, response.close)
+            await steps.run(response.close)
             conn.finish()
         except Exception:
             app_log.error("Uncaught exception in WSGI application %s", request, exc_info=True)
@@ -121,7 +129,7 @@ class WSGIContainer:
                 self._send_error(request)
                 status_code = 500
         finally:
-            await loop.run_in_executor(self.executor, response.close)  # no-op when closed
+            await steps.run(response.close)  # no-op when closed
         self._log(status_code, request)
 
     @staticmethod
@@ -184,6 +192,34 @@ class WSGIContainer:
         request_time = 1000.0 * request.request_time()
         summary = f"{request.method} {request.uri} ({request.remote_ip})"
         log_method("%d %s %.2fms", status_code, summary, request_time)
+
+
+class _RequestSteps:
+    """Runs the steps of one WSGI request (the call, each chunk, close) in the pool, all in
+    one ``contextvars.Context`` of their own.
+
+    The pool may run consecutive steps on different threads; without a shared context a
+    variable set in one step (Flask's ``stream_with_context`` pushes its app and request
+    contexts inside the generator) is missing in the next, and one that a request leaves
+    set would leak into whatever request runs next on that thread. The lock keeps a step
+    from entering the context while an earlier one still runs in it (possible only if the
+    request's task was cancelled mid-step): a context cannot be entered twice at once.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, executor: concurrent.futures.Executor | None
+    ) -> None:
+        self._loop = loop
+        self._executor = executor
+        self._context = contextvars.copy_context()
+        self._lock = threading.Lock()
+
+    def run(self, step: Callable[[], _T]) -> asyncio.Future[_T]:
+        return self._loop.run_in_executor(self._executor, self._run_in_context, step)
+
+    def _run_in_context(self, step: Callable[[], _T]) -> _T:
+        with self._lock:
+            return self._context.run(step)
 
 
 class _Response(Iterator[bytes]):
