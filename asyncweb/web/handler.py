@@ -73,6 +73,11 @@ _REASON_PHRASE = re.compile(r"[\t\x20-\x7e\x80-\xff]+")
 # A cookie attribute value ends at ";" and may hold no whitespace or control character.
 _BAD_COOKIE_ATTRIBUTE = re.compile(r"[\x00-\x20;\x7f]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
+# The cookie names http.cookies.SimpleCookie accepts: no attribute name (any case), and only
+# its legal characters. get_cookie answers as the Morsel jar would, without building one.
+_RESERVED_COOKIE_NAMES = frozenset(http.cookies.Morsel._reserved)  # type: ignore[attr-defined]
+_REQUEST_COOKIES = httputil.HTTPServerRequest.cookies
+_JAR_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~:]+")
 # Headers describing a body, dropped when the response (204, 304) has none.
 _REPRESENTATION_HEADERS = (
     "Allow",
@@ -369,10 +374,29 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
 
     # -- cookies -------------------------------------------------------------------------------
 
+    # The request's cookies as plain strings, parsed by the first get_cookie.
+    _cookie_values: dict[str, str] | None = None
+
     def get_cookie(self, name: str, default: str | None = None) -> str | None:
-        cookies = self.request.cookies
-        if name in cookies:
-            return cookies[name].value
+        request = self.request
+        if (
+            getattr(request, "_cookies", None) is not None
+            or getattr(type(request), "cookies", None) is not _REQUEST_COOKIES
+        ):
+            # Someone built or replaced the Morsel jar: it is the truth.
+            cookies = request.cookies
+            if name in cookies:
+                return cookies[name].value
+            return default
+        values = self._cookie_values
+        if values is None:
+            values = self._cookie_values = httputil.parse_cookie(request.headers.get("Cookie", ""))
+        if (
+            name in values
+            and name.lower() not in _RESERVED_COOKIE_NAMES
+            and _JAR_COOKIE_NAME.fullmatch(name)
+        ):
+            return values[name]
         return default
 
     def set_cookie(
