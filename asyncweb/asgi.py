@@ -89,17 +89,51 @@ class _ASGIContext:
         return self.remote_ip
 
 
-class _ASGIResponseConnection(httputil.HTTPConnection):
+class _OrderedSender:
+    """Sends ASGI messages one ``await send`` at a time, in order, from one task; the future
+    ``_enqueue`` returns resolves once the message went (or was dropped): flow control."""
+
+    def _init_sender(self, send: Send) -> None:
+        self._send = send
+        self._loop = asyncio.get_running_loop()
+        self._pending: collections.deque[tuple[Message, asyncio.Future[None]]] = collections.deque()
+        self._pump: asyncio.Task[None] | None = None
+
+    def _dropping(self) -> bool:
+        return False
+
+    def _after_send(self, message: Message, error: Exception | None) -> None:
+        """Called once per message, after its future resolved; ``error`` is what send raised."""
+
+    def _enqueue(self, message: Message) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._pending.append((message, future))
+        if self._pump is None:
+            self._pump = self._loop.create_task(self._run_pump())
+        return future
+
+    async def _run_pump(self) -> None:
+        while self._pending:
+            message, future = self._pending.popleft()
+            error = None
+            if not self._dropping():
+                try:
+                    await self._send(message)
+                except Exception as e:
+                    error = e
+            future.set_result(None)
+            self._after_send(message, error)
+        self._pump = None
+
+
+class _ASGIResponseConnection(_OrderedSender, httputil.HTTPConnection):
     """The response side of a request that arrived through ASGI: ``write_headers``/``write``/
     ``finish`` become ``http.response.*`` messages, sent in order, one ``await send`` at a time
     (the futures returned resolve when the server took the message: flow control)."""
 
     def __init__(self, send: Send, context: _ASGIContext) -> None:
         self.context = context
-        self._send = send
-        self._loop = asyncio.get_running_loop()
-        self._pending: collections.deque[tuple[Message, asyncio.Future[None]]] = collections.deque()
-        self._pump: asyncio.Task[None] | None = None
+        self._init_sender(send)
         self._close_callback: Callable[[], None] | None = None
         self.done: asyncio.Future[None] = self._loop.create_future()
         self.max_body_size: int | None = None
@@ -167,31 +201,17 @@ class _ASGIResponseConnection(httputil.HTTPConnection):
 
     # Internals
 
-    def _enqueue(self, message: Message) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._pending.append((message, future))
-        if self._pump is None:
-            self._pump = self._loop.create_task(self._run_pump())
-        return future
+    def _dropping(self) -> bool:
+        return self.closed
 
-    async def _run_pump(self) -> None:
-        while self._pending:
-            message, future = self._pending.popleft()
-            if self.closed:
-                future.set_result(None)
-                continue
-            try:
-                await self._send(message)
-            except Exception as e:
-                gen_log.debug("ASGI send failed: %r", e)
-                future.set_result(None)
-                self._lost()
-                continue
-            future.set_result(None)
-            final = message["type"] == "http.response.body" and not message["more_body"]
-            if final and not self.done.done():
-                self.done.set_result(None)
-        self._pump = None
+    def _after_send(self, message: Message, error: Exception | None) -> None:
+        if error is not None:
+            gen_log.debug("ASGI send failed: %r", error)
+            self._lost()
+            return
+        final = message["type"] == "http.response.body" and not message["more_body"]
+        if final and not self.done.done():  # done already when the connection had closed
+            self.done.set_result(None)
 
     def _lost(self) -> None:
         if self.closed:
@@ -225,7 +245,7 @@ class _HandshakeConnection(_ASGIResponseConnection):
         return _done_future()
 
 
-class _ASGIWebSocket:
+class _ASGIWebSocket(_OrderedSender):
     """A ``WebSocketConnection`` (see :mod:`asyncweb.websocket`) carried by ASGI
     ``websocket.*`` messages."""
 
@@ -233,15 +253,12 @@ class _ASGIWebSocket:
         self, receive: Receive, send: Send, receiver: Any, subprotocol: str | None
     ) -> None:
         self._receive = receive
-        self._send = send
+        self._init_sender(send)
         self._receiver = receiver
         self.selected_subprotocol = subprotocol
-        self._loop = asyncio.get_running_loop()
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self._closing = False
-        self._pending: collections.deque[tuple[Message, asyncio.Future[None]]] = collections.deque()
-        self._pump: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self.closed: asyncio.Future[None] = self._loop.create_future()
 
@@ -311,23 +328,10 @@ class _ASGIWebSocket:
             app_log.error("Error reading ASGI WebSocket messages", exc_info=True)
             self._finish(1011, None)
 
-    def _enqueue(self, message: Message) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = self._loop.create_future()
-        self._pending.append((message, future))
-        if self._pump is None:
-            self._pump = self._loop.create_task(self._run_pump())
-        return future
-
-    async def _run_pump(self) -> None:
-        while self._pending:
-            message, future = self._pending.popleft()
-            try:
-                await self._send(message)
-            except Exception as e:
-                gen_log.debug("ASGI WebSocket send failed: %r", e)
-                self._closing = True
-            future.set_result(None)
-        self._pump = None
+    def _after_send(self, message: Message, error: Exception | None) -> None:
+        if error is not None:
+            gen_log.debug("ASGI WebSocket send failed: %r", error)
+            self._closing = True
 
 
 class ASGIAdapter:
