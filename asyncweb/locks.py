@@ -11,6 +11,7 @@ import asyncio
 import collections
 import datetime
 import types
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asyncweb import gen
@@ -145,11 +146,33 @@ class _ReleasingContextManager:
         self._obj.release()
 
 
-class Semaphore(_TimeoutGarbageCollector):
+class _AsyncWithOnly:
+    """``async with`` acquires and releases; a plain ``with`` raises ``_with_error``."""
+
+    _with_error: str
+    acquire: Callable[[], Awaitable[Any]]
+    release: Callable[[], None]
+
+    def __enter__(self) -> None:
+        raise RuntimeError(self._with_error)
+
+    def __exit__(self, *args: Any) -> None:
+        self.__enter__()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *args: Any) -> None:
+        self.release()
+
+
+class Semaphore(_AsyncWithOnly, _TimeoutGarbageCollector):
     """A counter: ``acquire()`` waits while it is zero, ``release()`` increments it.
 
     Use ``async with sem:`` (or, in generator coroutines, ``with (yield sem.acquire()):``).
     """
+
+    _with_error = "Use 'async with' instead of 'with' for Semaphore"
 
     def __init__(self, value: int = 1) -> None:
         super().__init__()
@@ -187,18 +210,6 @@ class Semaphore(_TimeoutGarbageCollector):
         _arm_timeout(waiter, timeout, on_timeout)
         return waiter
 
-    def __enter__(self) -> None:
-        raise RuntimeError("Use 'async with' instead of 'with' for Semaphore")
-
-    def __exit__(self, *args: Any) -> None:
-        self.__enter__()
-
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(self, *args: Any) -> None:
-        self.release()
-
 
 class BoundedSemaphore(Semaphore):
     """A semaphore that refuses to be released above its initial value (ValueError)."""
@@ -213,8 +224,10 @@ class BoundedSemaphore(Semaphore):
         super().release()
 
 
-class Lock:
+class Lock(_AsyncWithOnly):
     """A coroutine mutex: ``async with lock:``; ``release()`` of an unlocked lock raises."""
+
+    _with_error = "Use `async with` instead of `with` for Lock"
 
     def __init__(self) -> None:
         self._block = BoundedSemaphore(value=1)
@@ -252,15 +265,3 @@ class Lock:
 
     def locked(self) -> bool:
         return self._block._value == 0
-
-    def __enter__(self) -> None:
-        raise RuntimeError("Use `async with` instead of `with` for Lock")
-
-    def __exit__(self, *args: Any) -> None:
-        self.__enter__()
-
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(self, *args: Any) -> None:
-        self.release()
