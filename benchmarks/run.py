@@ -554,16 +554,36 @@ def serve_available() -> str | None:
     return None
 
 
-def workers_once(workers: int, rnd: int, opts: Options) -> WrkSample:
+CHAT_DIR = APPS.parent.parent / "examples" / "chat"
+CHAT_PAGE = "/auth/login"
+
+
+def _check_chat(response: Response) -> str | None:
+    if response.status == 200 and b'name="_xsrf"' in response.body:
+        return None
+    return f"{response.status} {response.body[:80]!r}"
+
+
+# What the workers benchmark serves: (label, target, app dir, path, check).
+WORKER_APPS = (
+    ("hello", "asyncweb_serve_app:app", APPS, "/", _check_hello),
+    # The chat demo's sign-in page: a template with a layout, a locale and an XSRF cookie.
+    ("chat sign-in page", "app:application", CHAT_DIR, CHAT_PAGE, _check_chat),
+)
+
+
+def workers_once(app: int, workers: int, rnd: int, opts: Options) -> WrkSample:
+    _label, target, app_dir, path, check = WORKER_APPS[app]
     port = free_port()
-    prefix = RAW / f"workers-{workers}-r{rnd}"
-    argv = [*serve_command(), "asyncweb_serve_app:app", "--port", str(port), "--host", HOST]
+    prefix = RAW / f"workers-{app}-{workers}-r{rnd}"
+    argv = [*serve_command(), target, "--port", str(port), "--host", HOST]
     argv += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
-    env = dict(os.environ, PYTHONPATH=str(APPS))
+    argv += ["--app-dir", str(app_dir)]
+    env = dict(os.environ, PYTHONPATH=str(app_dir), CHAT_COOKIE_SECRET="benchmark")
     proc = start_server(
-        argv, port, prefix.with_suffix(".server.log"), _check_hello, cwd=APPS, env=env
+        argv, port, prefix.with_suffix(".server.log"), check, path=path, cwd=app_dir, env=env
     )
-    url = f"http://{HOST}:{port}/"
+    url = f"http://{HOST}:{port}{path}"
     try:
         warm = wrk_argv(url, opts.warmup, WRK_CONNECTIONS, latency=False, pin=None)
         run_wrk(warm, opts.warmup, prefix.with_suffix(".warmup.txt"))
@@ -584,35 +604,46 @@ def workers(opts: Options) -> Section:
             title,
             [f"Pending: `python -m asyncweb serve --help` does not offer `--workers` ({missing})."],
         )
-    samples, failures = interleave(
-        ["1", "2"], opts.rounds, lambda n, r: workers_once(int(n), r, opts), "workers"
-    )
-    med = {n: median([s.rps for s in samples[n]]) for n in samples}
+    keys = [f"{app}:{n}" for app in range(len(WORKER_APPS)) for n in (1, 2)]
+
+    def once(key: str, rnd: int) -> WrkSample:
+        app, n = key.split(":")
+        return workers_once(int(app), int(n), rnd, opts)
+
+    samples, failures = interleave(keys, opts.rounds, once, "workers")
+    med = {k: median([s.rps for s in samples[k]]) for k in samples}
     rows = []
-    for n in ("1", "2"):
-        if not samples[n]:
-            rows.append([n, failures.get(n, "no data").split(":", 1)[0], "—", "—", "—"])
+    bars = []
+    for key in keys:
+        app, n = key.split(":")
+        label = WORKER_APPS[int(app)][0]
+        if not samples[key]:
+            rows.append([label, n, failures.get(key, "no data").split(":", 1)[0], "—", "—", "—"])
             continue
         rows.append(
             [
+                label,
                 n,
-                f"{med[n]:,.0f}",
-                fmt_ms(median([s.p99_ms for s in samples[n]])),
-                ", ".join(f"{s.rps:.0f}" for s in samples[n]),
-                ratio(med[n], med["1"]),
+                f"{med[key]:,.0f}",
+                fmt_ms(median([s.p99_ms for s in samples[key]])),
+                ", ".join(f"{s.rps:.0f}" for s in samples[key]),
+                ratio(med[key], med.get(f"{app}:1")),
             ]
         )
+        if med[key] is not None:
+            bars.append((f"{label}, {n} worker(s)", med[key]))
     lines = [
-        "Hello world (`apps/asyncweb_serve_app.py`) under `asyncweb serve` with 1 and 2 worker "
-        "processes, not pinned; `wrk -t2 -c100`, also not pinned. With 2 cores the client "
-        "shares the CPUs with the workers, so 2 workers cannot reach 2x here.",
+        "Hello world (`apps/asyncweb_serve_app.py`) and the chat demo's sign-in page "
+        "(`asyncweb serve app:application --app-dir examples/chat`: a template with a layout, "
+        "a locale and an XSRF cookie) under `asyncweb serve` with 1 and 2 worker processes, not "
+        "pinned; `wrk -t2 -c100`, also not pinned. With 2 cores the client shares the CPUs with "
+        "the workers, so 2 workers cannot reach 2x here.",
         "",
-        *md_table(["workers", "median req/s", "p99", "rounds (req/s)", "vs 1 worker"], rows),
+        *md_table(["app", "workers", "median req/s", "p99", "rounds (req/s)", "vs 1 worker"], rows),
         *failure_lines({f"{k} worker(s)": v for k, v in failures.items()}),
     ]
-    bars = [(f"{n} worker(s)", v) for n in ("1", "2") if (v := med[n]) is not None]
     chart = Chart("asyncweb serve --workers N: req/s", "req/s", bars)
-    data = {n: [asdict(s) for s in samples[n]] for n in samples}
+    data = {k: [asdict(s) for s in samples[k]] for k in samples}
     return Section("workers", title, lines, [chart], data)
 
 
