@@ -82,11 +82,9 @@ def test_access_log_and_loop_choice(servers: list[Server]) -> None:
     assert "received; finishing" in off.text
 
 
-def test_sigterm_drains_in_flight_request(servers: list[Server], tmp_path: Path) -> None:
-    server = Server("cli_apps.pid_app:app", "--port", "0")
-    servers.append(server)
-    url = server.url()
-    marker = tmp_path / "started"
+def start_slow_request(url: str, marker: Path) -> tuple[threading.Thread, list[str]]:
+    """GET ``/slow`` (one second) in a thread; return once the server has started on it
+    (it creates ``marker``), with the thread and the list its body lands in."""
     result: list[str] = []
     thread = threading.Thread(
         target=lambda: result.append(get(f"{url}/slow?seconds=1&marker={marker}"))
@@ -96,6 +94,15 @@ def test_sigterm_drains_in_flight_request(servers: list[Server], tmp_path: Path)
     while not marker.exists():
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    return thread, result
+
+
+def test_sigterm_drains_in_flight_request(servers: list[Server], tmp_path: Path) -> None:
+    server = Server("cli_apps.pid_app:app", "--port", "0")
+    servers.append(server)
+    url = server.url()
+    marker = tmp_path / "started"
+    thread, result = start_slow_request(url, marker)
     server.terminate()
     thread.join(20)
     assert result == [f"slow done {server.proc.pid}"]
@@ -135,15 +142,7 @@ def test_workers_answer_restart_and_drain(servers: list[Server], tmp_path: Path)
     assert len(fresh) >= 1
     # SIGTERM to the parent: in-flight requests finish, every process exits 0.
     marker = tmp_path / "started"
-    result: list[str] = []
-    thread = threading.Thread(
-        target=lambda: result.append(get(f"{url}/slow?seconds=1&marker={marker}"))
-    )
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not marker.exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    thread, result = start_slow_request(url, marker)
     worker = marker.read_text()
     server.terminate()
     thread.join(20)
