@@ -38,9 +38,14 @@ def xhtml_unescape(value: str | bytes) -> str:
     return html.unescape(to_unicode(value))
 
 
+# json.dumps(value) with no options is this encoder's encode(); calling it directly skips
+# dumps' option checks.
+_json_encoder = json.JSONEncoder()
+
+
 def json_encode(value: Any) -> str:
     """JSON-encode ``value``, writing ``</`` as ``<\\/`` so it is safe inside ``<script>``."""
-    return json.dumps(value).replace("</", "<\\/")
+    return _json_encoder.encode(value).replace("</", "<\\/")
 
 
 def json_decode(value: str | bytes) -> Any:

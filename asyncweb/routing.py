@@ -512,4 +512,6 @@ def _unquote_or_none(s: str | None) -> bytes | None:
     None (an optional group that did not match) stays None."""
     if s is None:
         return s
+    if "%" not in s:
+        return s.encode("utf-8")  # what unquoting gives when there is nothing to unquote
     return url_unescape(s, encoding=None, plus=False)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import http.cookies
 import json
+import re
 import urllib.parse
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncweb import httputil, web
+from asyncweb import escape, httputil, web
 from asyncweb.httputil.urls import parse_qs_bytes
+from asyncweb.routing import _unquote_or_none
 from tests.conftest import Fetch, Serve
 
 # Characters that matter to the parsers, plus some non-ASCII ones (latin-1 and beyond). Half
@@ -166,3 +168,96 @@ async def test_get_cookie_over_a_real_server(serve: Serve, fetch: Fetch) -> None
         "quoted": "a b",
         "bad name": "-",
     }
+
+
+# -- path arguments, query arguments, JSON ---------------------------------------------------
+
+_PATH_TEXT = st.lists(
+    st.sampled_from([*"ab+%/ ~\xe9\u0100", "%41", "%C3%A9", "%zz"]), max_size=12
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(segment=_PATH_TEXT)
+def test_path_group_unquoting_matches_url_unescape(segment: str) -> None:
+    assert _unquote_or_none(segment) == escape.url_unescape(segment, encoding=None, plus=False)
+
+
+_ARGUMENT_TEXT = st.text(alphabet=st.sampled_from([*"ab \t\n\x00\x1f\x7f\x85\xa0\xe9\u2028"]))
+
+
+def _handler_for(
+    uri: str, body_arguments: dict[str, list[bytes]] | None = None
+) -> web.RequestHandler:
+    request = httputil.HTTPServerRequest("GET", uri)
+    request.body_arguments = body_arguments or {}
+    return web.RequestHandler(web.Application(), request)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_ARGUMENT_TEXT, strip=st.booleans())
+def test_get_argument_replaces_control_characters_as_before(value: str, strip: bool) -> None:
+    handler = _handler_for("/?v=" + urllib.parse.quote(value))
+    expected = re.sub(r"[\x00-\x08\x0e-\x1f]", " ", value)
+    assert handler.get_argument("v", strip=strip) == (expected.strip() if strip else expected)
+    assert handler.get_query_argument("v", strip=strip) == handler.get_argument("v", strip=strip)
+
+
+def test_get_argument_sees_body_values_and_a_replaced_map() -> None:
+    handler = _handler_for("/?a=query&b=1", {"a": [b"body"]})
+    assert handler.get_argument("a") == "body"
+    assert handler.get_arguments("a") == ["query", "body"]
+    assert handler.request.query_arguments == {"a": [b"query"], "b": [b"1"]}
+
+    handler = _handler_for("/?a=query")
+    handler.request.arguments = {"a": [b"replaced"]}
+    assert handler.get_argument("a") == "replaced"
+    handler = _handler_for("/?a=query")
+    assert handler.get_argument("a") == "query"
+    assert handler.get_argument("missing", None) is None
+    with pytest.raises(web.MissingArgumentError):
+        handler.get_argument("missing")
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_JSON_VALUES)
+def test_json_encode_matches_json_dumps(value: object) -> None:
+    assert escape.json_encode(value) == json.dumps(value).replace("</", "<\\/")
+
+
+def test_json_encode_errors_are_json_dumps_errors() -> None:
+    circular: dict[str, object] = {}
+    circular["self"] = circular
+    with pytest.raises(ValueError, match="Circular reference"):
+        escape.json_encode(circular)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        escape.json_encode({"a": object()})
+    # The encoder is shared: an earlier failure leaves nothing behind.
+    assert escape.json_encode({"a": "</script>"}) == '{"a": "<\\/script>"}'
+
+
+async def test_path_and_query_arguments_over_a_real_server(serve: Serve, fetch: Fetch) -> None:
+    class UserHandler(web.RequestHandler):
+        def get(self, name: str) -> None:
+            self.write({"user": name, "greeting": self.get_argument("greeting", "hello")})
+
+    base = await serve(web.Application([(r"/user/([^/]+)", UserHandler)]))
+    for path, expected in [
+        ("/user/alice?greeting=hi", {"user": "alice", "greeting": "hi"}),
+        ("/user/al%C3%AFce?greeting=h%C3%A9+y", {"user": "al\u00efce", "greeting": "h\u00e9 y"}),
+        ("/user/a+b", {"user": "a+b", "greeting": "hello"}),
+    ]:
+        response = await fetch(base + path)
+        assert response.status == 200
+        assert json.loads(response.body) == expected
+    response = await fetch(base + "/user/%FF")
+    assert response.status == 400

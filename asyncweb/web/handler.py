@@ -77,6 +77,7 @@ _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
 # its legal characters. get_cookie answers as the Morsel jar would, without building one.
 _RESERVED_COOKIE_NAMES = frozenset(http.cookies.Morsel._reserved)  # type: ignore[attr-defined]
 _REQUEST_COOKIES = httputil.HTTPServerRequest.cookies
+_REQUEST_ARGUMENTS = httputil.HTTPServerRequest.arguments
 _JAR_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~:]+")
 # Headers describing a body, dropped when the response (204, 304) has none.
 _REPRESENTATION_HEADERS = (
@@ -325,7 +326,16 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
     def get_argument(self, name: str, default: Any = _ARG_DEFAULT, strip: bool = True) -> Any:
         """The last value of query-or-body argument ``name``; without a default a missing
         argument is a 400 (:class:`MissingArgumentError`)."""
-        return self._get_argument(name, default, self.request.arguments, strip)
+        request = self.request
+        if (
+            getattr(type(request), "arguments", None) is _REQUEST_ARGUMENTS
+            and request._arguments is None
+            and not request.body_arguments
+        ):
+            # Without body arguments the merged map holds just the query's values: read
+            # those rather than building the merged copy.
+            return self._get_argument(name, default, request.query_arguments, strip)
+        return self._get_argument(name, default, request.arguments, strip)
 
     def get_arguments(self, name: str, strip: bool = True) -> list[str]:
         """Every value of argument ``name`` (maybe none)."""
@@ -359,7 +369,8 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
             value = self.decode_argument(raw, name=name)
             if isinstance(value, str):
                 # Form values are text: control characters (not whitespace) become spaces.
-                value = _CONTROL_CHARS.sub(" ", value)
+                if not value.isprintable():  # false for every control character
+                    value = _CONTROL_CHARS.sub(" ", value)
                 if strip:
                     value = value.strip()
             values.append(value)
