@@ -11,19 +11,9 @@ from conftest import Serve
 
 from asyncweb import web
 from asyncweb.websocket import TransportConnection, WebSocketHandler
+from tests.browser import CHROMIUM, LAUNCH_ARGS
 
 playwright_api = pytest.importorskip("playwright.async_api")
-
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 PAGE = """<!doctype html>
 <html><head><title>ws test</title></head><body>

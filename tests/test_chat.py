@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 import websockets
 
+from tests.browser import LAUNCH_ARGS as CHROMIUM_ARGS
 from tests.conftest import free_port
 
 CHAT = Path(__file__).resolve().parent.parent / "examples" / "chat" / "app.py"
@@ -276,16 +277,6 @@ def test_healthz(chat: ChatServer) -> None:
 
 
 # -- two browsers ----------------------------------------------------------------------------
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 
 @pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium")

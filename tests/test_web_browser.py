@@ -9,21 +9,13 @@ from typing import Any
 import pytest
 
 from asyncweb.web import Application, RequestHandler, UIModule, authenticated, create_signed_value
+from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.conftest import Serve
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
 TEMPLATES = Path(__file__).parent / "web_templates"
 SECRET = "browser-test-secret"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 notes: list[str] = []
 
@@ -77,7 +69,7 @@ def make_app() -> Application:
 @pytest.fixture
 async def browser() -> Any:
     async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+        launched = await p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
             yield launched
         finally:
