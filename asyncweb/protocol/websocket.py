@@ -7,7 +7,8 @@ builds every frame, this class adds what wsproto leaves out:
 
 - **Messages, whole.** wsproto reports payload as it arrives; fragments are joined here and the
   message handed to the :class:`MessageReceiver` once complete. ``max_message_size`` is checked
-  while a message grows (close 1009), so a huge frame never gets buffered whole.
+  while a message grows and bounds how far compressed data is inflated (close 1009), so
+  neither a huge frame nor a deflate bomb gets buffered whole.
 - **In-order, back-pressured delivery.** A receiver callback that returns an awaitable stops
   event processing (and reading the socket) until it resolves.
 - **Output back-pressure.** :meth:`send_message` returns a future that is already done while the
@@ -52,9 +53,6 @@ from .http1 import shared_done_future
 log = logging.getLogger("asyncweb.websocket")
 
 DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
-# While compression is on, input is fed to wsproto in slices this big, so one read can't inflate
-# into more than about a thousand times that before the size limit is checked.
-_INFLATE_SLICE = 16384
 
 
 class WebSocketError(Exception):
@@ -114,12 +112,53 @@ def valid_key(key: str | None) -> bool:
 
 class TunedDeflate(PerMessageDeflate):
     """wsproto's permessage-deflate with a chosen zlib ``compression_level`` and
-    ``mem_level`` for what we send."""
+    ``mem_level`` for what we send, and inflation bounded by ``max_message_size``.
 
-    def __init__(self, compression_level: int = 6, mem_level: int = 8, **kwargs: Any) -> None:
+    A deflate bomb expands about 1000:1, so inflating a read whole before checking its size
+    could allocate gigabytes; instead each piece is inflated to at most what is left of the
+    limit plus one byte, and a message past the limit fails with 1009 (Message Too Big).
+    """
+
+    def __init__(
+        self,
+        compression_level: int = 6,
+        mem_level: int = 8,
+        max_message_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.compression_level = compression_level
         self.mem_level = mem_level
+        self.max_message_size = max_message_size
+        self._inflated = 0  # bytes inflated so far for the message being received
+
+    def frame_inbound_payload_data(self, proto: Any, data: bytes) -> bytes | CloseReason:
+        limit = self.max_message_size
+        if limit is None or not self._inbound_compressed or not self._inbound_is_compressible:
+            return super().frame_inbound_payload_data(proto, data)
+        decompressor = self._decompressor
+        assert decompressor is not None
+        try:
+            # max_length 0 would mean "no limit": the +1 keeps it positive.
+            inflated = decompressor.decompress(data, limit - self._inflated + 1)
+        except zlib.error:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        self._inflated += len(inflated)
+        if self._inflated > limit:
+            return CloseReason.MESSAGE_TOO_BIG
+        return inflated
+
+    def frame_inbound_complete(self, proto: Any, fin: bool) -> bytes | CloseReason | None:
+        if not fin:
+            return None  # the message continues: so does its count
+        inflated = self._inflated
+        self._inflated = 0
+        tail = super().frame_inbound_complete(proto, fin)
+        # The tail is the flushed end of the stream (normally empty); it counts too.
+        limit = self.max_message_size
+        if limit is not None and isinstance(tail, bytes) and inflated + len(tail) > limit:
+            return CloseReason.MESSAGE_TOO_BIG
+        return tail
 
     def frame_outbound(
         self,
@@ -248,6 +287,9 @@ class WebSocketProtocol(asyncio.Protocol):
             ConnectionType.CLIENT if client else ConnectionType.SERVER, extensions
         )
         self._compressed = bool(extensions)
+        for extension in extensions or ():
+            if isinstance(extension, TunedDeflate):
+                extension.max_message_size = params.max_message_size
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self._receiving = receiving
@@ -337,18 +379,6 @@ class WebSocketProtocol(asyncio.Protocol):
         self._continue()
 
     def _feed(self, data: bytes) -> None:
-        if self._compressed and len(data) > _INFLATE_SLICE:
-            # Feed slice by slice; stop if the app makes us wait, keeping the rest for later.
-            for start in range(0, len(data), _INFLATE_SLICE):
-                if self._closed or self._waiting_for_app is not None:
-                    self._hold(data[start:], first=True)
-                    self._pause_reading()
-                    return
-                self._receive(data[start : start + _INFLATE_SLICE])
-            return
-        self._receive(data)
-
-    def _receive(self, data: bytes) -> None:
         try:
             self._ws.receive_data(data)
         except LocalProtocolError:
@@ -461,14 +491,11 @@ class WebSocketProtocol(asyncio.Protocol):
             name = getattr(callback, "__name__", "callback")
             log.error("uncaught exception in %s", name, exc_info=True)
 
-    def _hold(self, data: bytes, first: bool = False) -> None:
-        """Keep bytes for later (``first``: before those already kept)."""
+    def _hold(self, data: bytes) -> None:
+        """Keep bytes for later."""
         if self._pending is None:
             self._pending = []
-        if first:
-            self._pending.insert(0, data)
-        else:
-            self._pending.append(data)
+        self._pending.append(data)
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self.transport is not None:
