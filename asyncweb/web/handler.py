@@ -79,6 +79,14 @@ _RESERVED_COOKIE_NAMES = frozenset(http.cookies.Morsel._reserved)  # type: ignor
 _REQUEST_COOKIES = httputil.HTTPServerRequest.cookies
 _REQUEST_ARGUMENTS = httputil.HTTPServerRequest.arguments
 _JAR_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~:]+")
+
+
+@functools.lru_cache(maxsize=256)
+def _jar_accepts(name: str) -> bool:
+    """Whether SimpleCookie would take ``name`` (cached: handlers ask for a few fixed names)."""
+    return name.lower() not in _RESERVED_COOKIE_NAMES and bool(_JAR_COOKIE_NAME.fullmatch(name))
+
+
 # Headers describing a body, dropped when the response (204, 304) has none.
 _REPRESENTATION_HEADERS = (
     "Allow",
@@ -390,9 +398,8 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
 
     def get_cookie(self, name: str, default: str | None = None) -> str | None:
         request = self.request
-        if (
-            getattr(request, "_cookies", None) is not None
-            or getattr(type(request), "cookies", None) is not _REQUEST_COOKIES
+        if getattr(type(request), "cookies", None) is not _REQUEST_COOKIES or (
+            request._cookies is not None
         ):
             # Someone built or replaced the Morsel jar: it is the truth.
             cookies = request.cookies
@@ -402,11 +409,7 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
         values = self._cookie_values
         if values is None:
             values = self._cookie_values = httputil.parse_cookie(request.headers.get("Cookie", ""))
-        if (
-            name in values
-            and name.lower() not in _RESERVED_COOKIE_NAMES
-            and _JAR_COOKIE_NAME.fullmatch(name)
-        ):
+        if name in values and _jar_accepts(name):
             return values[name]
         return default
 
