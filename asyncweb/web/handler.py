@@ -387,6 +387,8 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
     def decode_argument(self, value: bytes, name: str | None = None) -> Any:
         """Decode an argument (or path group) from bytes; override for other encodings."""
         try:
+            if value.__class__ is bytes:
+                return value.decode("utf-8")  # the usual case, without to_unicode's checks
             return escape.to_unicode(value)
         except UnicodeDecodeError:
             raise HTTPError(400, "Invalid unicode in %s: %r", name or "url", value[:40]) from None
