@@ -1,9 +1,8 @@
 """The Starlette apps shared by the starlette_*.py scripts: hello world and the realistic
 endpoint (see asyncweb_realistic.py)."""
 
-import argparse
-
 import uvicorn
+from _serve import HOST, port_from_args
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -29,13 +28,10 @@ realistic_app = Starlette(routes=[Route("/user/{name}", user)])
 
 def serve(http: str, realistic: bool = False) -> None:
     """Run an app under uvicorn: one worker, uvloop, access log off, the given HTTP parser."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
     uvicorn.run(
         realistic_app if realistic else app,
-        host="127.0.0.1",
-        port=args.port,
+        host=HOST,
+        port=port_from_args(),
         http=http,
         loop="uvloop",
         workers=1,

@@ -2,9 +2,9 @@
 it is installed (it is, in the benchmark venv). Content-Type: text/html; charset=UTF-8
 (Tornado's default), if asyncweb follows Tornado."""
 
-import argparse
+from _serve import serve_asyncweb
 
-from asyncweb import ioloop, web
+from asyncweb import web
 
 
 class MainHandler(web.RequestHandler):
@@ -13,9 +13,4 @@ class MainHandler(web.RequestHandler):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
-    app = web.Application([(r"/", MainHandler)])
-    app.listen(args.port, address="127.0.0.1")
-    ioloop.IOLoop.current().start()
+    serve_asyncweb([(r"/", MainHandler)])

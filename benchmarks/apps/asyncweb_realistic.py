@@ -5,9 +5,9 @@
 ``Cache-Control: no-store``. Every app named ``*_realistic.py`` does exactly this.
 """
 
-import argparse
+from _serve import serve_asyncweb
 
-from asyncweb import ioloop, web
+from asyncweb import web
 
 
 class UserHandler(web.RequestHandler):
@@ -19,9 +19,4 @@ class UserHandler(web.RequestHandler):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
-    app = web.Application([(r"/user/([^/]+)", UserHandler)])
-    app.listen(args.port, address="127.0.0.1")
-    ioloop.IOLoop.current().start()
+    serve_asyncweb([(r"/user/([^/]+)", UserHandler)])

@@ -1,8 +1,8 @@
 """WebSocket echo on asyncweb (``/ws``) next to hello world (``/``), written as a Tornado app."""
 
-import argparse
+from _serve import serve_asyncweb
 
-from asyncweb import ioloop, web, websocket
+from asyncweb import web, websocket
 
 
 class MainHandler(web.RequestHandler):
@@ -16,9 +16,4 @@ class EchoHandler(websocket.WebSocketHandler):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
-    app = web.Application([(r"/", MainHandler), (r"/ws", EchoHandler)])
-    app.listen(args.port, address="127.0.0.1")
-    ioloop.IOLoop.current().start()
+    serve_asyncweb([(r"/", MainHandler), (r"/ws", EchoHandler)])

@@ -6,14 +6,13 @@ answered in order by calling ``start_next_cycle`` and reading on from h11's buff
 a framework built on h11 adds on top of this is its own cost.
 """
 
-import argparse
 import asyncio
 import time
 from email.utils import formatdate
 from typing import cast
 
 import h11
-import uvloop
+from _serve import run_on_uvloop
 
 BODY = b"Hello, world"
 _date_cache: tuple[int, bytes] = (0, b"")
@@ -118,8 +117,4 @@ async def main(port: int, protocol: type[asyncio.Protocol] = HelloProtocol) -> N
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(main(args.port))
+    run_on_uvloop(main)

@@ -4,13 +4,12 @@ The ceiling for an h11-based framework doing this job: the same h11 plumbing plu
 code that parses the path argument, the query string and the Cookie header and builds JSON.
 """
 
-import argparse
-import asyncio
+import functools
 import json
 from urllib.parse import parse_qsl, unquote
 
 import h11
-import uvloop
+from _serve import run_on_uvloop
 from h11_bare import HelloProtocol, http_date, main
 
 
@@ -62,8 +61,4 @@ class RealisticProtocol(HelloProtocol):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(main(args.port, RealisticProtocol))
+    run_on_uvloop(functools.partial(main, protocol=RealisticProtocol))

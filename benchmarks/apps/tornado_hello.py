@@ -1,10 +1,7 @@
 """Tornado 6 hello world on uvloop. Content-Type: Tornado's default text/html; charset=UTF-8."""
 
-import argparse
-import asyncio
-
 import tornado.web
-import uvloop
+from _serve import serve_tornado
 
 
 class MainHandler(tornado.web.RequestHandler):
@@ -12,15 +9,5 @@ class MainHandler(tornado.web.RequestHandler):
         self.write("Hello, world")
 
 
-async def main(port: int) -> None:
-    app = tornado.web.Application([(r"/", MainHandler)])
-    app.listen(port, address="127.0.0.1")
-    await asyncio.Event().wait()
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(main(args.port))
+    serve_tornado([(r"/", MainHandler)])

@@ -3,12 +3,9 @@
 Every app named ``*_websocket.py`` serves exactly these two routes.
 """
 
-import argparse
-import asyncio
-
 import tornado.web
 import tornado.websocket
-import uvloop
+from _serve import serve_tornado
 
 
 class MainHandler(tornado.web.RequestHandler):
@@ -21,15 +18,5 @@ class EchoHandler(tornado.websocket.WebSocketHandler):
         self.write_message(message, binary=isinstance(message, bytes))
 
 
-async def main(port: int) -> None:
-    app = tornado.web.Application([(r"/", MainHandler), (r"/ws", EchoHandler)])
-    app.listen(port, address="127.0.0.1")
-    await asyncio.Event().wait()
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(main(args.port))
+    serve_tornado([(r"/", MainHandler), (r"/ws", EchoHandler)])

@@ -1,22 +1,17 @@
 """asyncweb WebSocket benchmark server: ``/`` hello, ``/echo`` echo, ``/fanout`` a room where
 the text ``broadcast N SIZE`` makes the server send N messages of SIZE bytes to every member."""
 
-import argparse
+import sys
+from pathlib import Path
 
-from asyncweb import ioloop, web
+# _serve and the hello and echo handlers are in ../apps (see apps/*_websocket.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "apps"))
+from _serve import serve_asyncweb
+from asyncweb_websocket import EchoHandler, MainHandler
+
 from asyncweb.websocket import BroadcastGroup, WebSocketHandler
 
 room = BroadcastGroup(max_buffer=64 * 1024 * 1024)
-
-
-class MainHandler(web.RequestHandler):
-    def get(self) -> None:
-        self.write("Hello, world")
-
-
-class EchoHandler(WebSocketHandler):
-    def on_message(self, message: str | bytes) -> None:
-        self.write_message(message, binary=isinstance(message, bytes))
 
 
 class FanoutHandler(WebSocketHandler):
@@ -35,11 +30,4 @@ class FanoutHandler(WebSocketHandler):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
-    app = web.Application(
-        [(r"/", MainHandler), (r"/echo", EchoHandler), (r"/fanout", FanoutHandler)]
-    )
-    app.listen(args.port, address="127.0.0.1")
-    ioloop.IOLoop.current().start()
+    serve_asyncweb([(r"/", MainHandler), (r"/echo", EchoHandler), (r"/fanout", FanoutHandler)])

@@ -1,24 +1,17 @@
 """Tornado 6 WebSocket benchmark server on uvloop: the same routes as ``asyncweb_ws.py``. The
 fan-out loops over the room's handlers calling ``write_message``, Tornado's usual pattern."""
 
-import argparse
-import asyncio
+import sys
+from pathlib import Path
 
+# _serve and the hello and echo handlers are in ../apps (see apps/*_websocket.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "apps"))
 import tornado.web
 import tornado.websocket
-import uvloop
+from _serve import serve_tornado
+from tornado_websocket import EchoHandler, MainHandler
 
 room: set["FanoutHandler"] = set()
-
-
-class MainHandler(tornado.web.RequestHandler):
-    def get(self) -> None:
-        self.write("Hello, world")
-
-
-class EchoHandler(tornado.websocket.WebSocketHandler):
-    def on_message(self, message: str | bytes) -> None:
-        self.write_message(message, binary=isinstance(message, bytes))
 
 
 class FanoutHandler(tornado.websocket.WebSocketHandler):
@@ -40,17 +33,5 @@ class FanoutHandler(tornado.websocket.WebSocketHandler):
         room.discard(self)
 
 
-async def main(port: int) -> None:
-    app = tornado.web.Application(
-        [(r"/", MainHandler), (r"/echo", EchoHandler), (r"/fanout", FanoutHandler)]
-    )
-    app.listen(port, address="127.0.0.1")
-    await asyncio.Event().wait()
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, default=8888)
-    args = parser.parse_args()
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    asyncio.run(main(args.port))
+    serve_tornado([(r"/", MainHandler), (r"/echo", EchoHandler), (r"/fanout", FanoutHandler)])
