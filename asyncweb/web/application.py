@@ -412,8 +412,11 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             handler._body_future = loop.create_future()
         path_args = self.path_args
         path_kwargs = self.path_kwargs
-        if path_args or path_kwargs:
-            return handler._execute(transforms, *(path_args or ()), **(path_kwargs or {}))
+        if path_kwargs:
+            return handler._execute(transforms, *(path_args or ()), **path_kwargs)
+        if path_args:
+            # Unnamed groups (the usual kind) come with an empty path_kwargs: don't spread it.
+            return handler._execute(transforms, *path_args)
         return handler._execute(transforms)
 
 
