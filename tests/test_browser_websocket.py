@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,9 +10,9 @@ from conftest import Serve
 
 from asyncweb import web
 from asyncweb.websocket import TransportConnection, WebSocketHandler
-from tests.browser import CHROMIUM, LAUNCH_ARGS
+from tests.browser import launch_chromium
 
-playwright_api = pytest.importorskip("playwright.async_api")
+pytest.importorskip("playwright.async_api")
 
 PAGE = """<!doctype html>
 <html><head><title>ws test</title></head><body>
@@ -73,14 +72,8 @@ class BrowserSocket(WebSocketHandler):
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("chromium is not installed")
-    async with playwright_api.async_playwright() as p:
-        instance = await p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield instance
-        finally:
-            await instance.close()
+    async with launch_chromium() as instance:
+        yield instance
 
 
 async def test_browser_exchanges_messages(serve: Serve, browser: Any) -> None:

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from asyncweb.web import Application, RequestHandler, UIModule, authenticated, create_signed_value
-from tests.browser import CHROMIUM, LAUNCH_ARGS
+from tests.browser import launch_chromium
 from tests.conftest import Serve
 
-playwright_api = pytest.importorskip("playwright.async_api")
+pytest.importorskip("playwright.async_api")
 
 TEMPLATES = Path(__file__).parent / "web_templates"
 SECRET = "browser-test-secret"
@@ -68,12 +68,8 @@ def make_app() -> Application:
 
 @pytest.fixture
 async def browser() -> Any:
-    async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launch_chromium() as launched:
+        yield launched
 
 
 @pytest.mark.timeout(60)
