@@ -198,6 +198,18 @@ def test_tls(servers: list[Server], tmp_path: Path) -> None:
     assert server.stop() == 0
 
 
+def touch_until(server: Server, module: Path, text: str) -> None:
+    """Give ``module`` ever later mtimes until ``text`` shows in the server's output (the
+    watcher's first pass only records the times, so one touch may go unseen)."""
+    bump = 0
+    deadline = time.monotonic() + 20
+    while text not in server.text:
+        assert time.monotonic() < deadline, server.text
+        bump += 10
+        os.utime(module, (time.time(), time.time() + bump))
+        time.sleep(0.2)
+
+
 def test_reload_on_code_change(servers: list[Server], tmp_path: Path) -> None:
     module = tmp_path / "reload_app.py"
     module.write_text(
@@ -213,14 +225,7 @@ def test_reload_on_code_change(servers: list[Server], tmp_path: Path) -> None:
     assert get(url + "/") == "version 1"
     port = url.rsplit(":", 1)[1]
     module.write_text(module.read_text().replace("version 1", "version 2"))
-    bump = 0
-    deadline = time.monotonic() + 20
-    # Later mtimes until the watcher (whose first pass records the times) sees one.
-    while "modified; restarting" not in server.text:
-        assert time.monotonic() < deadline, server.text
-        bump += 10
-        os.utime(module, (time.time(), time.time() + bump))
-        time.sleep(0.2)
+    touch_until(server, module, "modified; restarting")
     # The new run serves on the same port again.
     server.wait_for_line(rf"Serving on http://127\.0\.0\.1:{port} \(pid {server.proc.pid}\)")
     deadline = time.monotonic() + 20
@@ -306,13 +311,7 @@ def test_reload_waits_for_a_fix(servers: list[Server], tmp_path: Path) -> None:
         "        self.write('fixed')\n"
         "app = web.Application([('/', H)])\n"
     )
-    bump = 0
-    deadline = time.monotonic() + 20
-    while "Serving on" not in server.text:
-        assert time.monotonic() < deadline, server.text
-        bump += 10
-        os.utime(module, (time.time(), time.time() + bump))
-        time.sleep(0.2)
+    touch_until(server, module, "Serving on")
     assert get(server.url() + "/") == "fixed"
     assert server.stop() == 0
 
