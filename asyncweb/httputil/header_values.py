@@ -144,7 +144,8 @@ def parse_cookie(cookie: str) -> dict[str, str]:
         name = name.strip()
         value = value.strip()
         if name or value:
-            result[name] = _unquote_cookie(value)
+            # Most values are unquoted: skip the call for those.
+            result[name] = _unquote_cookie(value) if value[:1] == '"' else value
     return result
 
 

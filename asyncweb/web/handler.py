@@ -816,8 +816,10 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
                 return self._go_async(None, True)
             handle = getattr(self, method.lower())
             # Most routes have no groups, and spreading empty arguments is not free.
-            if self.path_args or self.path_kwargs:
+            if self.path_kwargs:
                 result = handle(*self.path_args, **self.path_kwargs)
+            elif self.path_args:
+                result = handle(*self.path_args)
             else:
                 result = handle()
             if result is not None and inspect.isawaitable(result):
