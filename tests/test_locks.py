@@ -133,3 +133,15 @@ async def test_lock_is_exclusive_and_times_out() -> None:
     with pytest.raises(RuntimeError), lock:
         pass
     assert "unlocked" in repr(lock)
+
+
+@pytest.mark.parametrize("make", [locks.Semaphore, locks.Lock], ids=["Semaphore", "Lock"])
+async def test_plain_with_is_refused_and_async_with_releases(make: Any) -> None:
+    primitive = make()
+    with pytest.raises(RuntimeError, match="async with"), primitive:
+        pass
+    async with primitive:
+        pass
+    # Released: acquiring again does not wait.
+    await asyncio.wait_for(primitive.acquire(), 1)
+    primitive.release()
