@@ -110,11 +110,14 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
 
 
 async def close_code_after(reader: asyncio.StreamReader) -> int:
-    """Skip data frames; the code of the Close that follows."""
+    """Skip data frames; the code of the Close that follows (checking its reason)."""
     while True:
         opcode, _, payload = await read_frame(reader)
         if opcode == 0x8:
-            return int(struct.unpack("!H", payload[:2])[0])
+            code = int(struct.unpack("!H", payload[:2])[0])
+            if code == 1009:
+                assert payload[2:] == b"message too big"
+            return code
 
 
 @contextlib.contextmanager

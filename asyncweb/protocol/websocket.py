@@ -435,9 +435,13 @@ class WebSocketProtocol(asyncio.Protocol):
             return False
         if isinstance(event, CloseConnection):
             if self._ws.state is ConnectionState.OPEN:
-                # wsproto reports a frame it could not parse (1002, or 1007 for bad UTF-8) as
-                # a Close while the connection is still open: fail the connection.
-                self._fail(int(event.code), event.reason or "protocol error")
+                # wsproto reports a frame it could not parse (1002, 1007 for bad UTF-8, 1009
+                # from TunedDeflate's limit) as a Close while the connection is still open:
+                # fail the connection.
+                if event.code == CloseReason.MESSAGE_TOO_BIG:
+                    self._fail(1009, "message too big")
+                else:
+                    self._fail(int(event.code), event.reason or "protocol error")
             else:
                 self._on_close_frame(event)
         return False
