@@ -137,7 +137,8 @@ def _bind_xhtml_escape(func: Callable[[Any], Any]) -> Callable[[Any], str]:
     return custom
 
 
-_BASE_NAMESPACE: dict[str, Any] = {
+# The helpers every template sees; RequestHandler.get_template_namespace offers the same ones.
+TEMPLATE_HELPERS: dict[str, Any] = {
     "escape": escape.xhtml_escape,
     "xhtml_escape": escape.xhtml_escape,
     "url_escape": escape.url_escape,
@@ -145,6 +146,10 @@ _BASE_NAMESPACE: dict[str, Any] = {
     "squeeze": escape.squeeze,
     "linkify": escape.linkify,
     "datetime": datetime,
+}
+
+_BASE_NAMESPACE: dict[str, Any] = {
+    **TEMPLATE_HELPERS,
     "_tt_utf8": escape.utf8,
     "_tt_string_types": (str, bytes),
     "_tt_text": _to_text,

@@ -8,7 +8,6 @@ by an application's handlers, one per template directory, and reset per request 
 
 from __future__ import annotations
 
-import datetime
 import os.path
 import sys
 import urllib.parse
@@ -173,6 +172,8 @@ class _RenderingMixin:
 
     def get_template_namespace(self) -> dict[str, Any]:
         """The names every template rendered by this handler sees; override to add more."""
+        from asyncweb.template import TEMPLATE_HELPERS
+
         user_locale = self.locale
         namespace: dict[str, Any] = {
             "handler": self,
@@ -184,13 +185,7 @@ class _RenderingMixin:
             "static_url": self.static_url,
             "xsrf_form_html": self.xsrf_form_html,
             "reverse_url": self.reverse_url,
-            "escape": escape.xhtml_escape,
-            "xhtml_escape": escape.xhtml_escape,
-            "url_escape": escape.url_escape,
-            "json_encode": escape.json_encode,
-            "squeeze": escape.squeeze,
-            "linkify": escape.linkify,
-            "datetime": datetime,
+            **TEMPLATE_HELPERS,
         }
         namespace.update(self.ui)
         return namespace
