@@ -16,19 +16,9 @@ from asyncweb.web import Application, FallbackHandler, RequestHandler
 from asyncweb.wsgi import WSGIContainer
 from tests.conftest import Fetch, Serve, raw_exchange
 from tests.interop_apps import flask_app
+from tests.interop_apps.native_handlers import Native, Release
 
 finished: list[str] = []
-
-
-class Native(RequestHandler):
-    def get(self) -> None:
-        self.write("native")
-
-
-class Release(RequestHandler):
-    def get(self) -> None:
-        flask_app.released.set()
-        self.write("ok")
 
 
 class CountingFallback(FallbackHandler):

@@ -11,21 +11,11 @@ from typing import Any
 import pytest
 
 from asyncweb.httpclient import AsyncHTTPClient
-from asyncweb.web import Application, RequestHandler
+from asyncweb.web import Application
 from asyncweb.wsgi import WSGIContainer
 from tests.conftest import Fetch, Serve, raw_exchange
 from tests.interop_apps import flask_app
-
-
-class Native(RequestHandler):
-    def get(self) -> None:
-        self.write("native")
-
-
-class Release(RequestHandler):
-    def get(self) -> None:
-        flask_app.released.set()
-        self.write("ok")
+from tests.interop_apps.native_handlers import Native, Release
 
 
 @pytest.fixture
