@@ -46,6 +46,7 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
         trusted_downstream: Iterable[str] | None = None,
         header_timeout: float | None = None,
         pure_h11: bool = False,
+        http_parser: str = "h11",
     ) -> None:
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -72,6 +73,7 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
             decompress=decompress_request,
             chunk_size=chunk_size or defaults.chunk_size,
             pure_h11=pure_h11,
+            http_parser=http_parser,
         )
         self._protocol_class = H11ReferenceProtocol if pure_h11 else HTTP1ServerProtocol
         self._connections: set[HTTP1ServerProtocol] = set()

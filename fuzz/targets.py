@@ -24,7 +24,7 @@ from asyncweb.httpserver import HTTPServer
 from fuzz.harness import ERROR_STATUSES, exchange, fuzz_app, status_codes
 
 _loop: asyncio.AbstractEventLoop | None = None
-_servers: dict[int, HTTPServer] = {}
+_servers: dict[str, HTTPServer] = {}
 
 # Tiny timeouts: an input that leaves the connection waiting costs milliseconds, not minutes.
 _TIMEOUTS: dict[str, Any] = {
@@ -68,14 +68,18 @@ def split_input(data: bytes) -> tuple[int, list[bytes]]:
 
 def request_parsing(data: bytes) -> None:
     """Feed the bytes, in the chunks the input chooses, to a real server connection (the
-    writer chosen by the flags byte). The protocol must not raise, must close the connection
-    within a second (its timeouts are milliseconds), and may only write HTTP/1.1 responses."""
+    protocol variant chosen by the flags byte: bit 0 h11's writer, else bit 1 the httptools
+    parser). The protocol must not raise, must close the connection within a second (its
+    timeouts are milliseconds), and may only write HTTP/1.1 responses."""
     flags, chunks = split_input(data)
-    pure_h11 = bool(flags & 1)
+    variant = "pure_h11" if flags & 1 else "httptools" if flags & 2 else "own"
     loop = _event_loop()
-    server = _servers.get(pure_h11)
+    server = _servers.get(variant)
     if server is None:
-        server = _servers[pure_h11] = HTTPServer(fuzz_app(), pure_h11=pure_h11, **_TIMEOUTS)
+        settings = {"pure_h11": {"pure_h11": True}, "httptools": {"http_parser": "httptools"}}
+        server = _servers[variant] = HTTPServer(
+            fuzz_app(), **settings.get(variant, {}), **_TIMEOUTS
+        )
     written, closed = loop.run_until_complete(exchange(server, chunks, close_within=1.0))
     if not closed:
         raise AssertionError("connection still open after every timeout")

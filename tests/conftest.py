@@ -78,6 +78,21 @@ def fetch() -> Fetch:
 
 Serve = Callable[..., Awaitable[str]]
 
+# The server protocol variants protocol-level tests run against, as HTTPServer settings: our own
+# response writer (the default), h11's send path (the reference), and the accelerated request
+# parser (llhttp through httptools, with h11 judging).
+PROTOCOL_VARIANTS: dict[str, dict[str, Any]] = {
+    "own-writer": {},
+    "pure-h11": {"pure_h11": True},
+    "httptools": {"http_parser": "httptools"},
+}
+
+
+@pytest.fixture(params=list(PROTOCOL_VARIANTS))
+def protocol_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """HTTPServer settings for each protocol variant in turn."""
+    return PROTOCOL_VARIANTS[request.param]
+
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Serve]:

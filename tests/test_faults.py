@@ -9,6 +9,7 @@ import gc
 import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from conftest import Fetch, Serve, raw_exchange
@@ -36,8 +37,9 @@ async def read_response(reader: asyncio.StreamReader) -> bytes:
     return head + await reader.readexactly(length)
 
 
-@pytest.mark.parametrize("pure_h11", [False, True], ids=["own-writer", "pure-h11"])
-async def test_graceful_stop_under_load_answers_every_accepted_request(pure_h11: bool) -> None:
+async def test_graceful_stop_under_load_answers_every_accepted_request(
+    protocol_settings: dict[str, Any],
+) -> None:
     started = 0
 
     class Work(RequestHandler):
@@ -47,7 +49,7 @@ async def test_graceful_stop_under_load_answers_every_accepted_request(pure_h11:
             await asyncio.sleep(int(delay) / 1000)
             self.write("done " + delay)
 
-    server = HTTPServer(Application([(r"/work/(\d+)", Work)]), pure_h11=pure_h11)
+    server = HTTPServer(Application([(r"/work/(\d+)", Work)]), **protocol_settings)
     sockets = bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]

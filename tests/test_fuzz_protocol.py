@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import PROTOCOL_VARIANTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +41,7 @@ from fuzz.harness import (
     without_dates,
 )
 
-WRITERS = pytest.mark.parametrize("pure_h11", [False, True], ids=["own-writer", "pure-h11"])
+VARIANTS = pytest.mark.parametrize("variant", list(PROTOCOL_VARIANTS))
 BOUNDED = settings(
     deadline=None,
     max_examples=40,
@@ -127,10 +128,10 @@ def _close_last(reqs: list[bytes]) -> bytes:
     return b"".join([*reqs[:-1], last])
 
 
-def _answered(reqs: list[bytes], pure_h11: bool) -> list[bytes]:
+def _answered(reqs: list[bytes], variant: str) -> list[bytes]:
     """The requests that get a response: h11's reference writer closes after any HTTP/1.0
     request (it does not do HTTP/1.0 keep-alive); ours keeps it when asked, as Tornado does."""
-    if not pure_h11:
+    if variant != "pure-h11":
         return reqs
     for index, request in enumerate(reqs):
         if request.split(b"\r\n", 1)[0].endswith(b"HTTP/1.0"):
@@ -172,18 +173,18 @@ def mangled(draw: st.DrawFn) -> bytes:
 # -- properties ---------------------------------------------------------------------------------
 
 
-@WRITERS
+@VARIANTS
 @BOUNDED
 @given(st.data())
 def test_pipelined_requests_give_identical_responses_however_split(
-    pure_h11: bool, data: st.DataObject
+    variant: str, data: st.DataObject
 ) -> None:
     reqs = data.draw(st.lists(requests(allow_http10=True), min_size=1, max_size=5))
     payload = _close_last(reqs)
     chunks = data.draw(split(payload))
 
     async def both() -> tuple[tuple[bytes, bool], tuple[bytes, bool]]:
-        server = HTTPServer(fuzz_app(), pure_h11=pure_h11)
+        server = HTTPServer(fuzz_app(), **PROTOCOL_VARIANTS[variant])
         whole = await exchange(server, [payload])
         pieces = await exchange(server, chunks)
         return whole, pieces
@@ -193,21 +194,21 @@ def test_pipelined_requests_give_identical_responses_however_split(
     codes = status_codes(whole)
     # 100 Continue interim responses come on top of one final response per request.
     assert [c for c in codes if c != 100] == [
-        418 if r.startswith(b"PATCH") else 200 for r in _answered(reqs, pure_h11)
+        418 if r.startswith(b"PATCH") else 200 for r in _answered(reqs, variant)
     ], whole
     assert without_dates(pieces) == without_dates(whole)
 
 
-@WRITERS
+@VARIANTS
 @BOUNDED
 @given(st.one_of(st.binary(max_size=600), mangled()), st.data())
 def test_arbitrary_bytes_get_responses_or_a_close_never_an_exception(
-    pure_h11: bool, payload: bytes, data: st.DataObject
+    variant: str, payload: bytes, data: st.DataObject
 ) -> None:
     chunks = data.draw(split(payload)) if payload else []
 
     async def go() -> tuple[bytes, bool]:
-        server = HTTPServer(fuzz_app(), pure_h11=pure_h11, **FAST_TIMEOUTS)
+        server = HTTPServer(fuzz_app(), **PROTOCOL_VARIANTS[variant], **FAST_TIMEOUTS)
         return await exchange(server, chunks, close_within=5.0)
 
     written, closed = run(go())
@@ -220,23 +221,26 @@ def test_arbitrary_bytes_get_responses_or_a_close_never_an_exception(
 
 @BOUNDED
 @given(st.one_of(mangled(), st.lists(requests(), min_size=1, max_size=3).map(b"".join)))
-def test_both_writers_agree_on_every_final_status(payload: bytes) -> None:
-    """Differential: our writer and h11's reference answer the same bytes with the same final
-    statuses (whether to send ``100 Continue`` for an empty body is left to each)."""
+def test_every_protocol_variant_agrees_on_every_final_status(payload: bytes) -> None:
+    """Differential: our writer, h11's reference and the accelerated parser answer the same bytes
+    with the same final statuses (whether to send ``100 Continue`` for an empty body is left to
+    each)."""
 
-    async def both() -> tuple[bytes, bytes]:
-        ours, _ = await exchange(HTTPServer(fuzz_app(), **FAST_TIMEOUTS), [payload])
-        reference, _ = await exchange(
-            HTTPServer(fuzz_app(), pure_h11=True, **FAST_TIMEOUTS), [payload]
-        )
-        return ours, reference
+    async def each() -> dict[str, bytes]:
+        answers = {}
+        for name, protocol_settings in PROTOCOL_VARIANTS.items():
+            server = HTTPServer(fuzz_app(), **protocol_settings, **FAST_TIMEOUTS)
+            answers[name], _ = await exchange(server, [payload])
+        return answers
 
-    ours, reference = run(both())
+    answers = run(each())
 
     def finals(data: bytes) -> list[int]:
         return [code for code in status_codes(data) if code != 100]
 
-    assert finals(ours) == finals(reference), (ours[:600], reference[:600])
+    reference = finals(answers["pure-h11"])
+    for name, answer in answers.items():
+        assert finals(answer) == reference, (name, answer[:600], answers["pure-h11"][:600])
 
 
 # -- memory across connections, over real sockets ---------------------------------------------
@@ -278,11 +282,11 @@ def _live_protocols() -> int:
     return sum(1 for obj in gc.get_objects() if isinstance(obj, HTTP1ServerProtocol))
 
 
-@WRITERS
-async def test_hostile_connections_leave_nothing_behind(pure_h11: bool) -> None:
+@VARIANTS
+async def test_hostile_connections_leave_nothing_behind(variant: str) -> None:
     from asyncweb.netutil import bind_sockets
 
-    server = HTTPServer(fuzz_app(), pure_h11=pure_h11, **FAST_TIMEOUTS)
+    server = HTTPServer(fuzz_app(), **PROTOCOL_VARIANTS[variant], **FAST_TIMEOUTS)
     sockets = bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]

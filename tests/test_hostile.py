@@ -38,10 +38,12 @@ def quiet_bad_request_warnings() -> Iterator[None]:
     logging.getLogger("asyncweb").setLevel(logging.NOTSET)
 
 
-@pytest.fixture(params=["own-writer", "pure-h11"])
-def serve_both(request: pytest.FixtureRequest, serve: Serve) -> Serve:
+@pytest.fixture
+def serve_both(protocol_settings: dict[str, Any], serve: Serve) -> Serve:
+    """Each protocol variant in turn (see conftest)."""
+
     async def _serve(target: Any, **settings: Any) -> str:
-        return await serve(target, pure_h11=request.param == "pure-h11", **settings)
+        return await serve(target, **protocol_settings, **settings)
 
     return _serve
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 import pytest
 from conftest import Fetch, Serve, raw_exchange
@@ -69,18 +70,13 @@ class Echo(RequestHandler):
         self.get()
 
 
-@pytest.fixture(params=[False, True], ids=["own-writer", "pure-h11"])
-def pure_h11(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param)
-
-
 # Finding 2: Content-Length together with Transfer-Encoding (RFC 9112 6.1: the server MUST
 # close the connection after responding; Tornado >= 6.4.1 answers 400, GHSA-753j-mpmx-qq6g).
 @pytest.mark.parametrize("order", ["cl-te", "te-cl"])
 async def test_content_length_with_transfer_encoding_is_refused(
-    serve: Serve, pure_h11: bool, order: str
+    serve: Serve, protocol_settings: dict[str, Any], order: str
 ) -> None:
-    url = await serve(Application([(r"/(.*)", SyncEcho)]), pure_h11=pure_h11)
+    url = await serve(Application([(r"/(.*)", SyncEcho)]), **protocol_settings)
     cl, te = b"Content-Length: 6\r\n", b"Transfer-Encoding: chunked\r\n"
     head = b"POST /p HTTP/1.1\r\nHost: x\r\n" + (cl + te if order == "cl-te" else te + cl)
     response = await raw_exchange(url, head + b"\r\n0\r\n\r\n" + SMUGGLED)
@@ -90,9 +86,9 @@ async def test_content_length_with_transfer_encoding_is_refused(
 
 # Finding 4: HTTP/1.0 + Transfer-Encoding must not keep the connection (RFC 9112 6.1).
 async def test_http10_transfer_encoding_closes_even_with_keep_alive(
-    serve: Serve, pure_h11: bool
+    serve: Serve, protocol_settings: dict[str, Any]
 ) -> None:
-    url = await serve(Application([(r"/(.*)", SyncEcho)]), pure_h11=pure_h11)
+    url = await serve(Application([(r"/(.*)", SyncEcho)]), **protocol_settings)
     attack = (
         b"POST /p HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"1\r\nZ\r\n0\r\n\r\n" + SMUGGLED
@@ -116,9 +112,12 @@ async def test_http10_transfer_encoding_closes_even_with_keep_alive(
     ids=["http10-stray-crlf", "close-then-pipelined", "http10-keep-alive-then-pipelined"],
 )
 async def test_bytes_after_a_closing_request_do_not_replace_its_response(
-    serve: Serve, pure_h11: bool, request_bytes: bytes, caplog: pytest.LogCaptureFixture
+    serve: Serve,
+    protocol_settings: dict[str, Any],
+    request_bytes: bytes,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    url = await serve(Application([(r"/(.*)", Echo)]), pure_h11=pure_h11)
+    url = await serve(Application([(r"/(.*)", Echo)]), **protocol_settings)
     with caplog.at_level(logging.ERROR):
         response = await raw_exchange(url, request_bytes)
     assert response.startswith(b"HTTP/1.1 200 OK"), response

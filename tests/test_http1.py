@@ -22,13 +22,12 @@ from conftest import Fetch, Serve, raw_exchange
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
 
 
-@pytest.fixture(params=["own-writer", "pure-h11"])
-def serve(request: pytest.FixtureRequest, serve: Serve) -> Serve:
-    """Every protocol test runs against both response writers: ours and h11's reference."""
-    pure_h11 = request.param == "pure-h11"
+@pytest.fixture
+def serve(protocol_settings: dict[str, Any], serve: Serve) -> Serve:
+    """Every protocol test runs against each protocol variant (see conftest)."""
 
     async def _serve(target: Any, **settings: Any) -> str:
-        return await serve(target, pure_h11=pure_h11, **settings)
+        return await serve(target, **protocol_settings, **settings)
 
     return _serve
 
@@ -757,8 +756,9 @@ async def test_detach_hands_over_transport_and_leftover_bytes(serve: Serve) -> N
     assert len(detached) == 1
 
 
-@pytest.mark.parametrize("pure_h11", [False, True])
-async def test_switch_protocol_is_tracked_until_the_successor_is_done(pure_h11: bool) -> None:
+async def test_switch_protocol_is_tracked_until_the_successor_is_done(
+    protocol_settings: dict[str, Any],
+) -> None:
     from asyncweb.httpserver import HTTPServer
     from asyncweb.netutil import bind_sockets
 
@@ -771,7 +771,7 @@ async def test_switch_protocol_is_tracked_until_the_successor_is_done(pure_h11: 
         connection: Any = request.connection
         connection.switch_protocol(successor)
 
-    server = HTTPServer(handler, pure_h11=pure_h11)
+    server = HTTPServer(handler, **protocol_settings)
     sockets = bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
     url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}"

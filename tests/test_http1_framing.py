@@ -18,12 +18,10 @@ from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
-@pytest.fixture(params=["own-writer", "pure-h11"])
-def serve(request: pytest.FixtureRequest, serve: Serve) -> Serve:
-    pure_h11 = request.param == "pure-h11"
-
+@pytest.fixture
+def serve(protocol_settings: dict[str, Any], serve: Serve) -> Serve:
     async def _serve(target: Any, **settings: Any) -> str:
-        return await serve(target, pure_h11=pure_h11, **settings)
+        return await serve(target, **protocol_settings, **settings)
 
     return _serve
 
@@ -197,8 +195,9 @@ async def test_bytes_arriving_while_a_closing_request_is_handled_are_dropped(
 async def test_http10_keep_alive_then_pipelined_keeps_the_first_response(
     serve: Serve, caplog: pytest.LogCaptureFixture, request: pytest.FixtureRequest
 ) -> None:
-    # Our writer keeps this connection and serves the next request; h11's closes after the
-    # first response (it never keeps HTTP/1.0). Either way the first response is intact.
+    # Our writer (with either parser) keeps this connection and serves the next request; h11's
+    # closes after the first response (it never keeps HTTP/1.0). Either way the first response
+    # is intact.
     recorder = Recorder(delay=0.05)
     url = await serve(recorder)
     data = (
@@ -209,7 +208,7 @@ async def test_http10_keep_alive_then_pipelined_keeps_the_first_response(
         response = await raw_exchange(url, data)
     first, _, rest = response.partition(b"POST /a 1\n")
     assert first.startswith(b"HTTP/1.1 200 OK\r\n") and first.count(b"HTTP/1.1 ") == 1, response
-    if request.node.callspec.params["serve"] == "own-writer":
+    if request.node.callspec.params["protocol_settings"] != "pure-h11":
         assert rest.startswith(b"HTTP/1.1 200 ") and rest.endswith(b"GET /b 0\n"), response
         assert recorder.paths == ["/a", "/b"]
     else:

@@ -175,9 +175,8 @@ class NothingSendable(RequestHandler):
         self.write("never sent")
 
 
-@pytest.mark.parametrize("pure_h11", [False, True])
 async def test_refused_head_becomes_500(
-    serve: Serve, pure_h11: bool, caplog: pytest.LogCaptureFixture
+    serve: Serve, protocol_settings: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     base = await serve(
         Application(
@@ -188,7 +187,7 @@ async def test_refused_head_becomes_500(
                 ("/(.*)", UnsendableHead),
             ]
         ),
-        pure_h11=pure_h11,
+        **protocol_settings,
     )
     with caplog.at_level(logging.CRITICAL):
         for request in (

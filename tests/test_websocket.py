@@ -223,10 +223,10 @@ def _reset() -> None:
     handlers.clear()
 
 
-@pytest.fixture(params=["fast", "pure_h11"])
-async def ws_url(request: pytest.FixtureRequest, serve: Serve) -> str:
-    """Base ws:// URL of a server with the handlers above, for both HTTP/1 writers."""
-    url = await serve(make_app(), pure_h11=request.param == "pure_h11")
+@pytest.fixture
+async def ws_url(protocol_settings: dict[str, Any], serve: Serve) -> str:
+    """Base ws:// URL of a server with the handlers above, for each HTTP/1 protocol variant."""
+    url = await serve(make_app(), **protocol_settings)
     return url.replace("http://", "ws://")
 
 

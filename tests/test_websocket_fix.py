@@ -55,11 +55,6 @@ def _reset() -> None:
     events.clear()
 
 
-@pytest.fixture(params=["own-writer", "pure-h11"])
-def pure_h11(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param == "pure-h11")
-
-
 def app() -> web.Application:
     return web.Application(
         [("/aborted", AbortedJustBeforeTheHandshake), ("/slow", SlowHandshake), ("/", Recording)]
@@ -92,7 +87,7 @@ async def assert_echo_works(url: str, **kwargs: Any) -> None:
 
 @pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
 async def test_connection_lost_around_the_handover_calls_on_close(
-    pure_h11: bool, tls: bool
+    protocol_settings: dict[str, Any], tls: bool
 ) -> None:
     ca = trustme.CA()
     server_ctx = client_ctx = None
@@ -101,7 +96,7 @@ async def test_connection_lost_around_the_handover_calls_on_close(
         ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
         client_ctx = ssl.create_default_context()
         ca.configure_trust(client_ctx)
-    server = HTTPServer(app(), pure_h11=pure_h11, ssl_options=server_ctx)
+    server = HTTPServer(app(), **protocol_settings, ssl_options=server_ctx)
     sockets = bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
@@ -125,9 +120,9 @@ async def test_connection_lost_around_the_handover_calls_on_close(
 
 
 async def test_graceful_shutdown_during_the_handshake_closes_the_websocket(
-    pure_h11: bool,
+    protocol_settings: dict[str, Any],
 ) -> None:
-    server = HTTPServer(app(), pure_h11=pure_h11)
+    server = HTTPServer(app(), **protocol_settings)
     sockets = bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
@@ -152,9 +147,9 @@ async def test_graceful_shutdown_during_the_handshake_closes_the_websocket(
 
 
 async def test_client_gone_before_the_handshake_calls_on_close_once(
-    serve: Serve, pure_h11: bool
+    serve: Serve, protocol_settings: dict[str, Any]
 ) -> None:
-    url = await serve(app(), pure_h11=pure_h11)
+    url = await serve(app(), **protocol_settings)
     port = int(url.rsplit(":", 1)[1])
     _reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(upgrade_request(port, "/slow"))

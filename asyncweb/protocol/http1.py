@@ -22,6 +22,8 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import h11
 
+from asyncweb.protocol.accelerated import HttptoolsConnection, httptools_missing
+
 log = logging.getLogger("asyncweb.general")
 
 # What may start an empty line, which is ignored where a request line is expected.
@@ -60,15 +62,41 @@ class HTTP1Params:
     decompress: bool = False
     # Send responses through h11's own send path (the slower reference implementation).
     pure_h11: bool = False
+    # "h11" (the reference) or "httptools": llhttp reads request heads, h11 judges them (see
+    # protocol.accelerated). Needs the httptools package.
+    http_parser: str = "h11"
 
     # Derived: a started request head must be complete within both timeouts.
     head_timeout: float | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        if self.http_parser not in ("h11", "httptools"):
+            raise ValueError(f"http_parser must be 'h11' or 'httptools', not {self.http_parser!r}")
+        if self.http_parser == "httptools":
+            missing = httptools_missing()
+            if missing:
+                raise RuntimeError(missing)
+            if self.pure_h11:
+                raise ValueError("pure_h11 sends responses through h11: it needs http_parser='h11'")
         limits = [t for t in (self.idle_connection_timeout, self.header_timeout) if t]
         self.head_timeout = min(limits) if limits else None
 
     chunk_size: int = 65536
+
+
+class RequestParser(Protocol):
+    """The part of ``h11.Connection`` the server protocol reads requests through (h11's own, or
+    ``accelerated.HttptoolsConnection``)."""
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def next_event(self) -> Any: ...
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]: ...
+
+    @property
+    def they_are_waiting_for_100_continue(self) -> bool: ...
 
 
 class StartLine(Protocol):
@@ -186,7 +214,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
         # An idle connection has no h11 connection of its own: see _fresh_h11.
-        self._h11 = _NO_H11
+        self._h11: RequestParser = _NO_H11
         self.transport: asyncio.Transport | None = None
         self._receiver: RequestReceiver | None = None
         self._keep_alive = True  # this exchange may be followed by another
@@ -325,10 +353,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 event_type = type(event)
                 try:
                     if event_type is h11.Data:
-                        self._on_body(event.data)  # type: ignore[union-attr]
+                        self._on_body(event.data)
                         continue
                     if event_type is h11.Request:
-                        self._on_request(event)  # type: ignore[arg-type]
+                        self._on_request(event)
                         continue
                     if event_type is h11.EndOfMessage:
                         self._on_request_end()
@@ -665,7 +693,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._h11_has_data = False
         return leftover
 
-    def _fresh_h11(self) -> h11.Connection:
+    def _fresh_h11(self) -> RequestParser:
+        if self.params.http_parser == "httptools":
+            return HttptoolsConnection(self.params.max_header_size)
         return h11.Connection(h11.SERVER, max_incomplete_event_size=self.params.max_header_size)
 
     def _write_out(self, data: bytes) -> asyncio.Future[None]:
@@ -913,6 +943,10 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
         super().__init__(*args, **kwargs)
         self._h11 = self._fresh_h11()  # one for the whole connection; errors are sent through it
 
+    @property
+    def _connection(self) -> h11.Connection:
+        return cast(h11.Connection, self._h11)
+
     def write_headers(
         self, start_line: StartLine, headers: HeaderSource, chunk: bytes | None = None
     ) -> asyncio.Future[None]:
@@ -924,7 +958,7 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
         raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers.get_all()]
         if code == 101:
             try:
-                data = self._h11.send(
+                data = self._connection.send(
                     h11.InformationalResponse(
                         status_code=101, headers=raw, reason=start_line.reason.encode("latin-1")
                     )
@@ -943,9 +977,9 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             response = h11.Response(
                 status_code=code, headers=raw, reason=start_line.reason.encode("latin-1")
             )
-            data = self._h11.send(response)
+            data = self._connection.send(response)
             if chunk and not bodyless:
-                data += self._h11.send(h11.Data(data=chunk))
+                data += self._connection.send(h11.Data(data=chunk))
         except h11.LocalProtocolError as err:
             raise HTTPOutputError(f"invalid response: {err}") from None
         self._response_started = True
@@ -953,7 +987,7 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
 
     def _frame(self, chunk: bytes) -> bytes:
         try:
-            return self._h11.send(h11.Data(data=chunk)) or b""
+            return self._connection.send(h11.Data(data=chunk)) or b""
         except h11.LocalProtocolError as err:
             raise HTTPOutputError(str(err)) from None
 
@@ -966,22 +1000,24 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             self._exchange_written()
             return
         try:
-            data = self._h11.send(h11.EndOfMessage())
+            data = self._connection.send(h11.EndOfMessage())
         except h11.LocalProtocolError as err:
             self.close()
             raise HTTPOutputError(str(err)) from None
         if data:
             self._write_out(data)
-        if self._h11.our_state is h11.MUST_CLOSE:
+        if self._connection.our_state is h11.MUST_CLOSE:
             self._keep_alive = False
         self._exchange_written()
 
     def _send_continue(self) -> None:
-        self._write_out(self._h11.send(h11.InformationalResponse(status_code=100, headers=[])))
+        self._write_out(
+            self._connection.send(h11.InformationalResponse(status_code=100, headers=[]))
+        )
 
     def _restart_h11(self) -> bytes | None:
         try:
-            self._h11.start_next_cycle()
+            self._connection.start_next_cycle()
         except h11.LocalProtocolError:
             return None
         leftover = self._h11.trailing_data[0]

@@ -25,12 +25,13 @@ def run_on_uvloop(main: Callable[[int], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(main(port))
 
 
-def serve_asyncweb(handlers: list[Any]) -> None:
-    """A Tornado-style ``Application(handlers)`` on asyncweb (which picks uvloop itself)."""
+def serve_asyncweb(handlers: list[Any], **server_settings: Any) -> None:
+    """A Tornado-style ``Application(handlers)`` on asyncweb (which picks uvloop itself);
+    ``server_settings`` go to its HTTPServer (``http_parser="httptools"``, say)."""
     from asyncweb import ioloop, web
 
     port = port_from_args()
-    web.Application(handlers).listen(port, address=HOST)
+    web.Application(handlers).listen(port, address=HOST, **server_settings)
     ioloop.IOLoop.current().start()
 
 

@@ -1,0 +1,211 @@
+"""The optional accelerated request parser: llhttp (through httptools) reads request heads, h11
+still judges them.
+
+``HTTP1ServerProtocol`` drives its parser through the part of ``h11.Connection`` it uses:
+``receive_data``, ``next_event``, ``trailing_data`` and ``they_are_waiting_for_100_continue``.
+:class:`HttptoolsConnection` offers the same part, with llhttp doing what costs most in h11:
+splitting a head into a request line and header fields. The event it returns is still an
+``h11.Request`` built by h11, which checks the Host header, Content-Length, Transfer-Encoding, the
+method and the target as it does for its own parser.
+
+Anything out of the ordinary goes to a real ``h11.Connection`` fed the same bytes, for the rest of
+the exchange: a head that llhttp or h11 rejects, bare-LF line ends, a chunked body, a head that
+outgrows the limit, input ending mid-message. So every rejection carries h11's own status and
+reason, and the pure-h11 parser stays the reference this one is tested against.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import h11
+
+try:
+    import httptools
+except ImportError:  # pragma: no cover - the default parser needs nothing extra
+    httptools = None  # type: ignore[assignment]
+
+# What ends a head for h11: a blank line after a CRLF or a bare LF.
+_BLANK_LINE = re.compile(b"\n\r?\n")
+_OWS = b" \t"
+
+_HEAD, _BODY, _DONE = range(3)
+_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
+
+
+def httptools_missing() -> str | None:
+    """Why the accelerated parser can't be used here, or None when it can."""
+    if httptools is None:
+        return "http_parser='httptools' needs httptools: pip install 'asyncweb[speed]'"
+    return None
+
+
+class HttptoolsConnection:
+    """One exchange's request parser, with h11's interface (see the module docstring)."""
+
+    __slots__ = (
+        "_buffer",
+        "_eof",
+        "_expect_continue",
+        "_fields",
+        "_h11",
+        "_head_complete",
+        "_max_head",
+        "_received",
+        "_remaining",
+        "_scanned",
+        "_state",
+        "_url",
+    )
+
+    def __init__(self, max_incomplete_event_size: int) -> None:
+        self._max_head = max_incomplete_event_size
+        self._buffer = b""
+        self._eof = False
+        self._scanned = 0
+        self._state = _HEAD
+        self._remaining = 0
+        self._received = 0
+        self._expect_continue = False
+        self._h11: h11.Connection | None = None
+        self._fields: list[tuple[bytes, bytes]] = []
+        self._url = b""
+        self._head_complete = False
+
+    # -- the part of h11.Connection's interface the protocol uses ----------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        if self._h11 is not None:
+            self._h11.receive_data(data)
+        elif not data:
+            self._eof = True
+        elif self._buffer:
+            self._buffer += data
+        else:
+            self._buffer = data
+
+    @property
+    def trailing_data(self) -> tuple[bytes, bool]:
+        if self._h11 is not None:
+            return self._h11.trailing_data
+        return self._buffer, self._eof
+
+    @property
+    def they_are_waiting_for_100_continue(self) -> bool:
+        if self._h11 is not None:
+            return self._h11.they_are_waiting_for_100_continue
+        return self._expect_continue
+
+    def next_event(self) -> Any:
+        if self._h11 is not None:
+            return self._h11.next_event()
+        if self._state == _HEAD:
+            return self._read_head()
+        if self._state == _BODY:
+            return self._read_body()
+        if self._buffer:
+            return h11.PAUSED  # the next request waits for the next exchange, as in h11
+        return h11.ConnectionClosed() if self._eof else h11.NEED_DATA
+
+    # -- llhttp callbacks ----------------------------------------------------------------------
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # llhttp keeps trailing whitespace in a value; h11 (RFC 9110 5.5) drops it.
+        self._fields.append((name, value.rstrip(_OWS)))
+
+    def on_headers_complete(self) -> None:
+        self._head_complete = True
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def _read_head(self) -> Any:
+        buffer = self._buffer
+        if buffer and buffer[0] < 0x21:
+            # Not a request line (a TLS hello on a plain port, say): h11 says so at once.
+            return self._fall_back()
+        blank = _BLANK_LINE.search(buffer, self._scanned)
+        if blank is None:
+            self._scanned = max(0, len(buffer) - 2)
+            if len(buffer) > self._max_head or self._eof:
+                return self._fall_back()  # h11 answers 431, or what EOF means where it came
+            return h11.NEED_DATA
+        end = blank.end()
+        if buffer[end - 4 : end] != b"\r\n\r\n":
+            return self._fall_back()  # bare LF line ends: llhttp refuses what h11 accepts
+        assert httptools is not None
+        parser = httptools.HttpRequestParser(self)
+        try:
+            parser.feed_data(buffer[:end] if end < len(buffer) else buffer)
+        except httptools.HttpParserUpgrade:
+            pass  # the whole head was read; the protocol decides about the upgrade
+        except httptools.HttpParserError:
+            return self._fall_back()
+        version = _VERSIONS.get(parser.get_http_version())
+        if not self._head_complete or version is None:
+            return self._fall_back()  # other versions are rare; llhttp reads some differently
+        method = parser.get_method()
+        # llhttp tolerates extra spaces in the request line; h11 (RFC 9112 3) takes exactly one.
+        if not buffer.startswith(b"%s %s HTTP/%s\r\n" % (method, self._url, version)):
+            return self._fall_back()
+        try:
+            request = h11.Request(
+                method=method,
+                target=self._url,
+                headers=self._fields,
+                http_version=version,
+                _parsed=True,
+            )
+        except h11.LocalProtocolError:
+            return self._fall_back()
+        length = 0
+        for _, name, value in request.headers._full_items:
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                return self._fall_back()  # chunked bodies are read by h11
+            elif name == b"expect" and request.http_version >= b"1.1":
+                self._expect_continue = self._expect_continue or any(
+                    item.strip().lower() == b"100-continue" for item in value.split(b",")
+                )
+        self._buffer = buffer[end:]
+        self._fields = []
+        self._state = _BODY
+        self._remaining = length
+        return request
+
+    def _read_body(self) -> Any:
+        remaining = self._remaining
+        if not remaining:
+            self._state = _DONE
+            return h11.EndOfMessage()
+        buffer = self._buffer
+        if buffer:
+            if len(buffer) <= remaining:
+                chunk, self._buffer = buffer, b""
+            else:
+                chunk, self._buffer = buffer[:remaining], buffer[remaining:]
+            self._remaining -= len(chunk)
+            self._received += len(chunk)
+            self._expect_continue = False
+            return h11.Data(data=chunk)
+        if self._eof:
+            raise h11.RemoteProtocolError(
+                "peer closed connection without sending complete message body: "
+                f"received {self._received} bytes, expected {self._received + remaining}"
+            )
+        return h11.NEED_DATA
+
+    def _fall_back(self) -> Any:
+        """Hand this exchange, from its first byte, to h11 (see the module docstring)."""
+        connection = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
+        if self._buffer:
+            connection.receive_data(self._buffer)
+        if self._eof:
+            connection.receive_data(b"")
+        self._h11 = connection
+        self._buffer = b""
+        return connection.next_event()
