@@ -97,6 +97,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "--xheaders", action="store_true", help="trust X-Real-Ip/X-Forwarded-* from a proxy"
     )
     serve.add_argument(
+        "--http-parser",
+        choices=("h11", "httptools"),
+        default="h11",
+        help="request parser: h11 (the reference) or httptools (faster; needs the httptools "
+        "package) (default: %(default)s)",
+    )
+    serve.add_argument(
         "--shutdown-timeout",
         type=float,
         default=30.0,
@@ -255,7 +262,12 @@ def _serve_here(
 
     io_loop = IOLoop.current()
     loop = io_loop.asyncio_loop
-    server = HTTPServer(request_callback, ssl_options=ssl_context, xheaders=args.xheaders)
+    server = HTTPServer(
+        request_callback,
+        ssl_options=ssl_context,
+        xheaders=args.xheaders,
+        http_parser=args.http_parser,
+    )
     server.add_sockets(sockets)
     stopping: list[asyncio.Task[None]] = []
 

@@ -82,6 +82,15 @@ def test_access_log_and_loop_choice(servers: list[Server]) -> None:
     assert "received; finishing" in off.text
 
 
+@pytest.mark.parametrize("parser", ["h11", "httptools"])
+def test_http_parser_choice(servers: list[Server], parser: str) -> None:
+    server = Server("cli_apps.pid_app:app", "--port", "0", "--http-parser", parser)
+    servers.append(server)
+    assert get(server.url() + "/parser") == parser
+    assert get(server.url() + "/") == str(server.proc.pid)
+    assert server.stop() == 0
+
+
 def start_slow_request(url: str, marker: Path) -> tuple[threading.Thread, list[str]]:
     """GET ``/slow`` (one second) in a thread; return once the server has started on it
     (it creates ``marker``), with the thread and the list its body lands in."""
@@ -293,6 +302,7 @@ def test_usage() -> None:
         "--certfile",
         "--no-access-log",
         "--no-uvloop",
+        "--http-parser",
     ):
         assert option in result.stdout
 

@@ -36,6 +36,13 @@ class LoopHandler(web.RequestHandler):
         self.write(type(asyncio.get_running_loop()).__module__)
 
 
+class ParserHandler(web.RequestHandler):
+    """Which request parser the server was started with (``--http-parser``)."""
+
+    def get(self) -> None:
+        self.write(self.request.connection.params.http_parser)  # type: ignore[union-attr]
+
+
 def make_app() -> web.Application:
     return web.Application(
         [
@@ -43,6 +50,7 @@ def make_app() -> web.Application:
             (r"/block", BlockHandler),
             (r"/slow", SlowHandler),
             (r"/loop", LoopHandler),
+            (r"/parser", ParserHandler),
         ]
     )
 
