@@ -78,9 +78,9 @@ def fetch() -> Fetch:
 
 Serve = Callable[..., Awaitable[str]]
 
-# The server protocol variants protocol-level tests run against, as HTTPServer settings: our own
-# response writer (the default), h11's send path (the reference), and the accelerated request
-# parser (llhttp through httptools, with h11 judging).
+# The server protocol variants protocol-level tests run against, as HTTPServer settings: the
+# default (h11's head reader, our response writer), the reference (one h11.Connection per
+# connection, responses through it too), and llhttp reading heads (httptools, h11 judging).
 PROTOCOL_VARIANTS: dict[str, dict[str, Any]] = {
     "own-writer": {},
     "pure-h11": {"pure_h11": True},

@@ -222,7 +222,7 @@ def test_arbitrary_bytes_get_responses_or_a_close_never_an_exception(
 @BOUNDED
 @given(st.one_of(mangled(), st.lists(requests(), min_size=1, max_size=3).map(b"".join)))
 def test_every_protocol_variant_agrees_on_every_final_status(payload: bytes) -> None:
-    """Differential: our writer, h11's reference and the accelerated parser answer the same bytes
+    """Differential: the default, h11's reference and the httptools parser answer the same bytes
     with the same final statuses (whether to send ``100 Continue`` for an empty body is left to
     each)."""
 

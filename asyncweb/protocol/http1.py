@@ -1,10 +1,11 @@
-"""HTTP/1.1 server connections: an ``asyncio.Protocol`` owning an ``h11.Connection``.
+"""HTTP/1.1 server connections: an ``asyncio.Protocol`` reading requests as h11 events.
 
 This layer knows bytes, h11 events, limits, flow control and timeouts. It hands each request to
 a :class:`RequestReceiver` made by the server above it and offers that request's response side
-(``write_headers`` / ``write`` / ``finish``), so it imports nothing from the framework.
+(``write_headers`` / ``write`` / ``finish``), so it imports nothing from the framework. Requests
+are read by a parser with ``h11.Connection``'s interface (see ``request_parser``).
 
-One request is handled at a time. Pipelined requests wait in h11's buffer (h11 answers
+One request is handled at a time. Pipelined requests wait in the parser's buffer (it answers
 ``PAUSED`` until the current exchange is over), which keeps responses strictly in order.
 """
 
@@ -22,7 +23,7 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import h11
 
-from asyncweb.protocol.accelerated import HttptoolsConnection, httptools_missing
+from asyncweb.protocol.request_parser import HEAD_READERS, HeadFirstConnection, httptools_missing
 
 log = logging.getLogger("asyncweb.general")
 
@@ -62,8 +63,8 @@ class HTTP1Params:
     decompress: bool = False
     # Send responses through h11's own send path (the slower reference implementation).
     pure_h11: bool = False
-    # "h11" (the reference) or "httptools": llhttp reads request heads, h11 judges them (see
-    # protocol.accelerated). Needs the httptools package.
+    # Who reads request heads: "h11" or "httptools" (llhttp splits heads, h11 still builds and
+    # checks each request; needs the httptools package). See protocol.request_parser.
     http_parser: str = "h11"
 
     # Derived: a started request head must be complete within both timeouts.
@@ -86,7 +87,7 @@ class HTTP1Params:
 
 class RequestParser(Protocol):
     """The part of ``h11.Connection`` the server protocol reads requests through (h11's own, or
-    ``accelerated.HttptoolsConnection``)."""
+    ``request_parser.HeadFirstConnection``)."""
 
     def receive_data(self, data: bytes) -> None: ...
 
@@ -677,8 +678,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def _restart_h11(self) -> bytes | None:
-        """A fresh h11 connection per exchange, fed what is left of the old one's buffer: h11
-        parses every request, while responses (written by us) never go through its send path.
+        """A fresh request parser per exchange, fed what is left of the old one's buffer:
+        responses (written by us) never go through h11's send path, so no state carries over.
         Without buffered bytes the next one is made when bytes come (an idle connection keeps
         none). Returns the bytes carried over (None if the connection can't go on)."""
         leftover = self._h11.trailing_data[0]
@@ -694,9 +695,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         return leftover
 
     def _fresh_h11(self) -> RequestParser:
-        if self.params.http_parser == "httptools":
-            return HttptoolsConnection(self.params.max_header_size)
-        return h11.Connection(h11.SERVER, max_incomplete_event_size=self.params.max_header_size)
+        """One exchange's parser: heads on the short path, anything unusual through a real
+        ``h11.Connection`` (see protocol.request_parser)."""
+        read_head = HEAD_READERS[self.params.http_parser]
+        return HeadFirstConnection(read_head, self.params.max_header_size)
 
     def _write_out(self, data: bytes) -> asyncio.Future[None]:
         assert self.transport is not None
@@ -946,6 +948,10 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
     @property
     def _connection(self) -> h11.Connection:
         return cast(h11.Connection, self._h11)
+
+    def _fresh_h11(self) -> h11.Connection:
+        # The whole connection, requests and responses, goes through h11's own state machine.
+        return h11.Connection(h11.SERVER, max_incomplete_event_size=self.params.max_header_size)
 
     def write_headers(
         self, start_line: StartLine, headers: HeaderSource, chunk: bytes | None = None

@@ -1,9 +1,10 @@
-"""The accelerated request parser (llhttp through httptools) against h11, its reference.
+"""The server's request parser, with each head reader (h11's own, and llhttp through httptools),
+against a plain ``h11.Connection``, the reference.
 
-Both parsers are fed the same bytes, cut the same way, and must report the same requests (method,
-target, version, headers), the same body bytes, the same end, and reject the same inputs with the
-same status. The protocol-level suites run every server test against it too (see conftest's
-PROTOCOL_VARIANTS); this file compares the two parsers on their own, over many more inputs.
+Both are fed the same bytes, cut the same way, and must report the same requests (method, target,
+version, headers), the same body bytes, the same end, and reject the same inputs with the same
+status. The protocol-level suites run every server test with each parser too (see conftest's
+PROTOCOL_VARIANTS); this file compares the parsers on their own, over many more inputs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from test_fuzz_protocol import requests
 
 from asyncweb.httpserver import HTTPServer
-from asyncweb.protocol.accelerated import HttptoolsConnection
+from asyncweb.protocol.request_parser import HEAD_READERS, HeadFirstConnection
 
 MAX_HEAD = 4096
 
@@ -69,8 +70,11 @@ def events(parser: Any, chunks: list[bytes], eof: bool) -> list[Any]:
     return seen
 
 
-def both(chunks: list[bytes], eof: bool = True) -> tuple[list[Any], list[Any]]:
-    fast = events(HttptoolsConnection(MAX_HEAD), chunks, eof)
+READERS = pytest.mark.parametrize("reader", list(HEAD_READERS))
+
+
+def both(chunks: list[bytes], eof: bool = True, reader: str = "h11") -> tuple[list[Any], list[Any]]:
+    fast = events(HeadFirstConnection(HEAD_READERS[reader], MAX_HEAD), chunks, eof)
     reference = events(h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD), chunks, eof)
     return fast, reference
 
@@ -121,12 +125,13 @@ CASES = [
 ]
 
 
+@READERS
 @pytest.mark.parametrize("data", CASES, ids=lambda d: repr(d[:40]))
 @pytest.mark.parametrize("step", [0, 1, 7])
-def test_agrees_with_h11(data: bytes, step: int) -> None:
+def test_agrees_with_h11(reader: str, data: bytes, step: int) -> None:
     """Whole, byte by byte and in 7-byte pieces."""
     chunks = [data[i : i + step] for i in range(0, len(data), step)] if step else [data]
-    fast, reference = both([c for c in chunks if c])
+    fast, reference = both([c for c in chunks if c], reader=reader)
     assert fast == reference
 
 
@@ -142,9 +147,11 @@ def test_the_cases_cover_what_matters() -> None:
     assert {400, 431, 501} <= statuses
 
 
-def test_trailing_bytes_and_expect_continue_match_h11() -> None:
+@READERS
+def test_trailing_bytes_and_expect_continue_match_h11(reader: str) -> None:
     head = b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"
-    for parser in (HttptoolsConnection(MAX_HEAD), h11.Connection(h11.SERVER)):
+    ours = HeadFirstConnection(HEAD_READERS[reader], MAX_HEAD)
+    for parser in (ours, h11.Connection(h11.SERVER)):
         parser.receive_data(head)
         assert type(parser.next_event()) is h11.Request
         assert parser.they_are_waiting_for_100_continue
@@ -234,8 +241,9 @@ def heads(draw: st.DrawFn) -> bytes:
 )
 def test_agrees_with_h11_on_generated_input(data: bytes, draw: st.DataObject, eof: bool) -> None:
     chunks = draw.draw(cut(data)) if data else []
-    fast, reference = both(chunks, eof)
-    assert fast == reference
+    for reader in HEAD_READERS:
+        fast, reference = both(chunks, eof, reader)
+        assert fast == reference, reader
 
 
 def test_settings_are_checked() -> None:
