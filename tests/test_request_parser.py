@@ -9,14 +9,13 @@ PROTOCOL_VARIANTS); this file compares the parsers on their own, over many more 
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import h11
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fuzz_protocol import requests
+from test_fuzz_protocol import requests, split
 
 from asyncweb.httpserver import HTTPServer
 from asyncweb.protocol.request_parser import HEAD_READERS, HeadFirstConnection
@@ -163,13 +162,6 @@ def test_trailing_bytes_and_expect_continue_match_h11(reader: str) -> None:
 
 
 @st.composite
-def cut(draw: st.DrawFn, data: bytes) -> list[bytes]:
-    points = sorted(set(draw(st.lists(st.integers(1, max(1, len(data) - 1)), max_size=12))))
-    bounds = [0, *points, len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(bounds) if data[a:b]]
-
-
-@st.composite
 def damaged(draw: st.DrawFn) -> bytes:
     """A valid request with bytes inserted, deleted or replaced, often inside the head."""
     data = bytearray(draw(requests(allow_http10=True)))
@@ -240,7 +232,7 @@ def heads(draw: st.DrawFn) -> bytes:
     st.booleans(),
 )
 def test_agrees_with_h11_on_generated_input(data: bytes, draw: st.DataObject, eof: bool) -> None:
-    chunks = draw.draw(cut(data)) if data else []
+    chunks = draw.draw(split(data)) if data else []
     for reader in HEAD_READERS:
         fast, reference = both(chunks, eof, reader)
         assert fast == reference, reader
