@@ -23,7 +23,13 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import h11
 
-from asyncweb.protocol.request_parser import HEAD_READERS, HeadFirstConnection, httptools_missing
+from asyncweb.protocol.request_parser import (
+    HEAD_READERS,
+    HeadFirstConnection,
+    HeadReader,
+    httptools_missing,
+    read_head_h11,
+)
 
 log = logging.getLogger("asyncweb.general")
 
@@ -61,7 +67,7 @@ class HTTP1Params:
     body_timeout: float | None = None
     no_keep_alive: bool = False
     decompress: bool = False
-    # Send responses through h11's own send path (the slower reference implementation).
+    # Read requests and send responses through one h11.Connection (the slower reference).
     pure_h11: bool = False
     # Who reads request heads: "h11" or "httptools" (llhttp splits heads, h11 still builds and
     # checks each request; needs the httptools package). See protocol.request_parser.
@@ -69,10 +75,13 @@ class HTTP1Params:
 
     # Derived: a started request head must be complete within both timeouts.
     head_timeout: float | None = field(init=False, default=None)
+    # Derived: the head reader http_parser names, looked up once.
+    read_head: HeadReader = field(init=False, default=read_head_h11, repr=False)
 
     def __post_init__(self) -> None:
-        if self.http_parser not in ("h11", "httptools"):
-            raise ValueError(f"http_parser must be 'h11' or 'httptools', not {self.http_parser!r}")
+        if self.http_parser not in HEAD_READERS:
+            choices = " or ".join(map(repr, HEAD_READERS))
+            raise ValueError(f"http_parser must be {choices}, not {self.http_parser!r}")
         if self.http_parser == "httptools":
             missing = httptools_missing()
             if missing:
@@ -81,6 +90,7 @@ class HTTP1Params:
                 raise ValueError("pure_h11 sends responses through h11: it needs http_parser='h11'")
         limits = [t for t in (self.idle_connection_timeout, self.header_timeout) if t]
         self.head_timeout = min(limits) if limits else None
+        self.read_head = HEAD_READERS[self.http_parser]
 
     chunk_size: int = 65536
 
@@ -697,8 +707,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def _fresh_h11(self) -> RequestParser:
         """One exchange's parser: heads on the short path, anything unusual through a real
         ``h11.Connection`` (see protocol.request_parser)."""
-        read_head = HEAD_READERS[self.params.http_parser]
-        return HeadFirstConnection(read_head, self.params.max_header_size)
+        return HeadFirstConnection(self.params.read_head, self.params.max_header_size)
 
     def _write_out(self, data: bytes) -> asyncio.Future[None]:
         assert self.transport is not None
