@@ -19,6 +19,7 @@ FRAMEWORK = {
     "asyncweb.auth",
     "asyncweb.wsgi",
     "asyncweb.asgi",
+    "asyncweb.database",
 }
 OPERATIONS = {"asyncweb.cli", "asyncweb.pubsub", "asyncweb.pytest_plugin"}
 FORBIDDEN = {
@@ -36,7 +37,12 @@ LAYER_OF = {
     ],
     "framework": [
         *sorted((PACKAGE / "web").glob("*.py")),
-        *(PACKAGE / f"{m.split('.')[1]}.py" for m in sorted(FRAMEWORK) if m != "asyncweb.web"),
+        *sorted((PACKAGE / "database").glob("*.py")),
+        *(
+            PACKAGE / f"{m.split('.')[1]}.py"
+            for m in sorted(FRAMEWORK)
+            if m not in ("asyncweb.web", "asyncweb.database")
+        ),
     ],
 }
 
