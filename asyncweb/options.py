@@ -335,26 +335,36 @@ class OptionParser:
     def parse_command_line(self, args: list[str] | None = None, final: bool = True) -> list[str]:
         """Parse ``--name=value`` / ``--flag`` arguments (``sys.argv`` by default; its first
         item is the program name and skipped). Returns the arguments left after the first
-        one that isn't an option (or after ``--``)."""
+        one that isn't an option (or after ``--``).
+
+        Beyond Tornado, ``--name value`` is accepted too for options that take a value (as
+        argparse users expect); Tornado refuses that form, so no input Tornado accepts
+        changes meaning. A flag (a ``bool`` option) never takes the next argument."""
         if args is None:
             args = sys.argv
         remaining: list[str] = []
-        for index in range(1, len(args)):
+        index = 1
+        while index < len(args):
             arg = args[index]
+            index += 1
             if not arg.startswith("-"):
-                remaining = args[index:]
+                remaining = args[index - 1 :]
                 break
             if arg == "--":
-                remaining = args[index + 1 :]
+                remaining = args[index:]
                 break
             name, equals, value = arg.lstrip("-").partition("=")
             option = self._options.get(_normalize(name))
             if option is None:
                 raise Error(f"Unrecognized command line option: {name!r} (try --help)")
             if not equals:
-                if option.type is not bool:
+                if option.type is bool:
+                    value = "true"
+                elif index < len(args) and not args[index].startswith("--"):
+                    value = args[index]
+                    index += 1
+                else:
                     raise Error(f"Option {option.name!r} requires a value: --{name}=VALUE")
-                value = "true"
             option.parse(value)
         if final:
             self.run_parse_callbacks()

@@ -163,7 +163,9 @@ class Subscription(AsyncIterator[Any]):
 
 class Broker:
     """What a broker offers: ``await publish(channel, message)``, ``subscribe(channel)``
-    returning a :class:`Subscription`, and ``await close()``.
+    returning a :class:`Subscription`, and ``await close()``. Besides messages, a broker
+    keeps small shared sets of timestamped members (``touch``, ``members``, ``expire``): in
+    memory for one process, a Redis sorted set per key for all of them.
 
     Subscribers are kept by weak reference, per channel: a subscription nobody refers to
     any more unsubscribes by itself.
@@ -173,6 +175,7 @@ class Broker:
         self.max_pending = max_pending
         self._subscribers: dict[str, dict[int, weakref.ref[Subscription]]] = {}
         self._ids = itertools.count()
+        self._sets: dict[str, dict[str, float]] = {}
 
     async def publish(self, channel: str, message: Any) -> None:
         raise NotImplementedError
@@ -218,6 +221,39 @@ class Broker:
 
     async def _wait_ready(self, channel: str) -> None:
         pass
+
+    # -- shared sets: small registries every process using the broker sees alike ------------
+    # (a room list, say). Each member carries a timestamp, its last activity.
+
+    async def touch(
+        self,
+        key: str,
+        member: str,
+        when: float,
+        *,
+        limit: int | None = None,
+        create: bool = True,
+    ) -> bool:
+        """Stamp ``member`` of the shared set ``key`` with ``when``. A member not yet in the
+        set is added only with ``create`` and while the set has fewer than ``limit``
+        members (checked and added in one step). True when ``member`` is in the set now."""
+        members = self._sets.setdefault(key, {})
+        if member not in members and (not create or (limit is not None and len(members) >= limit)):
+            return False
+        members[member] = max(when, members.get(member, when))
+        return True
+
+    async def members(self, key: str) -> dict[str, float]:
+        """The members of the shared set ``key`` with their timestamps."""
+        return dict(self._sets.get(key, {}))
+
+    async def expire(self, key: str, before: float) -> list[str]:
+        """Remove the members of ``key`` stamped before ``before``; returns them."""
+        members = self._sets.get(key, {})
+        old = [name for name, when in members.items() if when < before]
+        for name in old:
+            del members[name]
+        return old
 
     async def close(self) -> None:
         """Close every subscription and release connections."""
@@ -278,6 +314,38 @@ class RedisBroker(Broker):
         except (OSError, _redis_error()) as err:
             # One exception type for callers, whichever layer noticed the outage.
             raise ConnectionError(f"cannot publish to Redis at {self.url}: {err}") from err
+
+    async def touch(
+        self,
+        key: str,
+        member: str,
+        when: float,
+        *,
+        limit: int | None = None,
+        create: bool = True,
+    ) -> bool:
+        # One script, so the limit holds however many processes add at once.
+        limit_arg = -1 if limit is None else limit
+        added = await self._call(
+            "eval", _TOUCH_SCRIPT, 1, key, member, repr(when), limit_arg, int(create)
+        )
+        return bool(added)
+
+    async def members(self, key: str) -> dict[str, float]:
+        pairs = await self._call("zrange", key, 0, -1, withscores=True)
+        return {_text(name): float(score) for name, score in pairs}
+
+    async def expire(self, key: str, before: float) -> list[str]:
+        removed = await self._call("eval", _EXPIRE_SCRIPT, 1, key, repr(before))
+        return [_text(name) for name in removed]
+
+    async def _call(self, command: str, *args: Any, **kwargs: Any) -> Any:
+        if self._closed:
+            raise RuntimeError("broker is closed")
+        try:
+            return await getattr(self._client, command)(*args, **kwargs)
+        except (OSError, _redis_error()) as err:
+            raise ConnectionError(f"cannot reach Redis at {self.url}: {err}") from err
 
     def _channel_added(self, channel: str) -> None:
         self._kick()
@@ -393,6 +461,32 @@ class RedisBroker(Broker):
                 waiter.cancel()
         self._ready_waiters.clear()
         await self._client.aclose()
+
+
+# KEYS[1] a sorted set; ARGV: member, timestamp, limit (-1: none), create (0/1).
+_TOUCH_SCRIPT = """
+local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if old then
+  if tonumber(ARGV[2]) > tonumber(old) then redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1]) end
+  return 1
+end
+if ARGV[4] == '0' then return 0 end
+local limit = tonumber(ARGV[3])
+if limit >= 0 and redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS[1] a sorted set; ARGV[1]: members stamped before it are removed and returned.
+_EXPIRE_SCRIPT = """
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+if #old > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1]) end
+return old
+"""
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _redis_error() -> type[Exception]:

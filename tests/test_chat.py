@@ -295,6 +295,9 @@ def test_two_browsers_chat_in_two_languages(chat: ChatServer) -> None:
                 page.fill("#name", name)
                 page.click("#login button[type=submit]")
                 page.wait_for_url("**/room/browsers")
+                if not pages:  # the room does not exist yet: its page offers to create it
+                    page.click("#missing button[type=submit]")
+                    page.wait_for_url("**/room/browsers")
                 pages.append(page)
             ann, bernd = pages
             expect(ann.locator("#status")).to_have_text("live", timeout=10_000)
