@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.message
+import gc
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -146,3 +148,74 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+# -- load-independent timing --------------------------------------------------------------------
+# Tests never bound wall-clock time: another process on the machine can stretch it without
+# limit. They wait for the event itself (wait_until, with a deadline that only guards a hang),
+# and bound work by the ratio of CPU time over two input sizes (assert_linear).
+
+
+async def wait_until(
+    predicate: Callable[[], object], timeout: float = 20.0, message: str = ""
+) -> None:
+    """Poll ``predicate`` on this loop until it is true; fail after ``timeout`` (a hang guard)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(message or f"condition not met within {timeout} s")
+        await asyncio.sleep(0.005)
+
+
+def cpu_cost(run: Callable[[], object], repeat: int = 5) -> float:
+    """Least CPU time of this thread over ``repeat`` runs of ``run``, with gc paused: time spent
+    waiting for a CPU while other processes run is not counted."""
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.thread_time()
+            run()
+            best = min(best, time.thread_time() - start)
+        return best
+    finally:
+        if enabled:
+            gc.enable()
+
+
+T = TypeVar("T")
+
+
+def assert_linear(
+    run: Callable[[T], object], small: T, large: T, factor: float, repeat: int = 3
+) -> None:
+    """With ``large`` ``factor`` times the size of ``small``, ``run(large)`` costs less than
+    ``factor ** 1.5`` times ``run(small)``: halfway, on a log scale, between linear (``factor``)
+    and quadratic (``factor ** 2``), so caches and allocators pass and quadratic work fails."""
+    small_cost = cpu_cost(lambda: run(small), repeat)
+    large_cost = cpu_cost(lambda: run(large), repeat)
+    _assert_ratio(small_cost, large_cost, factor)
+
+
+def _assert_ratio(small_cost: float, large_cost: float, factor: float) -> None:
+    ratio = large_cost / max(small_cost, 1e-6)
+    assert ratio < factor**1.5, f"{factor}x the input cost {ratio:.1f}x the CPU time"
+
+
+async def assert_linear_async(
+    run: Callable[[T], Awaitable[object]], small: T, large: T, factor: float, repeat: int = 3
+) -> None:
+    """assert_linear for work done on this loop (a server and its client in this thread)."""
+
+    async def cost(arg: T) -> float:
+        best = float("inf")
+        for _ in range(repeat):
+            gc.collect()
+            start = time.thread_time()
+            await run(arg)
+            best = min(best, time.thread_time() - start)
+        return best
+
+    _assert_ratio(await cost(small), await cost(large), factor)

@@ -7,9 +7,11 @@ import pickle
 import time
 import types
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from conftest import assert_linear
 
 from asyncweb import httputil
 from asyncweb.httputil import (
@@ -37,13 +39,6 @@ from asyncweb.httputil import (
     split_host_and_port,
     url_concat,
 )
-
-
-def elapsed(fn: Any, *args: Any) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
-
 
 # -- HTTPHeaders ------------------------------------------------------------------------------
 
@@ -378,36 +373,35 @@ def test_headers_raw_key_cache_is_bounded() -> None:
 
 
 def test_headers_many_repeats_linear() -> None:
-    n = 200_000
+    # 16 times the repeats may cost about 16 times the CPU, never 256 times.
+    n = 100_000
     text = "X-Foo: bar\r\n" * n
-    assert elapsed(HTTPHeaders.parse, text) < 2.0
+    assert_linear(HTTPHeaders.parse, text[: len(text) // 16], text, 16)
     h = HTTPHeaders.parse(text)
     assert len(h.get_list("x-foo")) == n
-    start = time.perf_counter()
     joined = h["X-Foo"]
-    assert time.perf_counter() - start < 1.0
     assert len(joined) == n * 4 - 1
+    sixteenth = HTTPHeaders.parse(text[: len(text) // 16])
+    assert_linear(lambda h: h["X-Foo"], sixteenth, h, 16, repeat=5)
 
-    start = time.perf_counter()
-    h2 = HTTPHeaders()
-    for _ in range(n):
-        h2.add("X-Foo", "bar")
-    assert time.perf_counter() - start < 2.0
+    def add_many(count: int) -> None:
+        h2 = HTTPHeaders()
+        for _ in range(count):
+            h2.add("X-Foo", "bar")
+
+    assert_linear(add_many, n // 16, n, 16)
 
     raw = [(b"x-foo", b"bar")] * n
-    assert elapsed(HTTPHeaders.from_raw, raw) < 1.0
+    assert_linear(HTTPHeaders.from_raw, raw[: n // 16], raw, 16)
 
 
 def test_headers_many_continuations_rejected_fast() -> None:
     # Thousands of folded lines are refused at the first one, not processed.
-    n = 200_000
-    text = "X-Foo: start\r\n" + " more\r\n" * n
-
-    def reject() -> None:
+    def reject(folds: int) -> None:
         with pytest.raises(HTTPInputError, match="obs-fold"):
-            HTTPHeaders.parse(text)
+            HTTPHeaders.parse("X-Foo: start\r\n" + " more\r\n" * folds)
 
-    assert elapsed(reject) < 1.0
+    assert_linear(reject, 12_500, 200_000, 16)
 
 
 # -- HTTPServerRequest ------------------------------------------------------------------------
@@ -590,7 +584,7 @@ def test_request_cookies() -> None:
 def test_request_time() -> None:
     req = HTTPServerRequest(uri="/")
     assert 0 <= req.request_time() < 5
-    assert abs(req._start_time - time.time()) < 5
+    assert abs(req._start_time - time.time()) < 60  # epoch seconds, not a loop clock
     req._finish_time = req._start_time + 2.5
     assert req.request_time() == pytest.approx(2.5)
 
@@ -824,33 +818,48 @@ def test_multipart_good_parts_survive_bad_ones(caplog: pytest.LogCaptureFixture)
 
 
 def test_multipart_hostile_fragments_linear(caplog: pytest.LogCaptureFixture) -> None:
+    shapes: list[Callable[[int], bytes]] = [
+        lambda n: b"--boundary" * n + b"--boundary--",
+        lambda n: b"--boundary\r\n" * n + b"--boundary--",
+        lambda n: b"--boundary\r\nx" * n + b"--boundary--",
+        lambda n: b"--boundary\r\n\r\n\r\n" * n + b"--boundary--",
+        lambda n: b"-" * (10 * n) + b"--boundary--",
+        lambda n: b"\r\n" * (5 * n) + b"--boundary--",
+        lambda n: b"--boundary\r\n" + b"Content-Disposition: form-data\r\n" * (n // 3) + b"\r\n",
+    ]
     with caplog.at_level(logging.WARNING, "asyncweb.general"):
-        for data in [
-            b"--boundary" * 100_000 + b"--boundary--",
-            b"--boundary\r\n" * 100_000 + b"--boundary--",
-            b"--boundary\r\nx" * 100_000 + b"--boundary--",
-            b"--boundary\r\n\r\n\r\n" * 100_000 + b"--boundary--",
-            b"-" * 1_000_000 + b"--boundary--",
-            b"\r\n" * 500_000 + b"--boundary--",
-            b"--boundary\r\n" + b"Content-Disposition: form-data\r\n" * 30_000 + b"\r\n",
-        ]:
-            assert elapsed(multipart, b"boundary", data, UNLIMITED) < 2.0
+        for shape in shapes:
+            assert_linear(
+                lambda data: multipart(b"boundary", data, UNLIMITED),
+                shape(6_250),
+                shape(100_000),
+                16,
+            )
+        caplog.clear()
+        for shape in shapes:
+            multipart(b"boundary", shape(100_000), UNLIMITED)
     # One line per body however many parts were bad.
     assert len(caplog.records) <= 7
 
 
 def test_multipart_many_params_linear() -> None:
-    params = "; ".join(f"p{i}=v{i}" for i in range(50_000))
-    disposition = f'form-data; name="n"; {params}'.encode()
-    data = b"--B\r\nContent-Disposition: " + disposition + b"\r\n\r\nv\r\n--B--"
-    assert elapsed(multipart, b"B", data, UNLIMITED) < 2.0
-    assert multipart(b"B", data, UNLIMITED)[0] == {"n": [b"v"]}
-    quoted = b'form-data; name="' + b'\\"' * 300_000 + b'"'
-    data = b"--B\r\nContent-Disposition: " + quoted + b"\r\n\r\nv\r\n--B--"
-    assert elapsed(multipart, b"B", data, UNLIMITED) < 2.0
-    unterminated = b'form-data; name="x; ' + b'"\\' * 200_000
-    data = b"--B\r\nContent-Disposition: " + unterminated + b"\r\n\r\nv\r\n--B--"
-    assert elapsed(multipart, b"B", data, UNLIMITED) < 2.0
+    def body(disposition: bytes) -> bytes:
+        return b"--B\r\nContent-Disposition: " + disposition + b"\r\n\r\nv\r\n--B--"
+
+    def params(n: int) -> bytes:
+        joined = "; ".join(f"p{i}=v{i}" for i in range(n))
+        return body(f'form-data; name="n"; {joined}'.encode())
+
+    shapes: list[Callable[[int], bytes]] = [
+        params,
+        lambda n: body(b'form-data; name="' + b'\\"' * (4 * n) + b'"'),  # quoted escapes
+        lambda n: body(b'form-data; name="x; ' + b'"\\' * (4 * n)),  # unterminated
+    ]
+    for shape in shapes:
+        assert_linear(
+            lambda data: multipart(b"B", data, UNLIMITED), shape(3_125), shape(50_000), 16
+        )
+    assert multipart(b"B", params(1_000), UNLIMITED)[0] == {"n": [b"v"]}
 
 
 # -- _parse_header / _encode_header -------------------------------------------------------------
@@ -921,24 +930,28 @@ def test_parse_cookie(header: str, expected: dict[str, str]) -> None:
 
 
 def test_parse_cookie_pathological_linear() -> None:
-    for header in [
-        ";" * 1_000_000,
-        "a=" + '"' + "\\" * 1_000_000 + '"',
-        '"' + "\\\\" * 500_000 + '"',
-        "=" * 1_000_000,
-        "a=b;" * 200_000,
-        " " * 1_000_000,
-    ]:
-        assert elapsed(parse_cookie, header) < 2.0
+    shapes: list[Callable[[int], str]] = [
+        lambda n: ";" * n,
+        lambda n: "a=" + '"' + "\\" * n + '"',
+        lambda n: '"' + "\\\\" * (n // 2) + '"',
+        lambda n: "=" * n,
+        lambda n: "a=b;" * (n // 5),
+        lambda n: " " * n,
+    ]
+    for shape in shapes:
+        # 16 times the header costs about 16 times the CPU, never 256 times.
+        assert_linear(parse_cookie, shape(62_500), shape(1_000_000), 16)
     assert parse_cookie("a=" + '"' + "\\\\" * 10 + '"') == {"a": "\\" * 10}
 
 
 def test_request_cookies_many() -> None:
-    header = "; ".join(f"c{i}=v{i}" for i in range(20_000))
-    req = HTTPServerRequest(uri="/", headers=HTTPHeaders({"Cookie": header}))
-    start = time.perf_counter()
-    assert len(req.cookies) == 20_000
-    assert time.perf_counter() - start < 2.0
+    def cookies(n: int) -> HTTPServerRequest:
+        header = "; ".join(f"c{i}=v{i}" for i in range(n))
+        return HTTPServerRequest(uri="/", headers=HTTPHeaders({"Cookie": header}))
+
+    assert len(cookies(20_000).cookies) == 20_000
+    # A fresh request per run: cookies are parsed once and kept.
+    assert_linear(lambda n: cookies(n).cookies, 1_250, 20_000, 16)
 
 
 # -- small helpers ------------------------------------------------------------------------------
@@ -1054,8 +1067,8 @@ def test_parse_qs_bytes() -> None:
 
 def test_parse_qs_bytes_large_linear() -> None:
     qs = "&".join(f"k{i}=v{i}" for i in range(100_000))
-    assert elapsed(parse_qs_bytes, qs) < 2.0
-    assert elapsed(parse_qs_bytes, "&" * 1_000_000) < 2.0
+    assert_linear(parse_qs_bytes, qs[: len(qs) // 16], qs, 16)
+    assert_linear(parse_qs_bytes, "&" * 62_500, "&" * 1_000_000, 16)
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,13 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from asyncweb.web import Application, RequestHandler
-from tests.conftest import Fetch, Serve, raw_exchange
+from tests.conftest import Fetch, Serve, assert_linear_async, raw_exchange
 
 
 def _text(values: dict[str, list[bytes]]) -> dict[str, list[str]]:
@@ -114,7 +115,8 @@ async def test_get_attributes(serve: Serve, fetch: Fetch) -> None:
     assert echo["host"] == f"127.0.0.1:{port}"
     assert echo["host_name"] == "127.0.0.1"
     assert echo["full_url"] == f"http://127.0.0.1:{port}/echo/a%20b/c?x=1&y=two&x=3&empty="
-    assert 0 < echo["request_time"] < min(2.0, time.time() - before + 0.1)
+    # Within the time this test saw pass around the request, however long that was.
+    assert 0 < echo["request_time"] < time.time() - before + 0.1
     assert echo["query_arguments"] == {"x": ["1", "3"], "y": ["two"], "empty": [""]}
     assert echo["arguments"] == echo["query_arguments"]
     assert echo["body_arguments"] == {} and echo["files"] == {} and echo["cookies"] == {}
@@ -209,8 +211,9 @@ async def test_request_time_grows_while_handler_waits(serve: Serve, fetch: Fetch
             self.write({"first": first, "second": self.request.request_time()})
 
     base = await serve(Application([("/slow", Slow)]))
+    before = time.time()
     times = json.loads((await fetch(base + "/slow")).body)
-    assert 0 < times["first"] < times["second"] < 2.0
+    assert 0 < times["first"] < times["second"] < time.time() - before + 0.1
     assert times["second"] - times["first"] >= 0.04
 
 
@@ -446,36 +449,50 @@ async def test_hostile_megabyte_multipart_is_answered_promptly(
     base = await serve(make_app())
     boundary = "b"
     # Over the 100-part limit: refused with 400 before any part is looked at.
-    too_many_parts = [
-        b"--b\r\n" * 200_000 + b"--b--\r\n",  # 200k empty-ish parts
-        b"--b\r\n\r\n\r\n" * 110_000 + b"--b--\r\n",  # parts with no Content-Disposition
+    too_many_parts: list[Callable[[int], bytes]] = [
+        lambda n: b"--b\r\n" * (n // 5) + b"--b--\r\n",  # 200k empty-ish parts
+        lambda n: b"--b\r\n\r\n\r\n" * (n // 9) + b"--b--\r\n",  # no Content-Disposition
     ]
     hostile = [
         *too_many_parts,
-        b"--b\r\n" + b"Content-Disposition: form-data\r\n" * 33_000 + b"\r\n\r\n--b--\r\n",
-        b"--b\r\nContent-Disposition: form-data; " + b"p=v; " * 200_000 + b"\r\n\r\nx\r\n--b--",
-        b"-" * 1_000_000 + b"--b--",
-        b"--b" * 333_000,  # boundaries without line ends, and no final one
+        lambda n: (
+            b"--b\r\n" + b"Content-Disposition: form-data\r\n" * (n // 30) + b"\r\n\r\n--b--\r\n"
+        ),
+        lambda n: (
+            b"--b\r\nContent-Disposition: form-data; " + b"p=v; " * (n // 5) + b"\r\n\r\nx\r\n--b--"
+        ),
+        lambda n: b"-" * n + b"--b--",
+        lambda n: b"--b" * (n // 3),  # boundaries without line ends, and no final one
     ]
+
+    async def post(body: bytes, refused: bool) -> None:
+        resp = await fetch(
+            base + "/echo",
+            method="POST",
+            body=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        if refused:
+            assert resp.status == 400
+            assert resp.reason == "Invalid body: more than 100 multipart parts"
+            return
+        assert resp.status == 200
+        echo = json.loads(resp.body)
+        assert echo["body_length"] == len(body)
+        assert echo["files"] == {}
+
     with caplog.at_level(logging.WARNING, "asyncweb.general"):
-        for body in hostile:
+        for shape in hostile:
+            body = shape(1_000_000)
             assert len(body) >= 990_000
-            start = time.perf_counter()
-            resp = await fetch(
-                base + "/echo",
-                method="POST",
-                body=body,
-                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            # Promptly: the server's CPU time (this thread; urllib runs in another) for a
+            # megabyte is about 16 times that for 1/16 of it, never 256 times.
+            refused = shape in too_many_parts
+            await assert_linear_async(
+                lambda b, refused=refused: post(b, refused), shape(62_500), body, 16
             )
-            took = time.perf_counter() - start
-            assert took < 3.0, took
-            if body in too_many_parts:
-                assert resp.status == 400
-                assert resp.reason == "Invalid body: more than 100 multipart parts"
-                continue
-            assert resp.status == 200
-            echo = json.loads(resp.body)
-            assert echo["body_length"] == len(body)
-            assert echo["files"] == {}
+        caplog.clear()
+        for shape in hostile:
+            await post(shape(1_000_000), shape in too_many_parts)
     # One warning per body, not one per bad part.
     assert len([r for r in caplog.records if r.name == "asyncweb.general"]) <= len(hostile)
