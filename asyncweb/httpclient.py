@@ -336,6 +336,20 @@ class AsyncHTTPClient:
         base._impl_class = impl
         base._impl_kwargs = kwargs
 
+    @classmethod
+    def _save_configuration(cls) -> tuple[type[AsyncHTTPClient] | None, dict[str, Any]]:
+        """What :meth:`configure` set, for :meth:`_restore_configuration` (tests use the pair
+        to undo a ``configure`` call, as with Tornado's ``Configurable``)."""
+        base = cls.configurable_base()
+        return base.__dict__.get("_impl_class"), dict(base._impl_kwargs)
+
+    @classmethod
+    def _restore_configuration(
+        cls, saved: tuple[type[AsyncHTTPClient] | None, dict[str, Any]]
+    ) -> None:
+        base = cls.configurable_base()
+        base._impl_class, base._impl_kwargs = saved[0], dict(saved[1])
+
     def __new__(cls, force_instance: bool = False, **kwargs: Any) -> AsyncHTTPClient:
         base = cls.configurable_base()
         impl = base.configured_class() if cls is base else cls

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import functools
 import math
@@ -69,7 +70,13 @@ class IOLoop:
     )
     _thread_state = _ThreadState()
 
-    def __init__(self, asyncio_loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        asyncio_loop: asyncio.AbstractEventLoop | None = None,
+        make_current: bool | None = None,
+    ) -> None:
+        """Wrap ``asyncio_loop`` (a new loop when None). ``make_current=True`` also makes it
+        this thread's current IOLoop; by default (None, or False) the current one stays."""
         loop = asyncio_loop if asyncio_loop is not None else new_event_loop()
         if loop in IOLoop._by_loop:
             raise RuntimeError("this asyncio loop already has an IOLoop")
@@ -78,6 +85,8 @@ class IOLoop:
         # fd -> (the object given to add_handler, its handler, the events it watches)
         self._handlers: dict[int, tuple[FileDescriptor, Callable[..., Any], int]] = {}
         IOLoop._by_loop[loop] = self
+        if make_current:
+            self.make_current()
 
     # -- finding the current loop -------------------------------------------------------------
 
@@ -242,6 +251,13 @@ class IOLoop:
         fileno = fd if isinstance(fd, int) else fd.fileno()
         fileobj, handler, old = self._handlers[fileno]
         loop = self.asyncio_loop
+        # Watching must not change the file: uvloop (libuv) makes a watched fd non-blocking,
+        # asyncio's own loops don't, and code such as terminado writes to a pty it watches
+        # with blocking writes. Whatever the loop does, the fd keeps the mode it had.
+        try:
+            was_blocking: bool | None = os.get_blocking(fileno)
+        except OSError:
+            was_blocking = None
         wants_read = bool(events & (IOLoop.READ | IOLoop.ERROR))
         if wants_read and not old & (IOLoop.READ | IOLoop.ERROR):
             loop.add_reader(fileno, self._fd_ready, fileno, IOLoop.READ)
@@ -252,6 +268,10 @@ class IOLoop:
         elif not events & IOLoop.WRITE and old & IOLoop.WRITE:
             loop.remove_writer(fileno)
         self._handlers[fileno] = (fileobj, handler, events)
+        if was_blocking:
+            with contextlib.suppress(OSError):
+                if not os.get_blocking(fileno):
+                    os.set_blocking(fileno, True)
 
     def remove_handler(self, fd: FileDescriptor) -> None:
         """Stop watching ``fd`` (no error if it was not watched)."""

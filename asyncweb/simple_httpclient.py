@@ -17,8 +17,9 @@ import copy
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from io import BytesIO
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import h11
@@ -48,6 +49,8 @@ _BODY_HEADERS = ("Content-Length", "Content-Type", "Content-Encoding", "Transfer
 
 # (scheme, host, port, TLS settings, source address, IPv4 only): connections are only shared
 # between requests that would have opened the same one.
+_P = TypeVar("_P", bound=asyncio.BaseProtocol)
+
 _PoolKey = tuple[str, str, int, Any, str | None, bool]
 
 
@@ -103,6 +106,9 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         self.max_body_size = max_body_size if max_body_size is not None else max_buffer_size
         self.max_idle_per_host = max_idle_per_host
         self.idle_timeout = idle_timeout
+        # A resolver turns (host, port) into addresses: another IP, or an AF_UNIX path (how
+        # Jupyter talks HTTP over a Unix socket). Without one the loop resolves the host.
+        self.resolver = resolver
         self._active = 0
         self._queue: collections.deque[asyncio.Future[None]] = collections.deque()
         self._idle: dict[_PoolKey, list[HTTP1ClientProtocol]] = {}
@@ -328,15 +334,26 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         max_header_size = proxy.max_header_size or self.max_header_size
         local_addr = (proxy.network_interface, 0) if proxy.network_interface else None
         family = socket.AF_INET if proxy.allow_ipv6 is False else socket.AF_UNSPEC
-        connecting = loop.create_connection(
-            lambda: HTTP1ClientProtocol(max_header_size),
-            host,
-            port,
-            ssl=ssl_context,
-            server_hostname=host if ssl_context is not None else None,
-            family=family,
-            local_addr=local_addr,
-        )
+        if self.resolver is not None:
+            connecting = connect_resolved(
+                self.resolver,
+                lambda: HTTP1ClientProtocol(max_header_size),
+                host,
+                port,
+                family=family,
+                ssl_context=ssl_context,
+                local_addr=local_addr,
+            )
+        else:
+            connecting = loop.create_connection(
+                lambda: HTTP1ClientProtocol(max_header_size),
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=host if ssl_context is not None else None,
+                family=family,
+                local_addr=local_addr,
+            )
         try:
             _, conn = await asyncio.wait_for(connecting, proxy.connect_timeout or None)
         except asyncio.TimeoutError:
@@ -533,6 +550,52 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                     context.verify_mode = ssl.CERT_NONE
             self._ssl_contexts[key] = context
         return context, key
+
+
+async def connect_resolved(
+    resolver: Any,
+    protocol_factory: Callable[[], _P],
+    host: str,
+    port: int,
+    *,
+    family: socket.AddressFamily = socket.AF_UNSPEC,
+    ssl_context: ssl.SSLContext | None = None,
+    local_addr: tuple[str, int] | None = None,
+) -> tuple[asyncio.Transport, _P]:
+    """Connect to ``host:port`` at the addresses ``resolver.resolve()`` gives, in order,
+    until one answers. An address may be of any family the resolver names, ``AF_UNIX``
+    included. TLS is checked against ``host``, whatever the address."""
+    loop = asyncio.get_running_loop()
+    addresses = await resolver.resolve(host, port, family)
+    if not addresses:
+        raise OSError(f"the resolver found no address for {host}:{port}")
+    error: OSError | None = None
+    for address_family, address in addresses:
+        sock = socket.socket(address_family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            if local_addr is not None and address_family in (socket.AF_INET, socket.AF_INET6):
+                sock.bind(local_addr)
+            await loop.sock_connect(sock, address)
+        except OSError as e:
+            sock.close()
+            error = e
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            return await loop.create_connection(
+                protocol_factory,
+                sock=sock,
+                ssl=ssl_context,
+                server_hostname=host if ssl_context is not None else None,
+            )
+        except BaseException:
+            sock.close()
+            raise
+    assert error is not None
+    raise error
 
 
 def _b64(data: bytes) -> str:

@@ -27,6 +27,7 @@ while rendering gets a note naming the template and line. Behaviour and public n
 
 from __future__ import annotations
 
+import builtins
 import datetime
 import linecache
 import os.path
@@ -224,6 +225,9 @@ class Template:
         """Render the template with ``kwargs`` as its names; returns UTF-8 bytes."""
         namespace = dict(_BASE_NAMESPACE)
         namespace["__name__"] = self.name.replace(".", "_")
+        # As with exec(): template code may import (`{% import %}`, lazy imports in the
+        # modules it calls), which needs the builtins in its globals.
+        namespace["__builtins__"] = builtins.__dict__
         if self.loader is not None and self.loader.namespace:
             namespace.update(self.loader.namespace)
         namespace.update(kwargs)

@@ -52,6 +52,7 @@ import h11
 
 from asyncweb import escape, httpclient, httputil
 from asyncweb.netutil import ssl_options_to_context
+from asyncweb.protocol.stream_face import StreamFace
 from asyncweb.protocol.websocket import (
     DEFAULT_MAX_MESSAGE_SIZE,
     MessageReceiver,
@@ -67,6 +68,7 @@ from asyncweb.protocol.websocket import (
     new_key,
     valid_key,
 )
+from asyncweb.simple_httpclient import connect_resolved
 from asyncweb.web import HTTPError, RequestHandler
 
 if TYPE_CHECKING:
@@ -117,8 +119,29 @@ class WebSocketConnection(Protocol):
     def buffered_amount(self) -> int: ...
 
 
+class _ClosingFlag(int):
+    """A bool that may also be called: asyncweb reads ``connection.is_closing``, Tornado code
+    calls ``ws_connection.is_closing()``; both get the same answer."""
+
+    __slots__ = ()
+
+    def __call__(self) -> bool:
+        return bool(self)
+
+    def __repr__(self) -> str:
+        return repr(bool(self))
+
+
+_CLOSING = _ClosingFlag(1)
+_OPEN = _ClosingFlag(0)
+
+
 class TransportConnection:
-    """:class:`WebSocketConnection` over an asyncio transport, via :class:`WebSocketProtocol`."""
+    """:class:`WebSocketConnection` over an asyncio transport, via :class:`WebSocketProtocol`.
+
+    It is also what Tornado code sees as ``handler.ws_connection``: ``stream``,
+    ``client_terminated``, ``server_terminated`` and ``is_closing()`` are there for it.
+    """
 
     def __init__(self, protocol: WebSocketProtocol, subprotocol: str | None = None) -> None:
         self.protocol = protocol
@@ -134,7 +157,23 @@ class TransportConnection:
 
     @property
     def is_closing(self) -> bool:
-        return self.protocol.is_closing
+        return cast(bool, _CLOSING if self.protocol.is_closing else _OPEN)
+
+    @property
+    def client_terminated(self) -> bool:
+        """The client's side is over: its Close frame came, or the connection is gone."""
+        return self.protocol.close_sent if self.protocol.client else self.protocol.close_received
+
+    @property
+    def server_terminated(self) -> bool:
+        """The server's side is over: its Close frame went out, or the connection is gone."""
+        return self.protocol.close_received if self.protocol.client else self.protocol.close_sent
+
+    @property
+    def stream(self) -> StreamFace:
+        """An IOStream-shaped view of the connection (``closed()``, ``socket``,
+        ``set_nodelay()``)."""
+        return StreamFace(self.protocol.transport)
 
     def write_message(self, message: str | bytes) -> asyncio.Future[None]:
         return self.protocol.send_message(message)
@@ -230,7 +269,16 @@ class WebSocketHandler(RequestHandler):
 
     # -- the handshake -------------------------------------------------------------------------
 
-    def get(self, *args: Any, **kwargs: Any) -> None:
+    def get(self, *args: Any, **kwargs: Any) -> Awaitable[None]:
+        """The handshake. It completes before returning; the result is an awaitable (already
+        done) so that ``await super().get(...)`` works in a subclass, as with Tornado's
+        coroutine ``get``."""
+        self._handshake(*args, **kwargs)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def _handshake(self, *args: Any, **kwargs: Any) -> None:
         refusal = self.websocket_refusal()
         if refusal is not None:
             status, message, headers = refusal
@@ -534,11 +582,19 @@ class WebSocketClientConnection:
         self.selected_subprotocol: str | None = None
         self.headers: httputil.HTTPHeaders = httputil.HTTPHeaders()
         self.request: httpclient.HTTPRequest | None = None
+        # The handshake response's status line (101, "Switching Protocols"), as Tornado has it.
+        self.code: int | None = None
+        self.reason: str | None = None
         self._closed = False
 
     # -- MessageReceiver ------------------------------------------------------------------------
 
     def message_received(self, message: str | bytes) -> Awaitable[None] | None:
+        return self.on_message(message)
+
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        """A message arrived: it goes to ``on_message_callback`` when one was given, else to
+        the queue :meth:`read_message` reads. Override to take messages another way."""
         if self._on_message_callback is not None:
             result = self._on_message_callback(message)
             return result if inspect.isawaitable(result) else None
@@ -803,22 +859,28 @@ async def _connect(
     request_bytes = h11_conn.send(h11.Request(method="GET", target=target, headers=header_list)) + (
         h11_conn.send(h11.EndOfMessage()) or b""
     )
-    connect_host: Any = host
-    if resolver is not None:
-        addresses = await resolver.resolve(host, port, socket.AF_UNSPEC)
-        connect_host, port = addresses[0][1][0], addresses[0][1][1]
     loop = asyncio.get_running_loop()
     timeout = request.connect_timeout or request.request_timeout or 20.0
     ssl_context = _client_ssl_context(request) if secure else None
 
     async def establish() -> tuple[asyncio.Transport, _ClientHandshake]:
-        transport, handshake = await loop.create_connection(
-            lambda: _ClientHandshake(request_bytes, h11_conn),
-            connect_host,
-            port,
-            ssl=ssl_context,
-            server_hostname=host if secure else None,
-        )
+        if resolver is not None:
+            # Any address the resolver gives, another host or a Unix socket path.
+            transport, handshake = await connect_resolved(
+                resolver,
+                lambda: _ClientHandshake(request_bytes, h11_conn),
+                host,
+                port,
+                ssl_context=ssl_context,
+            )
+        else:
+            transport, handshake = await loop.create_connection(
+                lambda: _ClientHandshake(request_bytes, h11_conn),
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=host if secure else None,
+            )
         try:
             await handshake.result
         except BaseException:
@@ -850,6 +912,10 @@ async def _connect(
     connection.request = request
     connection.headers = response_headers
     connection.selected_subprotocol = chosen
+    connection.code = response.status_code
+    connection.reason = response.reason.decode("latin-1") or httputil.responses.get(
+        response.status_code, "Unknown"
+    )
     protocol = WebSocketProtocol(connection, params, client=True, extensions=extensions)
     connection.protocol = protocol
     transport.set_protocol(protocol)

@@ -836,6 +836,13 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def request_in_flight(self) -> bool:
         return self._receiver is not None or self._response_started
 
+    @property
+    def stream(self) -> Any:
+        """Tornado's ``request.connection.stream``: an IOStream-shaped view of the transport."""
+        from asyncweb.protocol.stream_face import StreamFace
+
+        return StreamFace(self.transport)
+
     def close_when_idle(self) -> None:
         """Graceful shutdown: close now if idle, else right after the current response."""
         if self._closed:

@@ -520,6 +520,16 @@ class WebSocketProtocol(asyncio.Protocol):
         """True once a Close was sent or received, or the connection is gone."""
         return self._closed or self._close_sent or self._close_received
 
+    @property
+    def close_sent(self) -> bool:
+        """This side sent its Close frame, or the connection is gone."""
+        return self._closed or self._close_sent
+
+    @property
+    def close_received(self) -> bool:
+        """The peer's Close frame arrived, or the connection is gone."""
+        return self._closed or self._close_received
+
     def send_message(self, message: str | bytes) -> asyncio.Future[None]:
         """Send one message (str: text, bytes: binary). The future resolves once the output
         buffer is below its high-water mark; it fails with :class:`WebSocketClosedError` if

@@ -234,6 +234,8 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
     patch: Callable[..., Awaitable[None] | None] = _unimplemented_method
     put: Callable[..., Awaitable[None] | None] = _unimplemented_method
     options: Callable[..., Awaitable[None] | None] = _unimplemented_method
+    # Tornado's name for the 405 stub (Jupyter compares handlers' methods to it).
+    _unimplemented_method = _unimplemented_method
 
     # -- properties ----------------------------------------------------------------------------
 
