@@ -15,6 +15,8 @@ from typing import cast
 
 import h11
 
+from asyncweb.protocol.http1 import next_tick_future
+
 # Bytes received beyond what the reader has consumed before we stop reading the socket.
 _READ_BUFFER_LIMIT = 256 * 1024
 
@@ -124,16 +126,17 @@ class HTTP1ClientProtocol(asyncio.Protocol):
         self._write(self._h11.send(h11.EndOfMessage()))
 
     def drain(self) -> asyncio.Future[None]:
+        """Resolves once the transport's buffer is below its high-water mark, at the earliest
+        on the loop's next iteration (a body producer looping on ``await`` lets the loop run);
+        raises ``ConnectionClosedError`` once the connection is closed or closing."""
         loop = asyncio.get_running_loop()
-        if self.closed:
+        if self.closed or self.transport is None or self.transport.is_closing():
             raise ConnectionClosedError("Connection closed", self._response_started)
         if self._write_paused:
             if self._drain_waiter is None:
                 self._drain_waiter = loop.create_future()
             return self._drain_waiter
-        future: asyncio.Future[None] = loop.create_future()
-        future.set_result(None)
-        return future
+        return next_tick_future(loop)
 
     async def next_event(self) -> h11.Event:
         """The next response event (``InformationalResponse``, ``Response``, ``Data``,

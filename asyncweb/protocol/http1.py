@@ -566,6 +566,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             raise RuntimeError("response headers already written")
         if self._closed:
             return self._closed_future()
+        transport = self.transport
+        assert transport is not None
+        if transport.is_closing() and self._peer_lost():
+            self._response_started = True  # what follows fails the same way
+            return self._closed_future()
         code = start_line.code
         reason = start_line.reason
         status_line = _status_lines.get((code, reason))
@@ -626,20 +631,25 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 data += chunk
             else:
                 data += self._frame(chunk)
-        assert self.transport is not None
-        self.transport.write(data)
+        transport.write(data)
         if self._write_paused:
             return self._drain_waiter()
         return self._done_future
 
     def write(self, chunk: bytes) -> asyncio.Future[None]:
+        """Send a body chunk. The future fails with StreamClosedError once the peer is gone,
+        waits for a drain under back-pressure, and otherwise resolves on the loop's next
+        iteration: a handler looping on ``await flush()`` still lets the loop run."""
         if self._closed:
             return self._closed_future()
         if not self._response_started:
             raise RuntimeError("write() before write_headers()")
         if not chunk or self._body_mode == _NO_BODY:
             return self._done_future
-        return self._write_out(self._frame(chunk))
+        future = self._write_out(self._frame(chunk))
+        if future is self._done_future:
+            return next_tick_future(self._loop)
+        return future
 
     def _frame(self, chunk: bytes) -> bytes:
         mode = self._body_mode
@@ -656,7 +666,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def finish(self) -> None:
         """End the response. The next pipelined request is started once the body was read too."""
-        if self._closed or self._response_done:
+        if self._closed or self._response_done or self._finish_lost():
             return
         if not self._response_started:
             raise RuntimeError("finish() before write_headers()")
@@ -710,8 +720,13 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         return HeadFirstConnection(self.params.read_head, self.params.max_header_size)
 
     def _write_out(self, data: bytes) -> asyncio.Future[None]:
-        assert self.transport is not None
-        self.transport.write(data)
+        transport = self.transport
+        assert transport is not None
+        if self._closed or transport.is_closing():
+            # A failed send closes the transport at once but reports connection_lost only on
+            # the next loop iteration; writing on would only be counted (and logged) by it.
+            return self._closed_future()
+        transport.write(data)
         if self._write_paused:
             return self._drain_waiter()
         return self._done_future
@@ -722,6 +737,19 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._drain_waiters = []
         self._drain_waiters.append(waiter)
         return waiter
+
+    def _peer_lost(self) -> bool:
+        """The transport is closing (a send failed, or we closed it) while connection_lost is
+        yet to come: nothing more can be sent."""
+        transport = self.transport
+        return transport is not None and not self.detached and transport.is_closing()
+
+    def _finish_lost(self) -> bool:
+        """finish() on a connection that can send no more: the response ends here."""
+        if self._peer_lost():
+            self._response_done = True
+            return True
+        return False
 
     def _closed_future(self) -> asyncio.Future[None]:
         future = self._loop.create_future()
@@ -857,7 +885,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def drain(self) -> asyncio.Future[None]:
         """Resolves once the transport's buffer is below its high-water mark."""
-        if self._closed:
+        if self._closed or self._peer_lost():
             return self._closed_future()
         if self._write_paused:
             return self._drain_waiter()
@@ -976,6 +1004,9 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             raise RuntimeError("response headers already written")
         if self._closed:
             return self._closed_future()
+        if self._peer_lost():
+            self._response_started = True  # what follows fails the same way
+            return self._closed_future()
         code = start_line.code
         raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers.get_all()]
         if code == 101:
@@ -1014,7 +1045,7 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             raise HTTPOutputError(str(err)) from None
 
     def finish(self) -> None:
-        if self._closed or self._response_done:
+        if self._closed or self._response_done or self._finish_lost():
             return
         if not self._response_started:
             raise RuntimeError("finish() before write_headers()")
@@ -1086,6 +1117,19 @@ def shared_done_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
         future = _done_futures[loop] = loop.create_future()
         future.set_result(None)
     return future
+
+
+def next_tick_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """A future of ``loop`` that resolves on its next iteration: what a streaming write that
+    need not wait for a drain returns, so that ``await`` on it yields to the loop."""
+    future = loop.create_future()
+    loop.call_soon(_resolve, future)
+    return future
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # it may have been cancelled
+        future.set_result(None)
 
 
 _REASONS = {

@@ -48,7 +48,7 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, RsvBits
 from wsproto.handshake import client_extensions_handshake, server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, generate_accept_token, generate_nonce
 
-from .http1 import shared_done_future
+from .http1 import next_tick_future, shared_done_future
 
 log = logging.getLogger("asyncweb.websocket")
 
@@ -426,7 +426,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 data = bytes(data)
             return self._deliver(data)
         if isinstance(event, Ping):
-            if not self._close_sent and self.transport is not None:
+            if not self.is_closing and self.transport is not None:
                 self.transport.write(self._ws.send(event.response()))
             self._call(self.receiver.ping_received, bytes(event.payload))
             return False
@@ -517,8 +517,12 @@ class WebSocketProtocol(asyncio.Protocol):
 
     @property
     def is_closing(self) -> bool:
-        """True once a Close was sent or received, or the connection is gone."""
-        return self._closed or self._close_sent or self._close_received
+        """True once a Close was sent or received, or the connection is gone (or going: a
+        failed send closes the transport before connection_lost is reported)."""
+        if self._closed or self._close_sent or self._close_received:
+            return True
+        transport = self.transport
+        return transport is not None and transport.is_closing()
 
     @property
     def close_sent(self) -> bool:
@@ -532,8 +536,9 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def send_message(self, message: str | bytes) -> asyncio.Future[None]:
         """Send one message (str: text, bytes: binary). The future resolves once the output
-        buffer is below its high-water mark; it fails with :class:`WebSocketClosedError` if
-        the connection closes first."""
+        buffer is below its high-water mark (at the earliest on the loop's next iteration, so
+        a sender looping on ``await`` lets the loop run); it fails with
+        :class:`WebSocketClosedError` if the connection closes first."""
         if self.is_closing or self.transport is None:
             raise WebSocketClosedError()
         event: Message[Any] = (
@@ -542,7 +547,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.transport.write(self._ws.send(event))
         if self._write_paused:
             return self._drain_waiter()
-        return self._done
+        return next_tick_future(self._loop)
 
     def send_frame_bytes(self, frame: bytes) -> None:
         """Write a frame built elsewhere (a broadcast encodes a message once for every
@@ -568,7 +573,7 @@ class WebSocketProtocol(asyncio.Protocol):
         return self.transport.get_write_buffer_size()
 
     def drain(self) -> asyncio.Future[None]:
-        if self._closed:
+        if self._closed or (self.transport is not None and self.transport.is_closing()):
             future = self._loop.create_future()
             future.set_exception(WebSocketClosedError())
             return future
@@ -596,9 +601,10 @@ class WebSocketProtocol(asyncio.Protocol):
         if self._closed or self._close_sent:
             return
         self._close_sent = True
-        if self.transport is not None and self._ws.state in (
-            ConnectionState.OPEN,
-            ConnectionState.REMOTE_CLOSING,
+        if (
+            self.transport is not None
+            and not self.transport.is_closing()
+            and self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)
         ):
             with contextlib.suppress(LocalProtocolError):
                 self.transport.write(
@@ -622,7 +628,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self.close_reason = event.reason or None
             # Answer with the peer's code; protocol errors (wsproto's own) go out as they are.
             self._close_sent = True
-            if self.transport is not None:
+            if self.transport is not None and not self.transport.is_closing():
                 reply = 1000 if code == CloseReason.NO_STATUS_RCVD else code
                 with contextlib.suppress(LocalProtocolError, ValueError):
                     self.transport.write(

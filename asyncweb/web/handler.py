@@ -760,7 +760,11 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
 
     def _connection_closed(self) -> bool:
         connection: Any = self.request.connection
-        return bool(getattr(connection, "_closed", False))
+        if getattr(connection, "_closed", False):
+            return True
+        # A failed send closes the transport at once; connection_lost comes an iteration later.
+        transport = getattr(connection, "transport", None)
+        return transport is not None and bool(transport.is_closing())
 
     def async_callback(
         self, callback: Callable[..., Any] | None, *args: Any, **kwargs: Any
