@@ -85,7 +85,7 @@ def url_unescape(
         raw = utf8(value)
         if plus:
             raw = raw.replace(b"+", b" ")
-        return urllib.parse.unquote_to_bytes(raw)
+        return _unquote_to_bytes(raw)
     unquote = urllib.parse.unquote_plus if plus else urllib.parse.unquote
     return unquote(to_unicode(value), encoding=encoding)
 
@@ -229,3 +229,18 @@ def _shorten_link_text(url: str, proto: str | None, slashes: str | None) -> str:
         if len(url) >= len(original):
             url = original
     return url
+
+
+def _unquote_to_bytes(value: str | bytes) -> bytes:
+    """Percent-decoding to bytes (``+`` stays ``+``); the decoder of ``url_unescape``."""
+    return urllib.parse.unquote_to_bytes(value)
+
+
+def __getattr__(name: str) -> Any:
+    # Tornado 6.6 also has parse_qs_bytes here; it lives with the other query-string helpers,
+    # and is looked up on use so this leaf module imports nothing of the HTTP layer.
+    if name == "parse_qs_bytes":
+        from asyncweb.httputil.urls import parse_qs_bytes
+
+        return parse_qs_bytes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

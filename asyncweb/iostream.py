@@ -15,7 +15,11 @@ and ``streaming_callback=`` arguments still work (with one ``DeprecationWarning`
 from __future__ import annotations
 
 import asyncio
+import collections
+import fcntl
+import io
 import numbers
+import os
 import re
 import socket
 import ssl
@@ -35,6 +39,7 @@ from asyncweb.protocol.http1 import StreamClosedError
 __all__ = [
     "BaseIOStream",
     "IOStream",
+    "PipeIOStream",
     "SSLIOStream",
     "StreamBufferFullError",
     "StreamClosedError",
@@ -776,3 +781,127 @@ class SSLIOStream(IOStream):
                 waiter.set_exception(StreamClosedError(real_error=self.error))
                 waiter.exception()
         super()._signal_closed()
+
+
+class PipeIOStream(BaseIOStream):
+    """A stream on a pipe's file descriptor (one end of ``os.pipe()``, a pty...).
+
+    The read end of a pipe gets the loop's read-pipe transport, the write end its write-pipe
+    transport (which also notices the reader going away), a read-write fd the read one. The
+    stream owns ``fd`` from now on: closing the stream closes it.
+    """
+
+    def __init__(self, fd: int, *args: Any, **kwargs: Any) -> None:
+        self.fd = fd
+        # FileIO wraps the fd without reopening it; the transport closes it when done.
+        self._fio = io.FileIO(fd, "r+", closefd=True)
+        super().__init__(*args, **kwargs)
+        os.set_blocking(fd, False)
+        self._connecting = True
+        writer = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
+        loop = self.io_loop.asyncio_loop
+        task = loop.create_task(self._attach_pipe(writer))
+        task.add_done_callback(self._pipe_attached)
+
+    async def _attach_pipe(self, writer: bool) -> None:
+        loop = self.io_loop.asyncio_loop
+        protocol = _StreamProtocol(self)
+        if writer:
+            transport: asyncio.BaseTransport
+            transport, _ = await loop.connect_write_pipe(lambda: protocol, self._fio)
+        else:
+            transport, _ = await loop.connect_read_pipe(lambda: protocol, self._fio)
+        if self._transport is None:
+            self._attach(cast(asyncio.Transport, transport), protocol)
+
+    def _pipe_attached(self, task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if task.cancelled() or error is not None:
+            self.error = error
+            self._connecting = False
+            self._fio.close()
+            self.close()
+
+    def _update_reading(self) -> None:
+        # A write pipe's transport cannot pause reading: there is nothing to read.
+        if self._transport is not None and not hasattr(self._transport, "pause_reading"):
+            return
+        super()._update_reading()
+
+    def write(self, data: bytes | memoryview, callback: Any = None) -> Any:
+        if self._transport is not None and not hasattr(self._transport, "write"):
+            raise StreamClosedError(real_error=OSError(9, "pipe not open for writing"))
+        return super().write(data, callback)
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def close_fd(self) -> None:
+        self._fio.close()
+
+
+class _StreamBuffer:
+    """Bytes appended at the end, consumed from the front: ``append``, ``peek``, ``advance``.
+
+    Small pieces are joined into bytearrays of up to about ``_large_buf_threshold`` bytes; a
+    piece that large or larger is kept as it is, so big writes are never copied.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: collections.deque[tuple[bool, bytearray | bytes | memoryview]] = (
+            collections.deque()
+        )
+        self._first_pos = 0
+        self._size = 0
+        self._large_buf_threshold = 2048
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, data: bytes | bytearray | memoryview) -> None:
+        size = len(data)
+        if not size:
+            return
+        if size >= self._large_buf_threshold:
+            if isinstance(data, memoryview):
+                data = data.cast("B")
+            self._buffers.append((True, data))
+        elif (
+            self._buffers
+            and not self._buffers[-1][0]
+            and len(self._buffers[-1][1]) < self._large_buf_threshold
+        ):
+            last = self._buffers[-1][1]
+            assert isinstance(last, bytearray)
+            last += data
+        else:
+            self._buffers.append((False, bytearray(data)))
+        self._size += size
+
+    def peek(self, size: int) -> memoryview:
+        """Up to ``size`` bytes from the front, without consuming them (release the view
+        before changing the buffer)."""
+        if not self._buffers:
+            return memoryview(b"")
+        _, data = self._buffers[0]
+        return memoryview(data)[self._first_pos : self._first_pos + size]
+
+    def advance(self, size: int) -> None:
+        """Drop ``size`` bytes from the front."""
+        if not 0 < size <= self._size:
+            raise ValueError(f"cannot advance by {size} in a buffer of {self._size}")
+        self._size -= size
+        while size:
+            is_large, data = self._buffers[0]
+            left = len(data) - self._first_pos
+            if size < left:
+                self._first_pos += size
+                if not is_large:
+                    # Keep the joined piece compact once most of it is consumed.
+                    assert isinstance(data, bytearray)
+                    del data[: self._first_pos]
+                    self._first_pos = 0
+                return
+            size -= left
+            self._buffers.popleft()
+            self._first_pos = 0

@@ -120,3 +120,11 @@ class TCPClient:
             return stream
         assert last_error is not None
         raise last_error
+
+
+def _format_addr(addr: Any) -> str:
+    """``host:port`` for logs and errors (``[v6]:port``; a Unix socket's path as is)."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host, port = addr[0], addr[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return str(addr)

@@ -40,6 +40,7 @@ __all__ = [
     "gen_test",
     "get_async_test_timeout",
     "main",
+    "setup_with_context_manager",
 ]
 
 _T = TypeVar("_T")
@@ -317,7 +318,13 @@ def gen_test(func: Callable[..., Any] | None = None, timeout: float | None = Non
         elif inspect.isgeneratorfunction(method):
             coroutine_method = gen.coroutine(method)
         else:
-            raise TypeError(f"@gen_test needs a generator or async def method, not {method!r}")
+            # A plain method, as Tornado allows: a future or coroutine it returns is awaited.
+            @functools.wraps(method)
+            async def coroutine_method(*args: Any, **kwargs: Any) -> Any:
+                result = method(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                return result
 
         @functools.wraps(method)
         def run(self: AsyncTestCase, *args: Any, **kwargs: Any) -> None:
@@ -332,6 +339,13 @@ def gen_test(func: Callable[..., Any] | None = None, timeout: float | None = Non
     if func is not None:
         return wrap(func)
     return wrap
+
+
+def setup_with_context_manager(testcase: unittest.TestCase, cm: Any) -> Any:
+    """Enter ``cm`` for the rest of ``testcase`` (exited by a cleanup); returns what it gave."""
+    value = cm.__enter__()
+    testcase.addCleanup(cm.__exit__, None, None, None)
+    return value
 
 
 class ExpectLog(logging.Filter):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import importlib
+import inspect
 import re
 import warnings
 import zlib
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 # Python 3 has one text type; these names keep Tornado-era code importing.
@@ -197,3 +199,68 @@ class Configurable:
         base = cls.configurable_base()
         base.__impl_class = saved[0]
         base.__impl_kwargs = saved[1]
+
+
+def raise_exc_info(exc_info: tuple[type[BaseException] | None, BaseException | None, Any]) -> Any:
+    """Re-raise the exception of a ``sys.exc_info()`` triple, with its traceback."""
+    _, value, tb = exc_info
+    if value is None:
+        raise TypeError("raise_exc_info called with no exception")
+    try:
+        raise value.with_traceback(tb)
+    finally:
+        # Break the frame -> traceback -> frame cycle.
+        value = None
+        tb = None
+
+
+def exec_in(code: Any, glob: dict[str, Any], loc: Mapping[str, Any] | None = None) -> None:
+    """``exec`` ``code`` (source text is compiled here, so this module's ``from __future__``
+    imports do not leak into it) in ``glob``/``loc``."""
+    if isinstance(code, str):
+        code = compile(code, "<string>", "exec", dont_inherit=True)
+    exec(code, glob, loc)
+
+
+class ArgReplacer:
+    """Finds and replaces one named argument of ``func`` in an ``(args, kwargs)`` call, whether
+    it was passed by position or by keyword (used for ``callback=`` style arguments)."""
+
+    def __init__(self, func: Callable[..., Any], name: str) -> None:
+        self.name = name
+        try:
+            params = list(inspect.signature(func).parameters)
+        except (TypeError, ValueError):
+            params = []
+        self.arg_pos: int | None = params.index(name) if name in params else None
+
+    def get_old_value(
+        self, args: Sequence[Any], kwargs: Mapping[str, Any], default: Any = None
+    ) -> Any:
+        if self.arg_pos is not None and len(args) > self.arg_pos:
+            return args[self.arg_pos]
+        return kwargs.get(self.name, default)
+
+    def replace(
+        self, new_value: Any, args: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[Any, Sequence[Any], dict[str, Any]]:
+        """Returns ``(old_value, args, kwargs)`` with ``new_value`` in the argument's place
+        (``old_value`` None if it was not passed)."""
+        if self.arg_pos is not None and len(args) > self.arg_pos:
+            old_value = args[self.arg_pos]
+            args = list(args)
+            args[self.arg_pos] = new_value
+        else:
+            old_value = kwargs.get(self.name)
+            kwargs[self.name] = new_value
+        return old_value, args, kwargs
+
+
+def _websocket_mask_python(mask: bytes, data: bytes) -> bytes:
+    """``data`` XOR the 4-byte ``mask`` repeated (RFC 6455 masking; its own inverse)."""
+    if not data:
+        return b""
+    length = len(data)
+    repeated = (bytes(mask) * (length // 4 + 1))[:length]
+    value = int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")
+    return value.to_bytes(length, "big")

@@ -38,15 +38,48 @@ def test_tornado_modules_are_asyncweb_modules(installed: None) -> None:
     import asyncweb.web
 
     assert dropin.installed()
-    assert tornado is asyncweb
     assert tornado.web is asyncweb.web
     assert tornado.gen is asyncweb.gen
     assert IOLoop is asyncweb.ioloop.IOLoop
-    assert tornado.version == asyncweb.version
+    # tornado is a package of its own only for its version: the API level implemented.
+    assert tornado is not asyncweb
+    assert tornado.__file__ == asyncweb.__file__
+    assert (tornado.version, tornado.version_info) == ("6.6.1", (6, 6, 1, 0))
+    assert (asyncweb.version, asyncweb.version_info) == ("0.1.0", (0, 1, 0, 0))
+    assert tornado.SUBMODULES is asyncweb.SUBMODULES
     # The real modules keep their own names and specs.
     assert asyncweb.web.__name__ == "asyncweb.web"
     assert asyncweb.web.__spec__ is not None and asyncweb.web.__spec__.name == "asyncweb.web"
     assert sys.modules["tornado.web"] is asyncweb.web
+
+
+LAZY_SCRIPT = """
+import sys
+import {package}
+assert "{package}.websocket" not in sys.modules, "imported too early"
+assert "websocket" in dir({package})
+handler = {package}.websocket.WebSocketHandler
+assert sys.modules["{package}.websocket"] is {package}.websocket
+assert {package}.httpserver.HTTPServer and {package}.platform.__name__ == "asyncweb.platform"
+try:
+    {package}.no_such_module
+except AttributeError as exc:
+    print("AttributeError", exc)
+print({package}.version_info >= (6, 1), handler.__module__)
+"""
+
+
+@pytest.mark.parametrize("package", ["tornado", "asyncweb"])
+def test_submodules_load_on_attribute_access(package: str, tmp_path: Path) -> None:
+    # A fresh process, so nothing has imported the submodules before.
+    script = tmp_path / "lazy.py"
+    script.write_text(LAZY_SCRIPT.format(package=package))
+    proc = run([str(script)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"AttributeError module '{package}' has no attribute 'no_such_module'"
+    # Version checks in Tornado software see Tornado's API level; asyncweb its own release.
+    assert lines[1] == f"{package == 'tornado'} asyncweb.websocket"
 
 
 def test_missing_tornado_modules_say_what_is_missing(installed: None) -> None:

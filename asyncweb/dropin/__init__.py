@@ -5,6 +5,11 @@ every ``tornado.<name>`` resolve to the very module objects ``asyncweb`` and
 ``asyncweb.<name>`` (so ``tornado.web.RequestHandler is asyncweb.web.RequestHandler``). A
 Tornado module asyncweb does not have raises ``ModuleNotFoundError`` naming both.
 
+``tornado`` itself is a thin package of its own: ``tornado.version``/``version_info`` report the
+Tornado API level asyncweb implements (``TORNADO_VERSION``, what version checks in Tornado
+software compare against), while ``asyncweb.version`` stays asyncweb's own release; every other
+attribute, submodules included (loaded on first access), is asyncweb's.
+
 From the command line, ``python -m asyncweb.dropin app.py [args...]`` installs the hook and
 runs ``app.py`` as ``__main__`` with ``sys.argv = ["app.py", args...]``; ``-m module`` runs a
 module instead of a file.
@@ -19,11 +24,53 @@ import importlib.util
 import sys
 import types
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["install", "installed", "uninstall"]
+__all__ = ["TORNADO_VERSION", "TORNADO_VERSION_INFO", "install", "installed", "uninstall"]
+
+# The Tornado release whose API asyncweb follows.
+TORNADO_VERSION = "6.6.1"
+TORNADO_VERSION_INFO = (6, 6, 1, 0)
 
 _ALIAS = "tornado"
 _TARGET = "asyncweb"
+
+
+class _TornadoPackage(types.ModuleType):
+    """``sys.modules["tornado"]``: Tornado's version, asyncweb for everything else."""
+
+    def __getattr__(self, name: str) -> Any:
+        import asyncweb
+
+        if name in asyncweb.SUBMODULES:
+            try:
+                # Through the import system, so ``tornado.<name>`` is recorded too.
+                return importlib.import_module(f"{_ALIAS}.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{_ALIAS}.{name}":
+                    raise
+        if not name.startswith("__"):
+            try:
+                return getattr(asyncweb, name)
+            except AttributeError:
+                pass
+        raise AttributeError(f"module {_ALIAS!r} has no attribute {name!r}")
+
+    def __dir__(self) -> list[str]:
+        import asyncweb
+
+        return sorted(set(self.__dict__) | set(dir(asyncweb)))
+
+
+def _fill_tornado_package(module: types.ModuleType) -> None:
+    import asyncweb
+
+    module.__file__ = asyncweb.__file__
+    module.__path__ = list(asyncweb.__path__)
+    module.__doc__ = asyncweb.__doc__
+    module.__all__ = list(asyncweb.__all__)  # type: ignore[attr-defined]
+    module.version = TORNADO_VERSION  # type: ignore[attr-defined]
+    module.version_info = TORNADO_VERSION_INFO  # type: ignore[attr-defined]
 
 
 class _AliasLoader(importlib.abc.Loader):
@@ -33,11 +80,16 @@ class _AliasLoader(importlib.abc.Loader):
         self.target = target
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        if spec.name == _ALIAS:
+            return _TornadoPackage(spec.name)
         # A placeholder: the import system records the real module once exec_module has
         # replaced it in sys.modules, and returns that one to the importer.
         return types.ModuleType(spec.name)
 
     def exec_module(self, module: types.ModuleType) -> None:
+        if isinstance(module, _TornadoPackage):
+            _fill_tornado_package(module)
+            return
         target = importlib.import_module(self.target)
         sys.modules[module.__name__] = target
 
@@ -90,5 +142,7 @@ def uninstall() -> None:
         sys.meta_path.remove(_finder)
     for name in [n for n in sys.modules if n == _ALIAS or n.startswith(_ALIAS + ".")]:
         module = sys.modules[name]
-        if getattr(module, "__name__", "").startswith(_TARGET):
+        if isinstance(module, _TornadoPackage) or getattr(module, "__name__", "").startswith(
+            _TARGET
+        ):
             del sys.modules[name]

@@ -92,3 +92,12 @@ __all__ = [
     "split_host_and_port",
     "url_concat",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Tornado's name for the process-wide form limits: whatever set_parse_body_config set last.
+    if name == "_DEFAULT_PARSE_BODY_CONFIG":
+        from asyncweb.httputil import forms
+
+        return forms._parse_body_config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,6 +28,10 @@ from asyncweb.web.signing import (
     decode_signed_value,
     get_signature_key_version,
 )
+
+# Tornado's names for the cookie signatures (its test suite and some tools use them).
+from asyncweb.web.signing import _signature_v1 as _create_signature_v1  # noqa: F401
+from asyncweb.web.signing import _signature_v2 as _create_signature_v2  # noqa: F401
 from asyncweb.web.static import StaticFileHandler
 from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
 from asyncweb.web.ui import TemplateModule, UIModule

@@ -1,0 +1,2 @@
+"""Tornado's ``tornado.platform`` package: only ``asyncio`` is needed, since every asyncweb
+loop is an asyncio loop."""
