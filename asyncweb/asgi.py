@@ -57,6 +57,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 _DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
 _UNSAFE = ("\r", "\n", "\0")
+_ASGI_VERSIONS = {"HTTP/1.0": "1.0", "HTTP/1.1": "1.1", "HTTP/2.0": "2"}
 
 
 def _done_future() -> asyncio.Future[None]:
@@ -626,7 +627,8 @@ class ASGIContainer(httputil.HTTPServerConnectionDelegate):
         scope: dict[str, Any] = {
             "type": kind,
             "asgi": dict(_ASGI_VERSION),
-            "http_version": start_line.version.partition("/")[2] or "1.1",
+            # The ASGI spec names HTTP/2 "2".
+            "http_version": _ASGI_VERSIONS.get(start_line.version, "1.1"),
             "scheme": scheme,
             "path": urllib.parse.unquote(path),
             "raw_path": path.encode("latin-1"),

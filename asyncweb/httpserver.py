@@ -5,14 +5,18 @@ Tornado's ``HTTPServerConnectionDelegate`` interface (``Application`` is one).
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asyncweb import httputil
 from asyncweb.log import app_log
 from asyncweb.netutil import _ListeningServer, is_valid_ip, ssl_options_to_context
 from asyncweb.protocol import H11ReferenceProtocol, HTTP1Params, HTTP1ServerProtocol
+
+if TYPE_CHECKING:
+    from asyncweb.protocol.http2 import HTTP2Params
 
 RequestCallback = (
     httputil.HTTPServerConnectionDelegate | Callable[[httputil.HTTPServerRequest], Any]
@@ -47,6 +51,7 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
         header_timeout: float | None = None,
         pure_h11: bool = False,
         http_parser: str = "h11",
+        http2: bool | HTTP2Params = False,
     ) -> None:
         self.request_callback = request_callback
         self.xheaders = xheaders
@@ -75,7 +80,22 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
             pure_h11=pure_h11,
             http_parser=http_parser,
         )
-        self._protocol_class = H11ReferenceProtocol if pure_h11 else HTTP1ServerProtocol
+        self._protocol_class: Callable[..., HTTP1ServerProtocol] = (
+            H11ReferenceProtocol if pure_h11 else HTTP1ServerProtocol
+        )
+        if http2:
+            # HTTP/2 by ALPN (h2 preferred) or the h2c preface; HTTP/1 on the same port.
+            from asyncweb.protocol.http2 import HTTP2Params, HTTPVersionSelector
+
+            h2_params = http2 if isinstance(http2, HTTP2Params) else HTTP2Params()
+            # The selector has the part of HTTP1ServerProtocol the server uses (transport,
+            # close_when_idle) and hands the connection to one of the two protocols.
+            self._protocol_class = cast(
+                Callable[..., HTTP1ServerProtocol],
+                functools.partial(HTTPVersionSelector, self._protocol_class, h2_params),
+            )
+            if self._ssl_context is not None:
+                self._ssl_context.set_alpn_protocols(["h2", "http/1.1"])
         self._connections: set[HTTP1ServerProtocol] = set()
         self._init_listening()
         self._all_closed: asyncio.Future[None] | None = None
