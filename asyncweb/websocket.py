@@ -136,6 +136,13 @@ _CLOSING = _ClosingFlag(1)
 _OPEN = _ClosingFlag(0)
 
 
+def _closing(connection: Any) -> bool:
+    """``connection.is_closing`` read either way: a flag (asyncweb's carriers) or a method
+    (Tornado's; code and tests written for Tornado may put their own object there)."""
+    value = connection.is_closing
+    return bool(value() if callable(value) else value)
+
+
 class TransportConnection:
     """:class:`WebSocketConnection` over an asyncio transport, via :class:`WebSocketProtocol`.
 
@@ -223,10 +230,6 @@ def _comma_list(value: str | None) -> list[str]:
 
 
 # -- the server side ----------------------------------------------------------------------------
-
-
-# Tornado's name for the class of ``WebSocketHandler.ws_connection``.
-WebSocketProtocol13 = TransportConnection
 
 
 class _HandlerEvents:
@@ -471,13 +474,13 @@ class WebSocketHandler(RequestHandler):
         """Send a message (a dict goes as JSON). The awaitable resolves once the data is
         handed to the socket; await it to slow down for a slow reader."""
         connection = self.ws_connection
-        if connection is None or connection.is_closing:
+        if connection is None or _closing(connection):
             raise WebSocketClosedError()
         return connection.write_message(_to_message(message, binary))
 
     def ping(self, data: str | bytes = b"") -> None:
         connection = self.ws_connection
-        if connection is None or connection.is_closing:
+        if connection is None or _closing(connection):
             raise WebSocketClosedError()
         connection.ping(_ping_data(data))
 
@@ -586,7 +589,8 @@ class WebSocketClientConnection:
         self.selected_subprotocol: str | None = None
         self.headers: httputil.HTTPHeaders = httputil.HTTPHeaders()
         self.request: httpclient.HTTPRequest | None = None
-        # The handshake response's status line (101, "Switching Protocols"), as Tornado has it.
+        # As in Tornado, these stay None once the handshake has succeeded (a refused one
+        # raises HTTPClientError with the status instead).
         self.code: int | None = None
         self.reason: str | None = None
         self._closed = False
@@ -916,10 +920,6 @@ async def _connect(
     connection.request = request
     connection.headers = response_headers
     connection.selected_subprotocol = chosen
-    connection.code = response.status_code
-    connection.reason = response.reason.decode("latin-1") or httputil.responses.get(
-        response.status_code, "Unknown"
-    )
     protocol = WebSocketProtocol(connection, params, client=True, extensions=extensions)
     connection.protocol = protocol
     transport.set_protocol(protocol)
@@ -1003,7 +1003,7 @@ class BroadcastGroup:
         delivered = 0
         for member in list(self._members):
             connection = _connection_of(member)
-            if connection is None or connection.is_closing:
+            if connection is None or _closing(connection):
                 self._members.pop(member, None)
                 continue
             if connection.buffered_amount() > self.max_buffer:

@@ -98,11 +98,15 @@ def main() -> int:
             f"--junitxml={xml_path}",
             *chunk.split(),
         ]
+        # Tests run `jupyter ...` and friends: this environment's scripts come first.
+        env = dict(os.environ)
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         with open(log_path, "w", encoding="utf-8") as log:
             try:
                 subprocess.run(
                     command,
                     cwd=args.src,
+                    env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     timeout=args.timeout,
