@@ -10,6 +10,7 @@ import datetime
 import http.cookiejar
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -362,3 +363,26 @@ def test_sign_up_compose_and_edit_in_chromium(blog_for_browser: BlogServer) -> N
             assert [e.findtext(ATOM + "title") for e in entries] == ["First post, edited"]
         finally:
             browser.close()
+
+
+def test_runs_with_no_setup_on_a_sqlite_file_beside_it(tmp_path: Path) -> None:
+    # A copy of the example, so that its default database file lands in tmp_path.
+    copy = tmp_path / "blog"
+    shutil.copytree(BLOG.parent, copy, ignore=shutil.ignore_patterns("*.sqlite3*"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(copy / "app.py"), f"--port={port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(BLOG.parent.parent.parent)},
+    )
+    try:
+        assert proc.stdout is not None
+        assert "(sqlite)" in proc.stdout.readline()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+            assert resp.status == 200 and b"No entries yet." in resp.read()
+        assert (copy / "blog.sqlite3").exists()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
