@@ -44,3 +44,55 @@ def soak(session: nox.Session) -> None:
     """Mixed traffic against a server subprocess, sampling its RSS (not in CI):
     ``nox -s soak -- [--duration SECONDS=600] [--rate REQ_PER_S]``."""
     session.run(sys.executable, "benchmarks/soak.py", *session.posargs, external=True)
+
+
+# What the Jupyter run measures against: this jupyter_server's own test suite, these clients.
+JUPYTER_PACKAGES = [
+    "jupyter_server==2.21.1",
+    "ipykernel",
+    "pytest-jupyter[server]",
+    "sockjs-tornado==1.0.7",
+    "terminado==0.18.1",
+    "websocket-client",
+    "pytest",
+    "pytest-timeout",
+    "pytest-console-scripts",
+    "requests",
+    "flaky",
+    "pre-commit",
+    "uvloop",
+]
+
+
+@nox.session
+def jupyter(session: nox.Session) -> None:
+    """Real Tornado software on the drop-in (not in CI; about 15 minutes): Jupyter Server's 11
+    checks and its own test suite, sockjs-tornado over every transport, terminado's tests on
+    uvloop and on asyncio. ``nox -s jupyter -- smoke`` leaves out Jupyter's test suite."""
+    session.install("-e", ".", *JUPYTER_PACKAGES)
+    # Every process of this venv imports asyncweb for `tornado` (real Tornado came along as a
+    # dependency and stays installed, unused).
+    session.run("python", "compat/dropin_pth.py")
+    check = "import tornado, asyncweb; assert tornado.__file__ == asyncweb.__file__"
+    session.run("python", "-c", check)
+    session.run("python", "compat/jupyter_smoke.py")
+    session.run("python", "compat/sockjs_check.py")
+    sources = session.create_tmp()
+
+    def unpacked(dist: str) -> str:
+        out = session.run("python", "compat/fetch_sdist.py", dist, sources, silent=True)
+        return str(out).strip().splitlines()[-1]
+
+    terminado = unpacked("terminado")
+    for uvloop in ("1", "0"):
+        session.run(
+            "python",
+            "-c",
+            f"import os, sys, pytest; os.chdir({terminado!r}); "
+            "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'tests']))",
+            env={"ASYNCWEB_UVLOOP": uvloop},
+        )
+    if "smoke" in session.posargs:
+        return
+    suite = unpacked("jupyter_server")
+    session.run("python", "compat/jupyter_suite.py", suite, "--out", f"{sources}/jupyter-suite")

@@ -203,7 +203,7 @@ def run_checks(server: Server, expect: str) -> list[tuple[str, bool, str]]:
         assert status == 200 and "version" in body, (status, body)
         status, body = server.request("GET", "/api/status")
         assert status == 200 and "started" in body, (status, body)
-        return f"jupyter_server {body and ''}{server.request('GET', '/api')[1]['version']}"
+        return f"jupyter_server {server.request('GET', '/api')[1]['version']}"
 
     def kernel_create() -> str:
         status, body = server.request("POST", "/api/kernels", {"name": "python3"})
@@ -247,6 +247,13 @@ def run_checks(server: Server, expect: str) -> list[tuple[str, bool, str]]:
         assert status == 201, (status, body)
         status, listed = server.request("GET", "/api/sessions")
         assert any(s["id"] == body["id"] for s in listed), listed
+        # Its kernel answers too (and has finished starting: one stopped mid-start prints a
+        # traceback of its own).
+        conn = server.ws(f"/api/kernels/{body['kernel']['id']}/channels?session_id={body['id']}")
+        try:
+            assert execute(conn, "6*7")["result"] == "42"
+        finally:
+            conn.close()
         status, _ = server.request("DELETE", f"/api/sessions/{body['id']}")
         assert status == 204, status
         return body["id"]
