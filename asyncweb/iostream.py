@@ -196,6 +196,10 @@ class BaseIOStream:
         for data in self._unsent:
             transport.write(data)
         self._unsent.clear()
+        if not self._write_paused:
+            # Writes made before the transport existed are in its buffer now, below the
+            # high-water mark (else pause_writing would have been called): they are done.
+            self._on_drained()
         self._update_reading()
 
     @classmethod
@@ -376,7 +380,13 @@ class BaseIOStream:
         except (UnsatisfiableReadError, StreamBufferFullError) as err:
             gen_log.info("Unsatisfiable read, closing connection: %s", err)
             self._read = None
-            read.future.set_exception(err)
+            # As in Tornado, an unsatisfiable read closes the stream and fails like any read
+            # cut short by a close, whether the data was already buffered or not; the reason
+            # is the error's real_error (and ``self.error``).
+            failure: Exception = err
+            if isinstance(err, UnsatisfiableReadError):
+                failure = StreamClosedError(real_error=err)
+            read.future.set_exception(failure)
             read.future.exception()  # the error is also ``self.error``; don't log it twice
             self.close(exc_info=(type(err), err, None))
 
@@ -742,6 +752,15 @@ class SSLIOStream(IOStream):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._ssl_options = kwargs.pop("ssl_options", None)
+        if args and isinstance(args[0], ssl.SSLSocket):
+            # A socket wrapped by the caller (Tornado allows it; do_handshake_on_connect
+            # must be False): asyncio does TLS itself on the plain socket, so take the
+            # wrapper's context and unwrap it before the handshake.
+            wrapped: ssl.SSLSocket = args[0]
+            if self._ssl_options is None:
+                self._ssl_options = wrapped.context
+            plain = socket.socket(fileno=wrapped.detach())
+            args = (plain, *args[1:])
         super().__init__(*args, **kwargs)
 
     def _ssl_context(self, server_side: bool) -> ssl.SSLContext | None:

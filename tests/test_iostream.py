@@ -301,8 +301,10 @@ async def test_max_bytes_and_buffer_limits(clients: list[IOStream], start_server
     port = await start_server(talk)
     client = await TCPClient().connect("127.0.0.1", port)
     clients.append(client)
-    with pytest.raises(UnsatisfiableReadError):
+    # As in Tornado: the read fails as closed, the reason being the unsatisfiable read.
+    with pytest.raises(StreamClosedError) as closed:
         await client.read_until(b"\n", max_bytes=100)
+    assert isinstance(closed.value.real_error, UnsatisfiableReadError)
     assert client.closed()
     assert isinstance(client.error, UnsatisfiableReadError)
 
@@ -315,8 +317,9 @@ async def test_max_bytes_and_buffer_limits(clients: list[IOStream], start_server
     found_late = await TCPClient().connect("127.0.0.1", port)
     clients.append(found_late)
     await found_late.read_bytes(10)
-    with pytest.raises(UnsatisfiableReadError):
+    with pytest.raises(StreamClosedError) as closed:
         await found_late.read_until(b"xx", max_bytes=1)
+    assert isinstance(closed.value.real_error, UnsatisfiableReadError)
 
 
 async def test_one_read_at_a_time_and_bad_arguments(
@@ -553,14 +556,25 @@ async def test_legacy_io_loop_arguments_are_accepted(clients: list[IOStream]) ->
         await drop(server.streams)
 
 
-async def test_ssl_iostream_on_an_accepted_socket(clients: list[IOStream], tls: Any) -> None:
-    """Tornado 2 style TLS server: SSLIOStream(accepted_socket, ssl_options=...)."""
+@pytest.mark.parametrize("wrapped", [False, True], ids=["ssl_options", "wrapped_socket"])
+async def test_ssl_iostream_on_an_accepted_socket(
+    clients: list[IOStream], tls: Any, wrapped: bool
+) -> None:
+    """Tornado 2 style TLS server: SSLIOStream(accepted_socket, ssl_options=...), or on a
+    socket the caller wrapped already (``wrap_socket(..., do_handshake_on_connect=False)``,
+    as Tornado allows): its context is the one used."""
     server_context, client_context = tls
     listener = netutil.bind_sockets(0, "127.0.0.1")[0]
     tasks: list[asyncio.Future[None]] = []
 
     def on_accept(connection: socket.socket, address: Any) -> None:
-        stream = SSLIOStream(connection, ssl_options=server_context)
+        if wrapped:
+            tls_socket = server_context.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+            stream = SSLIOStream(tls_socket)
+        else:
+            stream = SSLIOStream(connection, ssl_options=server_context)
         clients.append(stream)
         tasks.append(asyncio.ensure_future(echo_lines(stream, address)))
 
@@ -619,3 +633,54 @@ async def test_close_delivers_buffered_data(clients: list[IOStream], start_serve
     client = await TCPClient().connect("127.0.0.1", port)
     clients.append(client)
     assert await client.read_until_close() == payload
+
+
+async def test_pipe_streams_and_writes_made_before_the_transport() -> None:
+    # Both ends of an os.pipe() as PipeIOStreams. The first write is made before the
+    # stream's transport exists: its future must still resolve once the bytes are handed on
+    # (it used to wait for a resume_writing that never came, so the producer stalled).
+    read_fd, write_fd = os.pipe()
+    reader, writer = iostream.PipeIOStream(read_fd), iostream.PipeIOStream(write_fd)
+    assert writer.fileno() == write_fd
+    produced, consumed = hashlib.sha1(), hashlib.sha1()
+    chunks = [os.urandom(997) for _ in range(300)]
+
+    async def produce() -> int:
+        writes = 0
+        for chunk in chunks:
+            produced.update(chunk)
+            await writer.write(chunk)
+            writes += 1
+        writer.close()
+        return writes
+
+    async def consume() -> int:
+        total = 0
+        buf = bytearray(1500)
+        while True:
+            try:
+                count = await reader.read_into(buf, partial=True)
+            except StreamClosedError:
+                return total
+            consumed.update(buf[:count])
+            total += count
+
+    writes, total = await asyncio.wait_for(asyncio.gather(produce(), consume()), 30)
+    assert writes == len(chunks)
+    assert total == 997 * 300
+    assert produced.digest() == consumed.digest()
+    assert reader.closed()
+    with pytest.raises(OSError):
+        os.fstat(read_fd)  # the stream owned the fd and closed it
+
+
+async def test_unsatisfiable_read_closes_even_with_the_data_already_buffered() -> None:
+    read_fd, write_fd = os.pipe()
+    reader, writer = iostream.PipeIOStream(read_fd), iostream.PipeIOStream(write_fd)
+    await writer.write(b"123456")
+    await reader.read_bytes(1, partial=True)  # the rest is buffered now
+    with pytest.raises(StreamClosedError) as closed:
+        await reader.read_until(b"def", max_bytes=3)
+    assert isinstance(closed.value.real_error, UnsatisfiableReadError)
+    assert reader.closed()
+    writer.close()

@@ -25,12 +25,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import types
 import unittest
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 TORNADO_VERSION = "6.6.1"
 MODULE_TIMEOUT = 300.0
@@ -152,23 +154,68 @@ class TestTimedOut(BaseException):
     the event loop passes it up to unittest instead of logging it."""
 
 
-class _WatchdogResult(unittest.TextTestResult):
-    """Fails a test that hangs instead of letting it stall the whole module."""
+class _ReportingResult(unittest.TextTestResult):
+    """Prints each test's outcome as it ends (so a crash loses nothing already run) and fails
+    a test that hangs instead of letting it stall the whole module."""
 
     def startTest(self, test: unittest.TestCase) -> None:
         super().startTest(test)
+        self._outcome_now = "pass"
+        print("START " + test.id(), file=sys.__stdout__, flush=True)
         signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT)
 
     def stopTest(self, test: unittest.TestCase) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         super().stopTest(test)
+        print(f"DONE {self._outcome_now} {test.id()}", file=sys.__stdout__, flush=True)
+
+    def _worse(self, outcome: str) -> None:
+        order = ["pass", "skip", "error", "fail"]
+        if order.index(outcome) > order.index(self._outcome_now):
+            self._outcome_now = outcome
+
+    def addError(self, test: unittest.TestCase, err: Any) -> None:
+        super().addError(test, err)
+        if not isinstance(test, unittest.TestCase):  # setUpClass/module fixtures
+            print(f"DONE error {test.id()}", file=sys.__stdout__, flush=True)
+        else:
+            self._worse("error")
+
+    def addFailure(self, test: unittest.TestCase, err: Any) -> None:
+        super().addFailure(test, err)
+        self._worse("fail")
+
+    def addSubTest(self, test: unittest.TestCase, subtest: unittest.TestCase, err: Any) -> None:
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._worse("fail" if issubclass(err[0], test.failureException) else "error")
+
+    def addSkip(self, test: unittest.TestCase, reason: str) -> None:
+        super().addSkip(test, reason)
+        if isinstance(test, unittest.TestCase):
+            self._worse("skip")
+        # A skipped class fixture (Tornado's abstract base tests) is not a test.
+
+    def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:
+        super().addUnexpectedSuccess(test)
+        self._worse("fail")
 
 
 def _alarm(signum: int, frame: object) -> None:
     raise TestTimedOut(f"test ran past {TEST_TIMEOUT:.0f}s")
 
 
-def run_child(module: str, test_dir: str, verbose: bool) -> int:
+def _drop_done(suite: unittest.TestSuite, done: set[str]) -> unittest.TestSuite:
+    kept = unittest.TestSuite()
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            kept.addTest(_drop_done(item, done))
+        elif item.id() not in done:
+            kept.addTest(item)
+    return kept
+
+
+def run_child(module: str, test_dir: str, verbose: bool, skip_file: str | None) -> int:
     import logging
 
     from asyncweb import dropin
@@ -180,51 +227,33 @@ def run_child(module: str, test_dir: str, verbose: bool) -> int:
     logging.getLogger("tornado.access").setLevel(logging.CRITICAL)
     logging.getLogger("asyncweb.access").setLevel(logging.CRITICAL)
 
-    counts = {"module": module, "tests": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-    counts["import_error"] = ""
     name = "tornado.test." + module
     try:
         suite = unittest.defaultTestLoader.loadTestsFromName(name)
     except BaseException as exc:  # reported, not raised
-        counts["import_error"] = f"{type(exc).__name__}: {exc}"[:300]
-        print("RESULT " + json.dumps(counts), flush=True)
+        print("IMPORT_ERROR " + f"{type(exc).__name__}: {exc}"[:300], flush=True)
         return 0
     # The loader turns an import error inside the module into a failing _FailedTest.
     failed_imports = [t for t in _iter_tests(suite) if type(t).__name__ == "_FailedTest"]
     if failed_imports:
         exc = getattr(failed_imports[0], "_exception", None)
         lines = [line for line in str(exc).splitlines() if line.strip()]
-        counts["import_error"] = (lines[-1] if lines else type(exc).__name__)[:300]
-        print("RESULT " + json.dumps(counts), flush=True)
+        print("IMPORT_ERROR " + (lines[-1] if lines else type(exc).__name__)[:300], flush=True)
         return 0
+    if skip_file:
+        with open(skip_file) as f:
+            suite = _drop_done(suite, set(f.read().split()))
     stream = sys.stderr if verbose else open(os.devnull, "w")  # noqa: SIM115
     runner = unittest.TextTestRunner(
-        stream=stream, verbosity=2 if verbose else 0, resultclass=_WatchdogResult
+        stream=stream, verbosity=2 if verbose else 0, resultclass=_ReportingResult
     )
     signal.signal(signal.SIGALRM, _alarm)
     result = runner.run(suite)
-    # Subtests report separately; count each test once, by its worst outcome.
-    failed = {_test_id(t) for t, _ in result.failures} | {
-        _test_id(t) for t in result.unexpectedSuccesses
-    }
-    errors = {_test_id(t) for t, _ in result.errors} - failed
-    counts.update(
-        tests=result.testsRun,
-        passed=result.testsRun - len(failed) - len(errors) - len(result.skipped),
-        failed=len(failed),
-        errors=len(errors),
-        skipped=len(result.skipped),
-    )
     if verbose:
         for test, tb in result.failures + result.errors:
             sys.stderr.write(f"=== {test}\n{tb}\n")
-    print("RESULT " + json.dumps(counts), flush=True)
+    print("FINISHED", flush=True)
     return 0
-
-
-def _test_id(test: unittest.TestCase) -> str:
-    # A subtest's id() includes its parameters; the test it belongs to is test_case.
-    return str(getattr(test, "test_case", test).id())
 
 
 def _iter_tests(suite: unittest.TestSuite | unittest.TestCase) -> list[unittest.TestCase]:
@@ -246,32 +275,73 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+MAX_RESTARTS = 20
+
+
 def run_module(module: str, test_dir: Path, timeout: float) -> dict[str, object]:
-    env = _child_env()
-    cmd = [sys.executable, __file__, "--child", module, "--tests-dir", str(test_dir)]
+    """Run one module; a child that crashes or hangs is restarted after the test it was in
+    (which counts as an error), up to MAX_RESTARTS times."""
+    counts: dict[str, object] = {"module": module, "tests": 0, "passed": 0, "failed": 0}
+    counts.update(errors=0, skipped=0, import_error="", crashes=[])
+    key = {"pass": "passed", "fail": "failed", "error": "errors", "skip": "skipped"}
+    done: set[str] = set()
     started = time.monotonic()
+    with tempfile.NamedTemporaryFile("w", suffix=".skip", delete=False) as skip:
+        skip_path = skip.name
     try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=env,
-            cwd=test_dir.parent.parent,
-        )
-    except subprocess.TimeoutExpired:
-        return {"module": module, "tests": 0, "passed": 0, "failed": 0, "errors": 0,
-                "skipped": 0, "import_error": f"timed out after {timeout:.0f}s",
-                "seconds": time.monotonic() - started}  # fmt: skip
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            counts: dict[str, object] = json.loads(line[len("RESULT ") :])
-            counts["seconds"] = time.monotonic() - started
-            return counts
-    tail = (proc.stderr or proc.stdout)[-300:].strip().replace("\n", " | ")
-    return {"module": module, "tests": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0,
-            "import_error": f"crashed (rc {proc.returncode}): {tail}",
-            "seconds": time.monotonic() - started}  # fmt: skip
+        for _ in range(MAX_RESTARTS + 1):
+            Path(skip_path).write_text("\n".join(sorted(done)))
+            cmd = [sys.executable, __file__, "--child", module, "--tests-dir", str(test_dir)]
+            cmd += ["--skip-file", skip_path]
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=_child_env(),
+                cwd=test_dir.parent.parent,
+            )
+            killer = threading.Timer(max(1.0, timeout - (time.monotonic() - started)), proc.kill)
+            killer.start()
+            running: str | None = None
+            finished = False
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                word, _, rest = line.rstrip("\n").partition(" ")
+                if word == "IMPORT_ERROR":
+                    counts["import_error"] = rest
+                elif word == "START":
+                    running = rest
+                elif word == "DONE":
+                    outcome, _, test_id = rest.partition(" ")
+                    if test_id not in done:
+                        done.add(test_id)
+                        counts["tests"] = int(counts["tests"]) + 1  # type: ignore[call-overload]
+                        counts[key[outcome]] = int(counts[key[outcome]]) + 1  # type: ignore[call-overload]
+                    running = None
+                elif word == "FINISHED":
+                    finished = True
+            proc.wait()
+            killer.cancel()
+            if finished or counts["import_error"]:
+                break
+            if running is None:
+                counts["import_error"] = f"child died outside a test (rc {proc.returncode})"
+                break
+            # The test it died in is an error; carry on after it.
+            crashes = counts["crashes"]
+            assert isinstance(crashes, list)
+            crashes.append(f"{running} (rc {proc.returncode})")
+            done.add(running)
+            counts["tests"] = int(counts["tests"]) + 1  # type: ignore[call-overload]
+            counts["errors"] = int(counts["errors"]) + 1  # type: ignore[call-overload]
+            if time.monotonic() - started > timeout:
+                counts["import_error"] = f"timed out after {timeout:.0f}s"
+                break
+    finally:
+        os.unlink(skip_path)
+    counts["seconds"] = round(time.monotonic() - started, 1)
+    return counts
 
 
 def print_table(results: list[dict[str, object]]) -> None:
@@ -284,9 +354,13 @@ def print_table(results: list[dict[str, object]]) -> None:
         for key in totals:
             totals[key] += int(r[key])  # type: ignore[call-overload]
         note = str(r["import_error"])
-        if note:
+        if note and not r["tests"]:
             import_failures += 1
             note = "NOT RUN: " + note
+        crashes = r.get("crashes") or []
+        assert isinstance(crashes, list)
+        if crashes:
+            note = f"{len(crashes)} test(s) killed the process, restarted after each; " + note
         print(
             f"{r['module']:<24} {r['tests']:>5} {r['passed']:>5} {r['failed']:>5} "
             f"{r['errors']:>5} {r['skipped']:>5}  {note}"
@@ -308,9 +382,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="(one module) show tests")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--tests-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        return run_child(args.child, args.tests_dir, args.verbose)
+        return run_child(args.child, args.tests_dir, args.verbose, args.skip_file)
 
     wheel = obtain_wheel(cache_dir())
     if wheel is None:
