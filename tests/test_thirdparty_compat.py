@@ -546,3 +546,47 @@ async def test_template_code_imports_and_the_error_page_uses_the_same_layout(
     assert error.status == 404
     assert error.text.startswith("<title>404</title>sorry<footer>(c) ")
     assert year in error.text
+
+
+# -- StaticFileHandler.allowed_symlink_directory (Tornado 6.5.9+) ----------------------------
+
+
+async def test_static_symlinks_may_point_only_into_allowed_directories(
+    serve: Serve, fetch: Fetch, tmp_path: Path
+) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (outside / "ext").mkdir(parents=True)
+    root.mkdir()
+    (outside / "ext" / "index.js").write_text("linked in")
+    (outside / "secret.txt").write_text("secret")
+    (root / "ext").symlink_to(outside / "ext")
+    (outside / "ext" / "escape.txt").symlink_to(outside / "secret.txt")
+
+    class PerRequest(web.StaticFileHandler):
+        # Jupyter's FileFindHandler decides per request, by setting the attribute.
+        def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+            if self.get_argument("follow", None):
+                self.allowed_symlink_directory = str(outside / "ext")
+            return super().validate_absolute_path(root, absolute_path)
+
+    url = await serve(
+        web.Application(
+            [
+                (r"/plain/(.*)", web.StaticFileHandler, {"path": str(root)}),
+                (
+                    r"/allowed/(.*)",
+                    web.StaticFileHandler,
+                    {"path": str(root), "allowed_symlink_directory": [str(outside / "ext")]},
+                ),
+                (r"/per/(.*)", PerRequest, {"path": str(root)}),
+            ]
+        )
+    )
+    assert (await fetch(url + "/plain/ext/index.js")).status == 403
+    allowed = await fetch(url + "/allowed/ext/index.js")
+    assert (allowed.status, allowed.text) == (200, "linked in")
+    # A link below the allowed directory still cannot leave it.
+    assert (await fetch(url + "/allowed/ext/escape.txt")).status == 403
+    assert (await fetch(url + "/per/ext/index.js")).status == 403
+    assert (await fetch(url + "/per/ext/index.js?follow=1")).status == 200
+    assert (await fetch(url + "/per/ext/escape.txt?follow=1")).status == 403

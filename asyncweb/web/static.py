@@ -51,9 +51,19 @@ class StaticFileHandler(RequestHandler):
     absolute_path: str
     modified: datetime.datetime | None
 
-    def initialize(self, path: str, default_filename: str | None = None) -> None:  # type: ignore[override]
+    # Where symlinks under the root may point (Tornado 6.5.9+): None means the root only.
+    allowed_symlink_directory: str | list[str] | None = None
+
+    def initialize(  # type: ignore[override]
+        self,
+        path: str,
+        default_filename: str | None = None,
+        allowed_symlink_directory: str | list[str] | None = None,
+    ) -> None:
         self.root = path
         self.default_filename = default_filename
+        if allowed_symlink_directory is not None:
+            self.allowed_symlink_directory = allowed_symlink_directory
 
     @classmethod
     def reset(cls) -> None:
@@ -176,8 +186,12 @@ class StaticFileHandler(RequestHandler):
             # Browsers and Windows read "\" as "/": refuse it rather than guess.
             raise HTTPError(403, "%s: backslashes are not allowed in static paths", self.path)
         root = os.path.abspath(root)
-        if not _inside(root, absolute_path) or not _inside(
-            os.path.realpath(root), os.path.realpath(absolute_path)
+        allowed = self.allowed_symlink_directory or root
+        targets = [
+            os.path.realpath(d) for d in ([allowed] if isinstance(allowed, str) else allowed)
+        ]
+        if not _inside(root, absolute_path) or not any(
+            _inside(target, os.path.realpath(absolute_path)) for target in targets
         ):
             raise HTTPError(403, "%s is not in root static directory", self.path)
         if os.path.isdir(absolute_path) and self.default_filename is not None:
@@ -188,7 +202,8 @@ class StaticFileHandler(RequestHandler):
                 self.redirect(request_path + "/", permanent=True)
                 return None
             absolute_path = os.path.join(absolute_path, self.default_filename)
-            if not _inside(os.path.realpath(root), os.path.realpath(absolute_path)):
+            resolved = os.path.realpath(absolute_path)
+            if not any(_inside(target, resolved) for target in targets):
                 raise HTTPError(403, "%s is not in root static directory", self.path)
         if not os.path.exists(absolute_path):
             raise HTTPError(404)
