@@ -19,6 +19,9 @@ import pytest
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
 
+# Database servers, started once per session for every module that asks (tests/dbservers.py).
+from tests.dbservers import mariadb, postgresql  # noqa: F401
+
 
 @dataclass
 class Response:

@@ -26,9 +26,7 @@ import pytest
 
 from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.conftest import free_port
-from tests.dbservers import MariaDB, PostgreSQL, mariadb, postgresql
-
-__all__ = ["mariadb", "postgresql"]
+from tests.dbservers import MariaDB, PostgreSQL
 
 BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog" / "app.py"
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -23,9 +23,7 @@ from asyncweb.database import (
     Row,
 )
 from asyncweb.database._common import translate
-from tests.dbservers import MariaDB, PostgreSQL, mariadb, postgresql
-
-__all__ = ["mariadb", "postgresql"]
+from tests.dbservers import MariaDB, PostgreSQL
 
 BACKENDS = ["sqlite", "mysql", "postgresql"]
 

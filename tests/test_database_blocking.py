@@ -22,9 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dbservers import MariaDB, PostgreSQL, mariadb, postgresql
-
-__all__ = ["mariadb", "postgresql"]
+from tests.dbservers import MariaDB, PostgreSQL
 
 ROOT = Path(__file__).resolve().parent.parent
 
