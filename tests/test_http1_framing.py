@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import Serve, raw_exchange
+from conftest import Serve, raw_exchange, wait_until
 
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
 
@@ -174,10 +174,7 @@ async def test_bytes_arriving_while_a_closing_request_is_handled_are_dropped(
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
         writer.write(b"POST /a HTTP/1.0\r\nContent-Length: 1\r\n\r\nZ")
-        for _ in range(50):  # until the handler has the request
-            if recorder.paths:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: recorder.paths)  # until the handler has the request
         assert recorder.paths == ["/a"]
         with caplog.at_level(logging.WARNING, logger="asyncweb"):
             writer.write(trailing)  # arrives while the response is still owed

@@ -78,13 +78,19 @@ def record_then_stop(io_loop: IOLoop, record: list[str], value: str) -> Callable
     return callback
 
 
-def start_with_guard(io_loop: IOLoop, limit: float = 5.0) -> None:
-    """``io_loop.start()``, but a test that forgets to stop fails instead of hanging."""
-    guard = io_loop.call_later(limit, io_loop.stop)
-    started = time.monotonic()
+def start_with_guard(io_loop: IOLoop, limit: float = 30.0) -> None:
+    """``io_loop.start()``, but a test that forgets to stop fails instead of hanging. Whether
+    the guard stopped the loop is recorded, not guessed from the time it took."""
+    fired: list[bool] = []
+
+    def guard_stop() -> None:
+        fired.append(True)
+        io_loop.stop()
+
+    guard = io_loop.call_later(limit, guard_stop)
     io_loop.start()
     io_loop.remove_timeout(guard)
-    assert time.monotonic() - started < limit - 0.5, "the loop only stopped on the guard timer"
+    assert not fired, "the loop only stopped on the guard timer"
 
 
 # -- IOLoop.current() ------------------------------------------------------------------------
@@ -239,21 +245,19 @@ def test_stop_before_start_makes_start_return_at_once() -> None:
 
 
 def test_stop_from_another_thread() -> None:
-    def body(io_loop: IOLoop) -> float:
+    def body(io_loop: IOLoop) -> None:
         def stopper() -> None:
             time.sleep(0.05)
             io_loop.stop()
 
         thread = threading.Thread(target=stopper)
         thread.start()
-        started = time.monotonic()
         try:
-            start_with_guard(io_loop)
+            start_with_guard(io_loop)  # nothing else is scheduled: the stop must wake it
         finally:
             thread.join()
-        return time.monotonic() - started
 
-    assert with_loop(body) < 2.0
+    with_loop(body)
 
 
 def test_start_while_running_is_an_error() -> None:
@@ -350,10 +354,9 @@ def test_run_sync_timeout() -> None:
                 state.append("cancelled")
                 raise
 
-        started = time.monotonic()
+        # Raised, where without the timeout slow() would return after 10 s.
         with pytest.raises(TimeoutError) as info:
             io_loop.run_sync(slow, timeout=0.05)
-        assert time.monotonic() - started < 2
         # Tornado's TimeoutError is asyncio.TimeoutError (the builtin one on 3.11+); ours is
         # also asyncweb.util.TimeoutError, which documents itself as what run_sync raises.
         assert isinstance(info.value, util.TimeoutError)
@@ -437,14 +440,13 @@ def test_add_callback_from_another_thread_wakes_the_loop() -> None:
     def body(io_loop: IOLoop) -> None:
         ran: dict[str, Any] = {}
 
-        def callback(sent: float) -> None:
-            ran["delay"] = time.monotonic() - sent
+        def callback() -> None:
             ran["thread"] = threading.get_ident()
             io_loop.stop()
 
         def other_thread() -> None:
             time.sleep(0.05)  # let the loop go idle in its selector
-            io_loop.add_callback(callback, time.monotonic())
+            io_loop.add_callback(callback)
 
         thread = threading.Thread(target=other_thread)
         thread.start()
@@ -453,7 +455,6 @@ def test_add_callback_from_another_thread_wakes_the_loop() -> None:
         finally:
             thread.join()
         assert ran["thread"] == threading.get_ident()
-        assert ran["delay"] < 1.0
 
     with_loop(body)
 
@@ -474,7 +475,10 @@ def test_add_callback_after_close_is_ignored() -> None:
 def test_time_is_wall_clock_time() -> None:
     def body(io_loop: IOLoop) -> None:
         # Tornado documents IOLoop.time() as equivalent to time.time().
-        assert abs(io_loop.time() - time.time()) < 1.0
+        before = time.time()
+        now = io_loop.time()
+        after = time.time()
+        assert before - 0.5 <= now <= after + 0.5
 
     with_loop(body)
 
@@ -495,7 +499,7 @@ def test_call_later_with_args_and_remove_timeout() -> None:
         assert len(calls) == 1
         args, kwargs, elapsed = calls[0]
         assert (args, kwargs) == (("a",), {"k": 1})
-        assert 0.04 <= elapsed < 2
+        assert elapsed >= 0.04  # and it fired before the guard: start_with_guard checks
 
     with_loop(body)
 
@@ -519,10 +523,10 @@ def test_add_timeout_with_a_time_time_deadline() -> None:
     def body(io_loop: IOLoop) -> float:
         started = time.monotonic()
         io_loop.add_timeout(time.time() + 0.05, io_loop.stop)
-        start_with_guard(io_loop, limit=3)
+        start_with_guard(io_loop)  # a deadline misread as the loop clock's would never come
         return time.monotonic() - started
 
-    assert 0.04 <= with_loop(body) < 2
+    assert with_loop(body) >= 0.04  # nor was it taken as long past
 
 
 def test_past_deadlines_run_soon() -> None:

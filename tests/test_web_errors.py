@@ -361,9 +361,14 @@ class CloseAfterFinish(RequestHandler):
 
 async def test_no_close_callback_after_finish(serve: Serve) -> None:
     base = await serve(Application([("/", CloseAfterFinish)]))
-    out = await raw_exchange(base, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", read_timeout=0.3)
-    assert out.endswith(b"done")
+    host, port = base.rsplit("//", 1)[1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    out = await asyncio.wait_for(reader.readuntil(b"done"), 20)
+    assert out.startswith(b"HTTP/1.1 200 ")
     # The keep-alive connection closed afterwards: the finished handler is not told.
+    writer.close()
+    await writer.wait_closed()
     await asyncio.sleep(0.05)
     assert CloseAfterFinish.calls == []
 
