@@ -151,6 +151,12 @@ class HTTP2ServerProtocol(asyncio.Protocol):
             if self._closed:
                 return
             self._on_event(event)
+        # h2 holds a header block until its last CONTINUATION frame, up to 64 of them (1 MiB);
+        # our bound is the header size limit. (A private field: without it, h2's bound holds.)
+        block = getattr(self._h2.incoming_buffer, "_headers_buffer", None)
+        if block and sum(len(frame.data) for frame in block) > self.params.max_header_size:
+            self._terminate(_ErrorCodes.ENHANCE_YOUR_CALM, "header block too large")
+            return
         self._flush()
 
     def eof_received(self) -> bool | None:
