@@ -398,12 +398,10 @@ class WebSocketHandler(RequestHandler):
             return
         future = asyncio.ensure_future(result)
         _running.add(future)
-        future.add_done_callback(self._opened)
+        future.add_done_callback(lambda done: self._opened(done, connection))
 
-    def _opened(self, future: asyncio.Future[Any]) -> None:
+    def _opened(self, future: asyncio.Future[Any], connection: WebSocketConnection) -> None:
         _running.discard(future)
-        connection = self.ws_connection
-        assert connection is not None
         if not future.cancelled() and future.exception() is not None:
             app_log.error(
                 "Uncaught exception in open() of %s",
@@ -485,9 +483,15 @@ class WebSocketHandler(RequestHandler):
         connection.ping(_ping_data(data))
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
-        """Start the closing handshake (``code``, ``reason`` go in the Close frame)."""
-        if self.ws_connection is not None:
-            self.ws_connection.close(code, reason)
+        """Start the closing handshake (``code``, ``reason`` go in the Close frame).
+
+        As in Tornado, the handler then lets go of the connection: ``ws_connection`` becomes
+        None and ``write_message``/``ping`` raise :class:`WebSocketClosedError`; the handshake
+        goes on without it and ``on_close`` follows when it ends."""
+        connection = self.ws_connection
+        if connection is not None:
+            connection.close(code, reason)
+            self.ws_connection = None
 
     def set_nodelay(self, value: bool) -> None:
         """Send small messages at once (TCP_NODELAY)."""

@@ -21,7 +21,12 @@ from asyncweb.httpserver import HTTPServer
 from asyncweb.ioloop import IOLoop
 from asyncweb.netutil import Resolver, bind_unix_socket
 from asyncweb.simple_httpclient import SimpleAsyncHTTPClient
-from asyncweb.websocket import WebSocketClientConnection, WebSocketHandler, websocket_connect
+from asyncweb.websocket import (
+    WebSocketClientConnection,
+    WebSocketClosedError,
+    WebSocketHandler,
+    websocket_connect,
+)
 
 try:
     import uvloop
@@ -111,9 +116,11 @@ class _Probing(WebSocketHandler):
 
     seen: dict[str, Any]
     closed: asyncio.Future[None]
+    conn: Any
 
     def open(self) -> None:
         conn: Any = self.ws_connection
+        self.conn = conn  # close() lets go of ws_connection, as Tornado's does
         # sockjs-tornado's open(): Nagle off through the connection's stream.
         conn.stream.set_nodelay(True)
         sock = conn.stream.socket
@@ -133,12 +140,18 @@ class _Probing(WebSocketHandler):
                 conn.client_terminated,
                 conn.server_terminated,
                 conn.is_closing(),
+                self.ws_connection,
             )
+            # Like Tornado's: writing after close() raises.
+            try:
+                self.write_message("too late")
+            except WebSocketClosedError:
+                self.seen["write_after_close"] = "WebSocketClosedError"
         else:
             self.write_message(message)
 
     def on_close(self) -> None:
-        conn: Any = self.ws_connection
+        conn: Any = self.conn
         self.seen["on_close"] = (conn.client_terminated, conn.server_terminated, conn.is_closing())
         self.closed.set_result(None)
 
@@ -176,7 +189,8 @@ async def test_ws_connection_terminated_flags_when_the_server_closes(serve: Serv
     assert await client.read_message() is None
     await asyncio.wait_for(closed, 10)
     # Right after close(): our Close frame is out, the client's not yet in.
-    assert seen["after_server_close"] == (False, True, True)
+    assert seen["after_server_close"] == (False, True, True, None)
+    assert seen["write_after_close"] == "WebSocketClosedError"
     assert client.close_code == 4001 and client.close_reason == "asked"
 
 
@@ -188,7 +202,7 @@ async def test_is_closing_reads_as_a_flag_and_calls_as_a_method(serve: Serve) ->
         def on_message(self, message: str | bytes) -> None:
             conn: Any = self.ws_connection
             seen.append((bool(conn.is_closing), conn.is_closing(), repr(conn.is_closing)))
-            self.close()
+            conn.close()
             seen.append((bool(conn.is_closing), conn.is_closing(), repr(conn.is_closing)))
             closed.set_result(None)
 
