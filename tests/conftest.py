@@ -170,6 +170,23 @@ async def wait_until(
         await asyncio.sleep(0.005)
 
 
+async def wait_until_stable(
+    read: Callable[[], object], turns: int = 50, timeout: float = 20.0
+) -> object:
+    """Wait until ``read()`` is the same across ``turns`` loop iterations in a row (each one
+    polls the sockets), and return it: a stall told from progress by turns, not seconds."""
+    deadline = time.monotonic() + timeout
+    value, same = read(), 0
+    while same < turns:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still changing after {timeout} s: {value!r}")
+        await asyncio.sleep(0)
+        current = read()
+        same = same + 1 if current == value else 0
+        value = current
+    return value
+
+
 def cpu_cost(run: Callable[[], object], repeat: int = 5) -> float:
     """Least CPU time of this thread over ``repeat`` runs of ``run``, with gc paused: time spent
     waiting for a CPU while other processes run is not counted."""

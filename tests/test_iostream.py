@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import wait_until
 
 from asyncweb import iostream, netutil, util
 from asyncweb.iostream import (
@@ -256,10 +257,7 @@ async def test_peer_reset_fails_reads_and_writes(
     port = await start_server(hold)
     client = await TCPClient().connect("127.0.0.1", port)
     clients.append(client)
-    for _ in range(100):
-        if server_side:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: server_side)
     # The client resets the connection (SO_LINGER 0, then close): an RST, not a FIN.
     sock = client.socket
     assert sock is not None
@@ -375,12 +373,12 @@ async def test_legacy_callbacks(clients: list[IOStream], start_server: Any) -> N
     chunks: list[bytes] = []
     with pytest.warns(DeprecationWarning, match="callback"):
         assert client.read_until(b"\n", callback=got.append) is not None
-    await asyncio.sleep(0.01)
+    await wait_until(lambda: got)
     assert got == [b"line\n"]
     client.read_bytes(
         2000, callback=got.append, streaming_callback=chunks.append
     ).add_done_callback(lambda f: None)
-    await asyncio.sleep(0.02)
+    await wait_until(lambda: len(got) > 1)
     assert got[1] == b"" and b"".join(chunks) == b"a" * 2000
     rest: list[bytes] = []
     client.read_until_close(callback=lambda data: done.set(), streaming_callback=rest.append)
@@ -500,8 +498,7 @@ async def test_tcpserver_bind_start_stop_and_async_errors(
     client = await TCPClient().connect("127.0.0.1", port)
     clients.append(client)
     assert await client.read_until_close() == b""
-    await asyncio.sleep(0.01)
-    assert "handler failed" in caplog.text
+    await wait_until(lambda: "handler failed" in caplog.text)
     server.stop()
     server.stop()
     await asyncio.sleep(0.01)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import Serve, raw_exchange
+from conftest import Serve, raw_exchange, wait_until_stable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -243,7 +243,7 @@ async def client(url: str, **kwargs: Any) -> AsyncIterator[ClientConnection]:
         yield ws
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
@@ -507,8 +507,8 @@ async def test_ping_timeout_closes_a_dead_peer(serve: Serve) -> None:
     # A raw client: handshakes, then never answers a ping nor sends anything.
     reader, writer = await open_raw_websocket(url, "/echo")
     try:
-        await wait_for(lambda: any(e[0] == "close" for e in events), timeout=5)
-        data = await asyncio.wait_for(reader.read(), 5)  # the server hung up
+        await wait_for(lambda: any(e[0] == "close" for e in events))
+        data = await asyncio.wait_for(reader.read(), 20)  # the server hung up
         assert data.startswith(b"\x89")  # it had pinged
     finally:
         writer.close()
@@ -517,9 +517,11 @@ async def test_ping_timeout_closes_a_dead_peer(serve: Serve) -> None:
 
 
 async def test_ping_keeps_a_live_peer(serve: Serve) -> None:
-    url = await serve_ws(serve, websocket_ping_interval=0.05, websocket_ping_timeout=0.1)
+    # 40 pings take at least 0.8 s, past the ping timeout: it is checked at least once.
+    url = await serve_ws(serve, websocket_ping_interval=0.02, websocket_ping_timeout=0.5)
     async with client(url + "/echo", ping_interval=None) as ws:
-        await asyncio.sleep(0.4)  # several ping rounds, answered by the client library
+        # Ping rounds counted, not slept through; answered by the client library.
+        await wait_for(lambda: sum(e[0] == "pong" for e in events) >= 40)
         await ws.send("still here")
         assert await ws.recv() == "still here"
     assert not any(e[0] == "close" and e[1] != 1000 for e in events)
@@ -544,10 +546,11 @@ async def test_slow_reader_gets_back_pressure_not_buffering(ws_url: str) -> None
         # The client reads nothing: soon a write_message() future stays pending.
         await wait_for(lambda: bool(handlers) and getattr(handlers[0], "pending", None) is not None)
         flood = handlers[0]
-        await wait_for(lambda: flood.pending is not None and not flood.pending.done(), 10)
-        sent = flood.sent
+        await wait_for(lambda: flood.pending is not None and not flood.pending.done())
+        # Stalled, not buffering: no progress over many loop turns (each polls the sockets).
+        sent = await wait_until_stable(lambda: flood.sent)
         await asyncio.sleep(0.2)
-        assert flood.sent == sent  # stalled, not buffering
+        assert flood.sent == sent
         assert flood.pending is not None and not flood.pending.done()
         assert flood.ws_connection is not None
         # Bounded: the transport holds at most its high-water mark plus one message.
@@ -557,10 +560,10 @@ async def test_slow_reader_gets_back_pressure_not_buffering(ws_url: str) -> None
             await ws.send("others are fine")
             assert await ws.recv() == "others are fine"
         # Reading again lets the writer go on.
-        deadline = asyncio.get_running_loop().time() + 10
+        deadline = asyncio.get_running_loop().time() + 20
         while flood.sent == sent:
             assert asyncio.get_running_loop().time() < deadline, "writer never resumed"
-            await asyncio.wait_for(reader.read(1 << 20), 5)
+            await asyncio.wait_for(reader.read(1 << 20), 20)
     finally:
         writer.close()
         with contextlib.suppress(OSError):

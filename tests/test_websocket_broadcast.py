@@ -47,7 +47,7 @@ async def room_url(serve: Serve, group: BroadcastGroup) -> str:
     return url.replace("http://", "ws://") + "/room"
 
 
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
+async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"

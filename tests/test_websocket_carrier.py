@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
+from conftest import wait_until
+
 from asyncweb import httputil, web
 from asyncweb.protocol.websocket import MessageReceiver
 from asyncweb.websocket import WebSocketClosedError, WebSocketHandler
@@ -168,10 +170,7 @@ async def test_handler_runs_over_another_carrier() -> None:
     assert socket is not None and socket.selected_subprotocol == "v2"
     socket.inbox.put_nowait("first")
     socket.inbox.put_nowait("second")
-    for _ in range(200):
-        if len(socket.sent) == 2:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: len(socket.sent) == 2)
     assert log[0] == ("open", "lobby", "v2")
     assert socket.sent == ['{"echo": "first"}', '{"echo": "second"}']
     socket.close(1000, "done")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import Serve
+from conftest import Serve, wait_until_stable
 from websockets.asyncio.client import connect
 
 from asyncweb import web
@@ -21,6 +21,7 @@ from asyncweb.netutil import bind_sockets
 from asyncweb.websocket import WebSocketHandler
 
 events: list[str] = []
+prepares: list[str] = []  # SlowHandshake.prepare() starting and ending, for tests to wait on
 
 
 class Recording(WebSocketHandler):
@@ -47,12 +48,15 @@ class AbortedJustBeforeTheHandshake(Recording):
 
 class SlowHandshake(Recording):
     async def prepare(self) -> None:
+        prepares.append("start")
         await asyncio.sleep(0.3)
+        prepares.append("end")
 
 
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     events.clear()
+    prepares.clear()
 
 
 def app() -> web.Application:
@@ -70,7 +74,7 @@ def upgrade_request(port: int, path: str) -> bytes:
     )
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
@@ -80,9 +84,9 @@ async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
 
 
 async def assert_echo_works(url: str, **kwargs: Any) -> None:
-    async with connect(url, open_timeout=5, close_timeout=5, **kwargs) as ws:
+    async with connect(url, open_timeout=20, close_timeout=20, **kwargs) as ws:
         await ws.send("still serving")
-        assert await asyncio.wait_for(ws.recv(), 5) == "still serving"
+        assert await asyncio.wait_for(ws.recv(), 20) == "still serving"
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
@@ -103,9 +107,9 @@ async def test_connection_lost_around_the_handover_calls_on_close(
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ctx)
         writer.write(upgrade_request(port, "/aborted"))
-        await asyncio.wait_for(reader.read(), 5)  # the server hangs up
+        await asyncio.wait_for(reader.read(), 20)  # the server hangs up
         writer.close()
-        await asyncio.wait_for(writer.wait_closed(), 5)
+        await asyncio.wait_for(writer.wait_closed(), 20)
         await wait_for(lambda: "close" in events)
         await asyncio.sleep(0.05)
         assert events.count("close") == 1, events
@@ -114,7 +118,7 @@ async def test_connection_lost_around_the_handover_calls_on_close(
         scheme = "wss" if tls else "ws"
         await assert_echo_works(f"{scheme}://127.0.0.1:{port}/", ssl=client_ctx)
         server.stop()
-        await asyncio.wait_for(server.close_all_connections(), 5)
+        await asyncio.wait_for(server.close_all_connections(), 20)
     finally:
         server.stop()
 
@@ -127,19 +131,20 @@ async def test_graceful_shutdown_during_the_handshake_closes_the_websocket(
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     try:
-        async with connect(f"ws://127.0.0.1:{port}/slow", open_timeout=5, close_timeout=5) as ws:
+        async with connect(f"ws://127.0.0.1:{port}/slow", open_timeout=20, close_timeout=20) as ws:
             pass  # (a first connection, to be sure the route works)
         assert events == ["open", "close"]
         events.clear()
+        prepares.clear()
         client = asyncio.ensure_future(
-            connect(f"ws://127.0.0.1:{port}/slow", open_timeout=5, close_timeout=5)
+            connect(f"ws://127.0.0.1:{port}/slow", open_timeout=20, close_timeout=20)
         )
-        await asyncio.sleep(0.1)  # the handler is in prepare()
+        await wait_for(lambda: prepares == ["start"])  # the handler is in prepare()
         server.stop()
         # It must not wait for the WebSocket forever: it gets 1001 (Going Away) once open.
-        await asyncio.wait_for(server.close_all_connections(), 5)
+        await asyncio.wait_for(server.close_all_connections(), 20)
         ws = await client
-        await asyncio.wait_for(ws.wait_closed(), 5)
+        await asyncio.wait_for(ws.wait_closed(), 20)
         assert ws.close_code == 1001
         assert events == ["open", "close"]
     finally:
@@ -157,6 +162,8 @@ async def test_client_gone_before_the_handshake_calls_on_close_once(
     writer.close()
     await writer.wait_closed()
     await wait_for(lambda: "close" in events)
-    await asyncio.sleep(0.4)  # past the end of prepare(): get() must not open it after all
+    # Past the end of prepare(), and then some loop turns: get() must not open it after all.
+    await wait_for(lambda: prepares == ["start", "end"])
+    await wait_until_stable(lambda: list(events))
     assert events == ["close"]
     await assert_echo_works(url.replace("http://", "ws://") + "/")
