@@ -563,3 +563,67 @@ async def test_h2load_runs_clean(serve: Serve, tmp_path: Path) -> None:
     out, _ = await proc.communicate()
     text = out.decode()
     assert "200 succeeded, 0 failed, 0 errored" in text, text
+
+
+# -- asyncweb serve --http2 ---------------------------------------------------------------------
+
+
+@needs_curl
+def test_cli_serve_http2_cleartext_and_tls(tmp_path: Path) -> None:
+    from cli_apps.runner import Server, kill_all
+
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "cert.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    started = []
+    try:
+        plain = Server("cli_apps.pid_app:app", "--port", "0", "--http2")
+        started.append(plain)
+        out = subprocess.run(
+            [
+                CURL or "curl",
+                "-sS",
+                "--http2-prior-knowledge",
+                "-w",
+                " %{http_version}",
+                plain.url() + "/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        assert out == f"{plain.proc.pid} 2"
+        tls = Server(
+            "cli_apps.pid_app:app",
+            "--port",
+            "0",
+            "--http2",
+            "--certfile",
+            str(tmp_path / "cert.pem"),
+        )
+        started.append(tls)
+        url = tls.url()
+        assert url.startswith("https://")
+        port = url.rsplit(":", 1)[1]
+        out = subprocess.run(
+            [
+                CURL or "curl",
+                "-sS",
+                "--http2",
+                "-w",
+                " %{http_version}",
+                "--cacert",
+                str(tmp_path / "ca.pem"),
+                "--resolve",
+                f"localhost:{port}:127.0.0.1",
+                f"https://localhost:{port}/",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        assert out == f"{tls.proc.pid} 2"
+    finally:
+        kill_all(started)
