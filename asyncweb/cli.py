@@ -104,6 +104,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "package) (default: %(default)s)",
     )
     serve.add_argument(
+        "--http2",
+        action="store_true",
+        help="also serve HTTP/2: by ALPN with --certfile, else by prior knowledge (h2c)",
+    )
+    serve.add_argument(
         "--shutdown-timeout",
         type=float,
         default=30.0,
@@ -267,6 +272,7 @@ def _serve_here(
         ssl_options=ssl_context,
         xheaders=args.xheaders,
         http_parser=args.http_parser,
+        http2=args.http2,
     )
     server.add_sockets(sockets)
     stopping: list[asyncio.Task[None]] = []
