@@ -89,7 +89,7 @@ async def test_chain_future_across_threads_and_kinds() -> None:
     target: asyncio.Future[int] = loop.create_future()
     chain_future(source, target)
     threading.Thread(target=source.set_result, args=(5,)).start()
-    assert await asyncio.wait_for(target, 5) == 5
+    assert await asyncio.wait_for(target, 20) == 5
 
     failing: asyncio.Future[int] = loop.create_future()
     copy: asyncio.Future[int] = loop.create_future()

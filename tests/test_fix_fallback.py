@@ -14,7 +14,7 @@ from asyncweb import httputil, web
 from asyncweb.httpclient import AsyncHTTPClient
 from asyncweb.web import Application, FallbackHandler, RequestHandler
 from asyncweb.wsgi import WSGIContainer
-from tests.conftest import Fetch, Serve, raw_exchange
+from tests.conftest import Fetch, Serve, raw_exchange, wait_until
 from tests.interop_apps import flask_app
 from tests.interop_apps.native_handlers import Native, Release
 
@@ -193,6 +193,7 @@ async def test_plain_and_async_callables_as_fallbacks(
         response = await raw_exchange(
             base, b"GET /async/fail HTTP/1.1\r\nHost: x\r\n\r\n", read_timeout=1.0
         )
+        await wait_until(lambda: "fallback failed" in caplog.text)
     assert response == b""
     assert "Uncaught exception in fallback" in caplog.text
     assert "fallback failed" in caplog.text

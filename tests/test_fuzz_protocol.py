@@ -267,7 +267,7 @@ async def _hostile_round(port: int, rounds: int) -> None:
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
             with contextlib.suppress(ConnectionError):
-                await asyncio.wait_for(reader.read(), 5)  # until the server closes
+                await asyncio.wait_for(reader.read(), 20)  # until the server closes
         finally:
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):

@@ -136,7 +136,7 @@ async def test_cancelling_the_future_throws_into_the_generator() -> None:
     future = slow()
     await asyncio.sleep(0.01)
     future.cancel()
-    await asyncio.wait_for(cleaned.wait(), 5)
+    await asyncio.wait_for(cleaned.wait(), 20)
 
 
 async def test_multi_returns_same_shape_and_logs_extra_failures(
@@ -275,7 +275,7 @@ async def test_engine_callback_and_wait() -> None:
 
     with pytest.warns(DeprecationWarning) as record:
         assert legacy(done.set_result) is None
-        result = await asyncio.wait_for(done, 5)
+        result = await asyncio.wait_for(done, 20)
     assert result == (3, [7, gen.Arguments(("x", "y"), {"z": 1})])
     messages = sorted(str(w.message) for w in record)
     assert messages == [
@@ -311,7 +311,7 @@ async def test_engine_errors_and_key_misuse_are_logged(caplog: pytest.LogCapture
             reuses_key()
             unknown_key()
             leaks()
-            await asyncio.wait_for(finished.wait(), 5)
+            await asyncio.wait_for(finished.wait(), 20)
             for _ in range(5):
                 await asyncio.sleep(0)
     text = caplog.text
@@ -352,7 +352,7 @@ async def test_legacy_callback_argument_of_coroutines() -> None:
     with pytest.warns(DeprecationWarning, match="callback argument of coroutines"):
         future = compute(2, callback=received.set_result)
     assert await future == 6
-    assert await asyncio.wait_for(received, 5) == 6
+    assert await asyncio.wait_for(received, 20) == 6
 
 
 # -- generator coroutines as handler methods, over a real server ---------------------------------

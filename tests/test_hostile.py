@@ -442,7 +442,7 @@ async def test_plain_http_on_a_tls_port_does_not_hurt_the_server(
     reader, writer = await asyncio.open_connection(host, int(port), ssl=client_context)
     try:
         writer.write(_closing(b"/after"))
-        response = await asyncio.wait_for(reader.read(), 5)
+        response = await asyncio.wait_for(reader.read(), 20)
     finally:
         writer.close()
         with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
@@ -493,5 +493,5 @@ async def test_client_that_stops_reading_stalls_only_its_own_response(serve_both
     writer.close()
     with contextlib.suppress(ConnectionError, OSError):
         await writer.wait_closed()
-    await asyncio.wait_for(ended.wait(), 5)  # the handler hears the close and ends
+    await asyncio.wait_for(ended.wait(), 20)  # the handler hears the close and ends
     await assert_still_serving(url)

@@ -356,7 +356,7 @@ async def ws_handshake(
     if origin is not None:
         request += b"Origin: " + origin.encode() + b"\r\n"
     writer.write(request + b"\r\n")
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     if head.startswith(b"HTTP/1.1 101"):
         accept = base64.b64encode(
             hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()
@@ -401,7 +401,7 @@ async def close_code_after(url: str, data: bytes) -> int | None:
         writer.write(data)
         while True:
             try:
-                opcode, payload = await asyncio.wait_for(read_frame(reader), 5)
+                opcode, payload = await asyncio.wait_for(read_frame(reader), 20)
             except (asyncio.IncompleteReadError, ConnectionError):
                 return None
             if opcode == 0x8:
@@ -417,9 +417,9 @@ async def assert_websocket_works(url: str) -> None:
     try:
         assert head.startswith(b"HTTP/1.1 101"), head
         writer.write(frame(0x1, b"still here"))
-        assert await asyncio.wait_for(read_frame(reader), 5) == (0x1, b"still here")
+        assert await asyncio.wait_for(read_frame(reader), 20) == (0x1, b"still here")
         writer.write(frame(0x8, struct.pack("!H", 1000)))
-        opcode, _ = await asyncio.wait_for(read_frame(reader), 5)
+        opcode, _ = await asyncio.wait_for(read_frame(reader), 20)
         assert opcode == 0x8
     finally:
         writer.close()
@@ -509,7 +509,7 @@ async def test_deflate_bomb_is_refused_and_the_server_goes_on(serve: Serve) -> N
         b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + key + b"\r\n"
         b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
     )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     assert b"permessage-deflate" in head.lower()
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
     payload = (deflate.compress(b"\0" * 200_000_000) + deflate.flush(zlib.Z_SYNC_FLUSH))[:-4]

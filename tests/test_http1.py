@@ -58,7 +58,7 @@ async def open_conn(base_url: str) -> tuple[asyncio.StreamReader, asyncio.Stream
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, dict[str, str], bytes]:
     """Read one Content-Length- or chunked-framed response."""
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     lines = head.decode("latin-1").split("\r\n")
     headers = {}
     for line in lines[1:]:
@@ -66,7 +66,7 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, dict[str, 
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
     if "content-length" in headers:
-        body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 5)
+        body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 20)
     elif headers.get("transfer-encoding") == "chunked":
         parts = []
         while True:
@@ -160,7 +160,7 @@ async def test_head_response_has_headers_but_no_body(serve: Serve) -> None:
     url = await serve(lambda request: respond(request, b"twelve bytes"))
     reader, writer = await open_conn(url)
     writer.write(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     assert b"content-length: 12" in head.lower()
     # The next bytes are the second response, not a body for the HEAD.
     status, _, body = await read_response(reader)
@@ -187,7 +187,7 @@ async def test_expect_100_continue(serve: Serve) -> None:
     writer.write(
         b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
     )
-    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     assert interim.startswith(b"HTTP/1.1 100 ")
     writer.write(b"data")
     status, _, body = await read_response(reader)
@@ -406,7 +406,7 @@ async def test_writes_wait_for_a_slow_reader(serve: Serve) -> None:
     assert peak < 3 * 2**20
     total = 0
     while total < 64 * 2**20:
-        chunk = await asyncio.wait_for(reader.read(2**20), 5)
+        chunk = await asyncio.wait_for(reader.read(2**20), 20)
         assert chunk
         total += len(chunk)
     assert peak < 3 * 2**20
@@ -510,7 +510,7 @@ async def test_graceful_shutdown(serve: Serve) -> None:
 
     server.stop()
     closing = asyncio.ensure_future(server.close_all_connections())
-    assert await asyncio.wait_for(idle_reader.read(), 5) == b""  # idle: closed at once
+    assert await asyncio.wait_for(idle_reader.read(), 20) == b""  # idle: closed at once
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", port)  # no longer accepting
     await asyncio.sleep(0.1)
@@ -518,7 +518,7 @@ async def test_graceful_shutdown(serve: Serve) -> None:
     release.set()
     _status, headers, body = await read_response(busy_reader)
     assert body == b"finished" and headers.get("connection") == "close"
-    await asyncio.wait_for(closing, 5)
+    await asyncio.wait_for(closing, 20)
     await close(idle_writer)
     await close(busy_writer)
 
@@ -584,7 +584,7 @@ async def test_obs_fold_split_across_packets_is_rejected(serve: Serve) -> None:
     await writer.drain()
     await asyncio.sleep(0.05)
     writer.write(b" folded\r\n\r\n")
-    data = await asyncio.wait_for(reader.read(), 5)
+    data = await asyncio.wait_for(reader.read(), 20)
     assert data.startswith(b"HTTP/1.1 400 ")
     await close(writer)
 
@@ -606,7 +606,7 @@ async def test_framing_headers_appear_once(serve: Serve) -> None:
     url = await serve(echo)
     reader, writer = await open_conn(url)
     writer.write(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
-    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).lower()
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)).lower()
     assert head.count(b"content-length:") == 1
     assert b"transfer-encoding" not in head
     await close(writer)
@@ -649,7 +649,7 @@ async def test_async_head_handling_may_raise_the_body_limit(serve: Serve) -> Non
     writer.write(
         b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n"
     )
-    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     assert interim.startswith(b"HTTP/1.1 100 ")
     writer.write(b"z" * 5000)
     assert (await read_response(reader))[2] == b"5000"
@@ -748,14 +748,14 @@ async def test_detach_hands_over_transport_and_leftover_bytes(serve: Serve) -> N
     reader, writer = await open_conn(url)
     try:
         writer.write(SWITCH_REQUEST + b"early bytes;")  # sent before the 101 arrives
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
         assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
         assert b"\r\nConnection: Upgrade\r\n" in head or b"\r\nconnection: Upgrade\r\n" in head
         assert b"content-length" not in head.lower()
         assert b"transfer-encoding" not in head.lower()
-        assert await asyncio.wait_for(reader.readexactly(12), 5) == b"EARLY BYTES;"
+        assert await asyncio.wait_for(reader.readexactly(12), 20) == b"EARLY BYTES;"
         writer.write(b"later")
-        assert await asyncio.wait_for(reader.readexactly(5), 5) == b"LATER"
+        assert await asyncio.wait_for(reader.readexactly(5), 20) == b"LATER"
     finally:
         writer.close()
         await writer.wait_closed()
@@ -784,13 +784,13 @@ async def test_switch_protocol_is_tracked_until_the_successor_is_done(
     reader, writer = await open_conn(url)
     try:
         writer.write(SWITCH_REQUEST + b"hi")
-        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-        assert await asyncio.wait_for(reader.readexactly(2), 5) == b"HI"
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+        assert await asyncio.wait_for(reader.readexactly(2), 20) == b"HI"
         server.stop()
         # A graceful shutdown reaches the successor and waits for it to close.
-        await asyncio.wait_for(server.close_all_connections(), 5)
+        await asyncio.wait_for(server.close_all_connections(), 20)
         assert successors[0].asked_to_close
-        assert await asyncio.wait_for(reader.read(), 5) == b"BYE"
+        assert await asyncio.wait_for(reader.read(), 20) == b"BYE"
     finally:
         writer.close()
         await writer.wait_closed()

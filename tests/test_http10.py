@@ -27,7 +27,7 @@ async def _request(
 ) -> bytes:
     extra = b"Connection: keep-alive\r\n" if keep_alive else b""
     writer.write(b"GET " + path.encode() + b" HTTP/1.0\r\n" + extra + b"\r\n")
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     return head
 
 
@@ -44,7 +44,7 @@ async def test_http10_keep_alive_is_honoured(serve: Serve) -> None:
     # Without a length the body ends with the connection, keep-alive or not.
     head = await _request(reader, writer, "/unknown-length", keep_alive=True)
     assert b"connection: close" in head.lower()
-    assert await asyncio.wait_for(reader.read(), 5) == b"hello /unknown-length"
+    assert await asyncio.wait_for(reader.read(), 20) == b"hello /unknown-length"
     writer.close()
     await writer.wait_closed()
 
@@ -55,7 +55,7 @@ async def test_http10_without_keep_alive_closes(serve: Serve) -> None:
     reader, writer = await asyncio.open_connection(host, int(port))
     head = await _request(reader, writer, "/once", keep_alive=False)
     assert b"connection: close" in head.lower()
-    assert await asyncio.wait_for(reader.read(), 5) == b"hello /once"
+    assert await asyncio.wait_for(reader.read(), 20) == b"hello /once"
     writer.close()
     await writer.wait_closed()
 
@@ -66,6 +66,6 @@ async def test_no_keep_alive_setting_wins_over_http10_keep_alive(serve: Serve) -
     reader, writer = await asyncio.open_connection(host, int(port))
     head = await _request(reader, writer, "/x", keep_alive=True)
     assert b"connection: close" in head.lower()
-    assert await asyncio.wait_for(reader.read(), 5) == b"hello /x"
+    assert await asyncio.wait_for(reader.read(), 20) == b"hello /x"
     writer.close()
     await writer.wait_closed()

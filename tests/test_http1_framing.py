@@ -178,7 +178,7 @@ async def test_bytes_arriving_while_a_closing_request_is_handled_are_dropped(
         assert recorder.paths == ["/a"]
         with caplog.at_level(logging.WARNING, logger="asyncweb"):
             writer.write(trailing)  # arrives while the response is still owed
-            response = await asyncio.wait_for(reader.read(), 5)
+            response = await asyncio.wait_for(reader.read(), 20)
     finally:
         writer.close()
         await writer.wait_closed()
@@ -245,7 +245,7 @@ async def test_empty_lines_before_a_request_line_are_ignored(
                     await asyncio.sleep(0.02)
             else:
                 writer.write(first + second)
-            response = await asyncio.wait_for(reader.read(), 5)
+            response = await asyncio.wait_for(reader.read(), 20)
     finally:
         writer.close()
         await writer.wait_closed()

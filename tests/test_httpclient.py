@@ -397,7 +397,7 @@ async def test_connection_refused_is_599(client: AsyncHTTPClient) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         client.fetch(url, callback=callback)
-    await asyncio.wait_for(done.wait(), 5)
+    await asyncio.wait_for(done.wait(), 20)
     assert seen[0].code == 599 and isinstance(seen[0].error, ConnectionRefusedError)
 
 
@@ -594,7 +594,7 @@ async def test_close_fails_active_and_queued_requests(base: str) -> None:
     client.close()
     for future in (active, queued):
         with pytest.raises(HTTPStreamClosedError):
-            await asyncio.wait_for(future, 5)
+            await asyncio.wait_for(future, 20)
 
 
 # -- TLS -------------------------------------------------------------------------------------------

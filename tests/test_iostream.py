@@ -178,7 +178,7 @@ async def test_raw_socket_connect_and_accept_handler(clients: list[IOStream]) ->
         closed = asyncio.Event()
         client.set_close_callback(closed.set)
         client.close()
-        await asyncio.wait_for(closed.wait(), 5)
+        await asyncio.wait_for(closed.wait(), 20)
     finally:
         stop_accepting()
         stop_accepting()  # idempotent
@@ -263,7 +263,7 @@ async def test_peer_reset_fails_reads_and_writes(
     assert sock is not None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     client.close()
-    await asyncio.wait_for(server_closed.wait(), 5)
+    await asyncio.wait_for(server_closed.wait(), 20)
     assert server_side[0].closed()
     assert isinstance(server_read_error[0], StreamClosedError)
     with pytest.raises(StreamClosedError):
@@ -382,7 +382,7 @@ async def test_legacy_callbacks(clients: list[IOStream], start_server: Any) -> N
     assert got[1] == b"" and b"".join(chunks) == b"a" * 2000
     rest: list[bytes] = []
     client.read_until_close(callback=lambda data: done.set(), streaming_callback=rest.append)
-    await asyncio.wait_for(done.wait(), 5)
+    await asyncio.wait_for(done.wait(), 20)
     assert b"".join(rest) == b"a" * 1000 + b"b" * 3000
 
     written = asyncio.Event()
@@ -392,10 +392,10 @@ async def test_legacy_callbacks(clients: list[IOStream], start_server: Any) -> N
     connected = asyncio.Event()
     with pytest.warns(DeprecationWarning, match=r"connect\(callback=\) is deprecated"):
         other.connect(("127.0.0.1", echo_port), callback=connected.set)
-    await asyncio.wait_for(connected.wait(), 5)
+    await asyncio.wait_for(connected.wait(), 20)
     with pytest.warns(DeprecationWarning, match=r"write\(callback=\) is deprecated"):
         other.write(b"cb\n", callback=written.set)
-    await asyncio.wait_for(written.wait(), 5)
+    await asyncio.wait_for(written.wait(), 20)
     assert await other.read_until(b"\n") == b"cb\n"
     other.close()
 
@@ -608,7 +608,7 @@ async def test_close_flushes_within_close_flush_timeout(
     port = await start_server(flood_then_close)
     client = await TCPClient().connect("127.0.0.1", port)
     clients.append(client)
-    await asyncio.wait_for(closed.wait(), 5)
+    await asyncio.wait_for(closed.wait(), 20)
     await asyncio.sleep(0.3)  # the peer read nothing meanwhile: the server gave up
     received = 0
     try:

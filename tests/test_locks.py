@@ -45,7 +45,7 @@ async def test_event_set_clear_wait_and_timeout() -> None:
     with pytest.raises(gen.TimeoutError):
         await event.wait(timeout=SHORT)
     asyncio.get_running_loop().call_later(0.01, event.set)
-    await asyncio.wait_for(waiting, 5)
+    await asyncio.wait_for(waiting, 20)
     assert event.is_set()
     await event.wait()  # set: returns at once
     event.clear()
@@ -74,7 +74,7 @@ async def test_semaphore_limits_concurrency_and_times_out() -> None:
         await semaphore.acquire(timeout=SHORT)
     third = semaphore.acquire()
     semaphore.release()  # goes to the waiter, not to the timed-out one
-    await asyncio.wait_for(third, 5)
+    await asyncio.wait_for(third, 20)
     with pytest.raises(RuntimeError, match="async with"), semaphore:
         pass
     with pytest.raises(ValueError):
@@ -143,5 +143,5 @@ async def test_plain_with_is_refused_and_async_with_releases(make: Any) -> None:
     async with primitive:
         pass
     # Released: acquiring again does not wait.
-    await asyncio.wait_for(primitive.acquire(), 1)
+    await asyncio.wait_for(primitive.acquire(), 20)
     primitive.release()

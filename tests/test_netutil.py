@@ -439,7 +439,7 @@ async def test_add_accept_handler_accepts_until_removed() -> None:
         for _ in range(2):
             _reader, writer = await asyncio.open_connection("127.0.0.1", port)
             clients.append(writer)
-        await asyncio.wait_for(got_two.wait(), 5)
+        await asyncio.wait_for(got_two.wait(), 20)
         assert [address[0] for _conn, address in accepted] == ["127.0.0.1", "127.0.0.1"]  # type: ignore[index]
         remove()
         # No longer accepted by us: the connection waits in the backlog.

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from cli_apps.redis_process import REDIS_SERVER, RedisProcess
+from conftest import wait_until
 
 from asyncweb.pubsub import Broker, MemoryBroker, RedisBroker, decode, encode
 
@@ -109,7 +110,8 @@ async def test_unsubscribe_by_close_exit_and_break(broker: Broker) -> None:
     while broker.subscriber_count("c") == 0:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.2 if isinstance(broker, RedisBroker) else 0)
+    # Redis: the broker listens to the channel a round trip later; waited for, not slept.
+    await asyncio.wait_for(broker._wait_ready("c"), 20)
     await broker.publish("c", "two")
     assert await asyncio.wait_for(task, 10) == "two"
     gc.collect()
@@ -120,14 +122,17 @@ async def test_close_ends_iteration(broker: Broker) -> None:
     subscription = broker.subscribe("x")
     await subscription.ready()
     await broker.publish("x", "kept")
-    waiting = asyncio.ensure_future(asyncio.wait_for(_collect(subscription), 10))
-    await asyncio.sleep(0.05)
+    received: list[Any] = []
+    waiting = asyncio.ensure_future(asyncio.wait_for(_collect(subscription, received), 20))
+    await wait_until(lambda: received == ["kept"])  # Redis: a round trip later
     subscription.close()
     assert await waiting == ["kept"]
 
 
-async def _collect(subscription: Any) -> list[Any]:
-    return [message async for message in subscription]
+async def _collect(subscription: Any, into: list[Any]) -> list[Any]:
+    async for message in subscription:
+        into.append(message)
+    return into
 
 
 async def test_slow_subscriber_drops_oldest() -> None:
@@ -184,7 +189,7 @@ async def test_redis_reconnects_after_restart(redis_server: RedisProcess) -> Non
                 with contextlib.suppress(ConnectionError):
                     await publisher.publish("news", f"after {attempt}")
                 with contextlib.suppress(asyncio.TimeoutError):
-                    received = await asyncio.wait_for(subscription.get(), 0.1)
+                    received = await asyncio.wait_for(subscription.get(), 0.2)
                     break
             assert isinstance(received, str) and received.startswith("after ")
             await publisher.publish("news", "final")

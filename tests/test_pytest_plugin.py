@@ -71,7 +71,7 @@ async def test_http_client_and_server(http_server, http_client, base_url):
 async def test_ws_connect(ws_connect):
     ws = await ws_connect("/ws")
     await ws.write_message("hi")
-    assert await asyncio.wait_for(ws.read_message(), 5) == "echo: hi"
+    assert await asyncio.wait_for(ws.read_message(), 20) == "echo: hi"
 """,
     )
     result.assert_outcomes(passed=3)

@@ -71,7 +71,7 @@ async def test_waiting_putters_and_getters_hand_over() -> None:
     putter = queue.put(3)
     assert not putter.done()
     assert queue.get_nowait() == 2  # frees a slot: the waiting put goes in
-    await asyncio.wait_for(putter, 5)
+    await asyncio.wait_for(putter, 20)
     assert queue.get_nowait() == 3
     assert "maxsize=1" in repr(queue)
 

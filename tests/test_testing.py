@@ -89,7 +89,7 @@ class CoroutineStyleTest(AsyncTestCase):
         results = yield [asyncio.sleep(0, "a"), gen.sleep(0)]
         self.assertEqual(results, ["a", None])
 
-    @gen_test(timeout=3)
+    @gen_test(timeout=30)
     async def test_async_def(self) -> None:
         await asyncio.sleep(0.001)
         self.assertIs(IOLoop.current(), self.io_loop)

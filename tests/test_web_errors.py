@@ -343,10 +343,10 @@ async def test_on_connection_close(serve: Serve) -> None:
     host, port = base.rsplit("//", 1)[1].split(":")
     _reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    await asyncio.wait_for(LongPoll.waiting.wait(), 5)
+    await asyncio.wait_for(LongPoll.waiting.wait(), 20)
     writer.close()
     await writer.wait_closed()
-    await asyncio.wait_for(LongPoll.closed.wait(), 5)
+    await asyncio.wait_for(LongPoll.closed.wait(), 20)
 
 
 class CloseAfterFinish(RequestHandler):

@@ -64,7 +64,7 @@ async def test_bodiless_error_status_is_answered(
     Bodiless.write_error_calls.clear()
     base = await serve(Application([("/(.*)", Bodiless)]))
     # Pipelined: the connection must stay usable after the bodiless answer.
-    out = await raw_exchange(base, get("/" + kind, close=False) + get("/ok"), read_timeout=2)
+    out = await raw_exchange(base, get("/" + kind, close=False) + get("/ok"), read_timeout=20)
     assert out.startswith(status_line), out
     first, second = out.split(b"\r\n\r\n", 1)
     assert b"Content-Length" not in first and b"Content-Type" not in first
@@ -104,14 +104,14 @@ class UncaughtBadCookie(RequestHandler):
 
 async def test_cookie_attributes_with_line_breaks_refused(serve: Serve) -> None:
     base = await serve(Application([("/", BadCookies), ("/uncaught", UncaughtBadCookie)]))
-    out = await raw_exchange(base, get("/"), read_timeout=2)
+    out = await raw_exchange(base, get("/"), read_timeout=20)
     assert out.startswith(b"HTTP/1.1 200 OK\r\n")
     assert out.endswith(b"\r\n\r\npath,domain,domain,samesite,comment,max_age")
     assert b"X-Injected" not in out
     head = out.split(b"\r\n\r\n")[0]
     assert b"Set-Cookie: good=v; Domain=x.com; Path=/p; SameSite=Strict" in head
     assert b"Set-Cookie: c=" not in head
-    out = await raw_exchange(base, get("/uncaught"), read_timeout=2)
+    out = await raw_exchange(base, get("/uncaught"), read_timeout=20)
     assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
     assert b"X-Injected" not in out
 
@@ -196,17 +196,17 @@ async def test_refused_head_becomes_500(
             get("/name", close=False),
             b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
         ):
-            out = await raw_exchange(base, request + get("/ok"), read_timeout=2)
+            out = await raw_exchange(base, request + get("/ok"), read_timeout=20)
             assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), (request, out)
             assert b"X-Injected" not in out and b"X-Bad" not in out
             # The 500 is well framed: the next request on the connection is answered too.
             assert out.count(b"HTTP/1.1 ") == 2 and out.endswith(b"\r\n\r\nbody"), out
-        out = await raw_exchange(base, get("/defaults"), read_timeout=2)
+        out = await raw_exchange(base, get("/defaults"), read_timeout=20)
         assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
         assert out.endswith(b"<body>500</body></html>")
-        out = await raw_exchange(base, get("/finish"), read_timeout=2)
+        out = await raw_exchange(base, get("/finish"), read_timeout=20)
         assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
-        out = await raw_exchange(base, get("/broken"), read_timeout=2)
+        out = await raw_exchange(base, get("/broken"), read_timeout=20)
         assert out.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
         assert out.endswith(b"<body>500</body></html>")
 
@@ -244,7 +244,7 @@ class Unslashed(RequestHandler):
 async def test_redirect_decorators_never_leave_the_site(serve: Serve) -> None:
     base = await serve(Application([("/rm/.*", Unslashed), ("/.*", Slashed)]))
     for path in ("//evil.com", "/\\evil.com", "/\\/evil.com"):
-        out = await raw_exchange(base, get(path), read_timeout=2)
+        out = await raw_exchange(base, get(path), read_timeout=20)
         assert out.startswith(b"HTTP/1.1 403 Forbidden\r\n"), (path, out)
         assert b"Location" not in out
     # removeslash: "//evil.com//" would shrink to "//evil.com".

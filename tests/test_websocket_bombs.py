@@ -93,7 +93,7 @@ async def open_raw(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
         b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n"
         b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n" % (port, key)
     )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     assert head.startswith(b"HTTP/1.1 101") and b"permessage-deflate" in head
     return reader, writer
 
@@ -143,7 +143,7 @@ async def still_serving(url: str, fetch: Fetch) -> None:
     """A normal compressed WebSocket exchange and an HTTP request both work."""
     async with connect(url.replace("http", "ws") + "/ws", compression="deflate") as ws:
         await ws.send("still here")
-        assert await asyncio.wait_for(ws.recv(), 5) == "still here"
+        assert await asyncio.wait_for(ws.recv(), 20) == "still here"
     response = await fetch(url + "/")
     assert response.status == 200 and response.body == b"hello"
 
@@ -157,7 +157,7 @@ async def test_single_frame_bomb_is_refused_with_1009_and_little_memory(
         with traced() as peak:
             writer.write(bomb)
             code = await close_code_after(reader)
-            assert await asyncio.wait_for(reader.read(), 5) == b""  # the server hangs up
+            assert await asyncio.wait_for(reader.read(), 20) == b""  # the server hangs up
     finally:
         writer.close()
     assert code == 1009
@@ -205,9 +205,9 @@ async def test_limit_is_exact_for_compressed_messages(app_url: str) -> None:
     async with connect(app_url.replace("http", "ws") + "/ws", compression="deflate") as ws:
         at_limit = b"a" * LIMIT
         await ws.send(at_limit)
-        assert await asyncio.wait_for(ws.recv(), 5) == at_limit
+        assert await asyncio.wait_for(ws.recv(), 20) == at_limit
         await ws.send(b"a" * (LIMIT + 1))
-        await asyncio.wait_for(ws.wait_closed(), 5)
+        await asyncio.wait_for(ws.wait_closed(), 20)
     assert ws.close_code == 1009
 
 

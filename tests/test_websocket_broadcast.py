@@ -63,12 +63,12 @@ async def test_message_reaches_every_member_and_skips_closed_ones(serve: Serve) 
             assert await ws.recv() == "joined"
         await clients[0].send("say hello all")
         for ws in clients:
-            assert await asyncio.wait_for(ws.recv(), 5) == "hello all"
+            assert await asyncio.wait_for(ws.recv(), 20) == "hello all"
         await clients[4].close()
         await wait_for(lambda: len(group) == 4)
         assert group.send("direct") == 4
         for ws in clients[:4]:
-            assert await asyncio.wait_for(ws.recv(), 5) == "direct"
+            assert await asyncio.wait_for(ws.recv(), 20) == "direct"
 
 
 async def test_broadcast_to_handlers_with_closed_connection_is_skipped(serve: Serve) -> None:
@@ -82,7 +82,7 @@ async def test_broadcast_to_handlers_with_closed_connection_is_skipped(serve: Se
         assert group.send("nobody") == 0
         assert len(group) == 0
         with pytest.raises(ConnectionClosed):
-            await asyncio.wait_for(ws.recv(), 5)
+            await asyncio.wait_for(ws.recv(), 20)
 
 
 async def open_silent_client(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -93,7 +93,7 @@ async def open_silent_client(url: str) -> tuple[asyncio.StreamReader, asyncio.St
         b"GET /room HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
     assert head.startswith(b"HTTP/1.1 101 ")
     return reader, writer
 
@@ -112,7 +112,7 @@ async def test_slow_member_never_delays_the_others(serve: Serve, policy: str) ->
             received = 0
             for i in range(200):  # 20 MB in all: far beyond what the socket buffers hold
                 group.send(f"{i:03d}{chunk}")
-                message = await asyncio.wait_for(fast.recv(), 5)
+                message = await asyncio.wait_for(fast.recv(), 20)
                 assert message[:3] == f"{i:03d}"
                 received += 1
                 buffered = [m.ws_connection.buffered_amount() for m in group]
@@ -164,10 +164,10 @@ async def test_broker_fans_out_across_groups(serve: Serve) -> None:
         async with connect(url_a) as a, connect(url_b) as b:
             assert await a.recv() == "joined" and await b.recv() == "joined"
             await a.send("say across processes")
-            assert await asyncio.wait_for(a.recv(), 5) == "across processes"
-            assert await asyncio.wait_for(b.recv(), 5) == "across processes"
+            assert await asyncio.wait_for(a.recv(), 20) == "across processes"
+            assert await asyncio.wait_for(b.recv(), 20) == "across processes"
             await group_b.broadcast({"kind": "json"})
-            assert await asyncio.wait_for(a.recv(), 5) == '{"kind": "json"}'
+            assert await asyncio.wait_for(a.recv(), 20) == '{"kind": "json"}'
     finally:
         await group_a.stop()
         await group_b.stop()

@@ -174,7 +174,7 @@ async def test_handler_runs_over_another_carrier() -> None:
     assert log[0] == ("open", "lobby", "v2")
     assert socket.sent == ['{"echo": "first"}', '{"echo": "second"}']
     socket.close(1000, "done")
-    await asyncio.wait_for(socket.pump, 5)
+    await asyncio.wait_for(socket.pump, 20)
     assert log[-1] == ("close", 1000, "done")
 
 

@@ -65,7 +65,7 @@ async def peer(ws: ServerConnection) -> None:
         elif path == "/ping":
             await ws.recv()
             pong = await ws.ping(b"from server")
-            await asyncio.wait_for(pong, 5)
+            await asyncio.wait_for(pong, 20)
             await ws.send("pong received")
             await ws.wait_closed()
         elif path == "/extensions":
@@ -110,12 +110,12 @@ async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
 
 @contextlib.asynccontextmanager
 async def connected(url: str, **kwargs: Any) -> AsyncIterator[WebSocketClientConnection]:
-    conn = await asyncio.wait_for(websocket_connect(url, **kwargs), 5)
+    conn = await asyncio.wait_for(websocket_connect(url, **kwargs), 20)
     try:
         yield conn
     finally:
         conn.close()
-        await asyncio.wait_for(conn.wait_closed(), 5)
+        await asyncio.wait_for(conn.wait_closed(), 20)
 
 
 async def test_echo_text_binary_empty_and_large(peer_url: str) -> None:
@@ -141,7 +141,7 @@ async def test_fragmented_messages_from_server(peer_url: str) -> None:
 async def test_client_close_code_reaches_server(peer_url: str) -> None:
     conn = await websocket_connect(peer_url + "/echo")
     conn.close(4000, "client says bye")
-    await asyncio.wait_for(conn.wait_closed(), 5)
+    await asyncio.wait_for(conn.wait_closed(), 20)
     await wait_for(lambda: "close" in seen)
     assert seen["close"] == (4000, "client says bye")
     assert conn.close_code == 4000  # the server echoed it
@@ -152,10 +152,10 @@ async def test_client_close_code_reaches_server(peer_url: str) -> None:
 
 async def test_server_close_code_reaches_client(peer_url: str) -> None:
     conn = await websocket_connect(peer_url + "/close")
-    assert await asyncio.wait_for(conn.read_message(), 5) is None
+    assert await asyncio.wait_for(conn.read_message(), 20) is None
     assert conn.close_code == 4001
     assert conn.close_reason == "server says bye"
-    await asyncio.wait_for(conn.wait_closed(), 5)
+    await asyncio.wait_for(conn.wait_closed(), 20)
 
 
 async def test_client_ping_gets_pong(peer_url: str) -> None:
@@ -202,8 +202,8 @@ async def test_subprotocols(peer_url: str) -> None:
 
 async def test_message_over_max_size_closes_with_1009(peer_url: str) -> None:
     conn = await websocket_connect(peer_url + "/big", max_message_size=1000)
-    assert await asyncio.wait_for(conn.read_message(), 5) is None
-    await asyncio.wait_for(conn.wait_closed(), 5)
+    assert await asyncio.wait_for(conn.read_message(), 20) is None
+    await asyncio.wait_for(conn.wait_closed(), 20)
     await wait_for(lambda: "close" in seen)
     assert seen["close"][0] == 1009
 
@@ -253,7 +253,7 @@ async def test_on_message_callback_gets_messages_then_none(peer_url: str) -> Non
     await conn.write_message("two")
     await wait_for(lambda: len(received) == 2)
     conn.close()
-    await asyncio.wait_for(conn.wait_closed(), 5)
+    await asyncio.wait_for(conn.wait_closed(), 20)
     assert received == ["one", "two", None]
 
 
@@ -262,13 +262,13 @@ async def test_legacy_callback_argument(peer_url: str) -> None:
     done: asyncio.Future[WebSocketClientConnection] = asyncio.get_running_loop().create_future()
     with pytest.warns(DeprecationWarning):
         websocket_connect(peer_url + "/echo", callback=lambda f: done.set_result(f.result()))
-    conn = await asyncio.wait_for(done, 5)
+    conn = await asyncio.wait_for(done, 20)
     await conn.write_message("legacy")
     got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
     conn.read_message(callback=lambda f: got.set_result(f.result()))
-    assert await asyncio.wait_for(got, 5) == "legacy"
+    assert await asyncio.wait_for(got, 20) == "legacy"
     conn.close()
-    await asyncio.wait_for(conn.wait_closed(), 5)
+    await asyncio.wait_for(conn.wait_closed(), 20)
 
 
 async def test_resolver_is_used(peer_url: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ import pytest
 from asyncweb.httpclient import AsyncHTTPClient
 from asyncweb.web import Application
 from asyncweb.wsgi import WSGIContainer
-from tests.conftest import Fetch, Serve, raw_exchange
+from tests.conftest import Fetch, Serve, raw_exchange, wait_until
 from tests.interop_apps import flask_app
 from tests.interop_apps.native_handlers import Native, Release
 
@@ -157,11 +156,7 @@ async def test_bare_wsgi_apps(serve: Serve, fetch: Fetch, caplog: pytest.LogCapt
     response = await fetch(base + "/")
     assert response.status == 201 and response.body == b"ab"
     # With a Content-Length the client has it all before close() runs in the pool.
-    for _ in range(500):
-        if ClosingBody.closed:
-            break
-        await asyncio.sleep(0.01)
-    assert ClosingBody.closed
+    await wait_until(lambda: ClosingBody.closed)
 
     with caplog.at_level(logging.ERROR, logger="asyncweb.application"):
         base = await serve(WSGIContainer(raising_app))
