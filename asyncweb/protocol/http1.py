@@ -566,11 +566,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             raise RuntimeError("response headers already written")
         if self._closed:
             return self._closed_future()
-        transport = self.transport
-        assert transport is not None
-        if transport.is_closing() and self._peer_lost():
-            self._response_started = True  # what follows fails the same way
-            return self._closed_future()
+        # Not checked here for a closing transport (a failed send): one write more is harmless
+        # (the transport counts it), and the head is on every request's path.
         code = start_line.code
         reason = start_line.reason
         status_line = _status_lines.get((code, reason))
@@ -631,7 +628,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 data += chunk
             else:
                 data += self._frame(chunk)
-        transport.write(data)
+        assert self.transport is not None
+        self.transport.write(data)
         if self._write_paused:
             return self._drain_waiter()
         return self._done_future
@@ -666,7 +664,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def finish(self) -> None:
         """End the response. The next pipelined request is started once the body was read too."""
-        if self._closed or self._response_done or self._finish_lost():
+        if self._closed or self._response_done:
             return
         if not self._response_started:
             raise RuntimeError("finish() before write_headers()")
@@ -743,13 +741,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         yet to come: nothing more can be sent."""
         transport = self.transport
         return transport is not None and not self.detached and transport.is_closing()
-
-    def _finish_lost(self) -> bool:
-        """finish() on a connection that can send no more: the response ends here."""
-        if self._peer_lost():
-            self._response_done = True
-            return True
-        return False
 
     def _closed_future(self) -> asyncio.Future[None]:
         future = self._loop.create_future()
@@ -1004,9 +995,6 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             raise RuntimeError("response headers already written")
         if self._closed:
             return self._closed_future()
-        if self._peer_lost():
-            self._response_started = True  # what follows fails the same way
-            return self._closed_future()
         code = start_line.code
         raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers.get_all()]
         if code == 101:
@@ -1045,7 +1033,7 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             raise HTTPOutputError(str(err)) from None
 
     def finish(self) -> None:
-        if self._closed or self._response_done or self._finish_lost():
+        if self._closed or self._response_done:
             return
         if not self._response_started:
             raise RuntimeError("finish() before write_headers()")
