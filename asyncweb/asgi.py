@@ -11,8 +11,12 @@ Requests go through the application's normal routing and handlers; streamed resp
 the server's flow control reaches ``await self.flush()``. ``WebSocketHandler``\\ s run over the
 server's ``websocket.*`` messages (``prepare()`` guards the handshake; ``get()`` is not called;
 pings and compression are the server's business there).
-Lifespan: ``on_startup``/``on_shutdown`` callables (plain or async) run at
-``lifespan.startup``/``lifespan.shutdown``.
+Lifespan: the application's own start-up and shut-down hooks (``Application(on_startup=...)``,
+``add_startup_hook``) and the adapter's ``on_startup``/``on_shutdown`` callables (plain or
+async) run at ``lifespan.startup``/``lifespan.shutdown``. The ASGI server names itself and dates
+its responses, so the handler's default ``Server`` and ``Date`` headers are left out, and it
+writes the access log, so asyncweb's access lines are off (``access_log=True`` keeps them, e.g.
+under hypercorn, which logs no requests unless told to).
 
 :class:`ASGIContainer` goes the other way: an ASGI application (Starlette, FastAPI, Django's
 ASGI handler) mounted inside an asyncweb ``Application`` as a rule target::
@@ -57,6 +61,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 _DEFAULT_MAX_BODY_SIZE = 100 * 1024 * 1024
 _UNSAFE = ("\r", "\n", "\0")
+# The Server header RequestHandler sets by default (one the application set stays).
+_OUR_SERVER = "AsyncwebServer/"
 _ASGI_VERSIONS = {"HTTP/1.0": "1.0", "HTTP/1.1": "1.1", "HTTP/2.0": "2"}
 
 
@@ -132,6 +138,9 @@ class _ASGIResponseConnection(_OrderedSender, httputil.HTTPConnection):
     ``finish`` become ``http.response.*`` messages, sent in order, one ``await send`` at a time
     (the futures returned resolve when the server took the message: flow control)."""
 
+    # Read by Application.log_request: the ASGI server writes the access line itself.
+    server_logs_requests = True
+
     def __init__(self, send: Send, context: _ASGIContext) -> None:
         self.context = context
         self._init_sender(send)
@@ -160,7 +169,10 @@ class _ASGIResponseConnection(_OrderedSender, httputil.HTTPConnection):
         for name, value in headers.get_all():
             if any(c in name or c in value for c in _UNSAFE) or not name:
                 raise HTTPOutputError(f"unsafe response header {name!r}: {value!r}")
-            raw.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+            lower = name.lower()
+            if lower == "date" or (lower == "server" and value.startswith(_OUR_SERVER)):
+                continue  # ASGI servers add their own; two of each would go out
+            raw.append((lower.encode("latin-1"), value.encode("latin-1")))
         self.started = True
         future = self._enqueue(
             {"type": "http.response.start", "status": start_line.code, "headers": raw}
@@ -345,10 +357,12 @@ class ASGIAdapter:
         on_startup: list[Callable[[], Any]] | None = None,
         on_shutdown: list[Callable[[], Any]] | None = None,
         max_body_size: int | None = None,
+        access_log: bool = False,
     ) -> None:
         self.application = application
         self.on_startup = list(on_startup or [])
         self.on_shutdown = list(on_shutdown or [])
+        self.access_log = access_log
         settings = getattr(application, "settings", {})
         self.max_body_size = (
             max_body_size or settings.get("max_body_size") or _DEFAULT_MAX_BODY_SIZE
@@ -368,10 +382,16 @@ class ASGIAdapter:
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
+            # The application's own hooks (Application.startup/shutdown) run first at
+            # start-up and last at shut-down, around the adapter's.
+            app_startup = getattr(self.application, "startup", None)
+            app_shutdown = getattr(self.application, "shutdown", None)
             if message["type"] == "lifespan.startup":
-                step, callbacks = "startup", self.on_startup
+                step = "startup"
+                callbacks = [*([app_startup] if app_startup else []), *self.on_startup]
             elif message["type"] == "lifespan.shutdown":
-                step, callbacks = "shutdown", self.on_shutdown
+                step = "shutdown"
+                callbacks = [*self.on_shutdown, *([app_shutdown] if app_shutdown else [])]
             else:
                 continue
             try:
@@ -403,6 +423,8 @@ class ASGIAdapter:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         conn = _ASGIResponseConnection(send, _ASGIContext(scope))
+        if self.access_log:
+            conn.server_logs_requests = False
         uri, headers = self._request_parts(scope)
         version = "HTTP/" + scope.get("http_version", "1.1")
         delegate = self.application.start_request(None, conn)

@@ -36,14 +36,36 @@ __all__ = ["CLIError", "load_target", "main"]
 
 
 _RELOAD_PORT_ENV = "_ASYNCWEB_RELOAD_PORT"
+# Seconds within which a worker takes a repeated signal for the same Ctrl-C.
+_SAME_PRESS = 0.5
 
 
 class CLIError(Exception):
     """A problem worth one line on stderr, not a traceback."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (exit 2), as ``asyncweb: error: ...``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"asyncweb: error: {message} (see '{self.prog} --help')\n")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range (0-65535)")
+    return port
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="asyncweb", description="Run asyncweb applications.")
+    from asyncweb import version
+
+    parser = _Parser(prog="asyncweb", description="Run asyncweb applications.")
+    parser.add_argument("--version", action="version", version=f"asyncweb {version}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
     serve = commands.add_parser(
@@ -59,7 +81,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="address to listen on (default: %(default)s; '' for all)",
     )
     serve.add_argument(
-        "--port", type=int, default=8888, help="port (default: %(default)s; 0 picks a free one)"
+        "--port", type=_port, default=8888, help="port (default: %(default)s; 0 picks a free one)"
     )
     serve.add_argument(
         "--uds", metavar="PATH", help="listen on this Unix socket instead of host:port"
@@ -152,6 +174,11 @@ def load_target(spec: str) -> Any:
 def _as_request_callback(target: Any, spec: str) -> Any:
     if hasattr(target, "start_request") and not isinstance(target, type):
         return target
+    if isinstance(target, type) and hasattr(target, "SUPPORTED_METHODS"):
+        raise CLIError(
+            f"{spec} is a RequestHandler class, not an Application; serve an application "
+            f'that routes to it, e.g. app = Application([(r"/", {target.__name__})])'
+        )
     if not callable(target):
         raise CLIError(
             f"{spec} is a {type(target).__name__}, not an Application, a factory or a request "
@@ -260,55 +287,92 @@ def _serve_here(
     sockets: list[socket.socket],
     args: argparse.Namespace,
     ssl_context: ssl.SSLContext | None,
+    announce: str | None = None,
 ) -> None:
-    """Serve on ``sockets`` in this process until SIGTERM/SIGINT, then drain and return."""
+    """Run the application's start-up hooks, log ``announce``, serve on ``sockets`` until
+    SIGTERM/SIGINT, then stop gracefully (``asyncweb.web.lifecycle``) and return."""
+    from asyncweb import process
     from asyncweb.httpserver import HTTPServer
     from asyncweb.ioloop import IOLoop
+    from asyncweb.web.lifecycle import stop_serving
 
     io_loop = IOLoop.current()
     loop = io_loop.asyncio_loop
-    server = HTTPServer(
-        request_callback,
-        ssl_options=ssl_context,
-        xheaders=args.xheaders,
-        http_parser=args.http_parser,
-        http2=args.http2,
-    )
-    server.add_sockets(sockets)
-    stopping: list[asyncio.Task[None]] = []
-
-    async def drain() -> None:
-        server.stop()
-        try:
-            await asyncio.wait_for(
-                asyncio.shield(server.close_all_connections()), args.shutdown_timeout
-            )
-        except asyncio.TimeoutError:
-            gen_log.warning(
-                "%d connections still open after %ss; closing them",
-                len(server._connections),
-                args.shutdown_timeout,
-            )
-            server._abort_connections()
-        loop.stop()
-
-    def on_signal(signum: int) -> None:
-        if stopping:
-            return  # already draining (a Ctrl-C reaches every worker and their parent)
-        gen_log.info("%s received; finishing in-flight requests", signal.Signals(signum).name)
-        stopping.append(loop.create_task(drain()))
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_signal, signum)
-    if args.reload:
-        from asyncweb import autoreload
-
-        autoreload.start()
+    applications = [request_callback] if hasattr(request_callback, "startup") else []
     try:
-        io_loop.start()
-    finally:
+        for application in applications:
+            io_loop.run_sync(application.startup)
+        server = HTTPServer(
+            request_callback,
+            ssl_options=ssl_context,
+            xheaders=args.xheaders,
+            http_parser=args.http_parser,
+            http2=args.http2,
+        )
+        server.add_sockets(sockets)
+        if announce is not None:
+            gen_log.info("%s", announce)
+        signals: list[int] = []
+        signal_times: list[float] = []
+        worker = process.task_id() is not None
+        force = asyncio.Event()
+
+        async def drain() -> None:
+            try:
+                await stop_serving([server], applications, args.shutdown_timeout, force)
+            finally:
+                loop.stop()
+
+        def on_signal(signum: int) -> None:
+            # The first signal stops gracefully, the second stops now, a third leaves
+            # without waiting for anything. A worker gets each Ctrl-C twice (from the
+            # terminal's process group, then passed on by its parent): the same press.
+            now = loop.time()
+            if worker and signals and now - signal_times[-1] < _SAME_PRESS:
+                return
+            signals.append(signum)
+            signal_times.append(now)
+            name = signal.Signals(signum).name
+            if len(signals) == 1:
+                gen_log.info(
+                    "%s received; finishing in-flight requests (up to %gs; again to stop now)",
+                    name,
+                    args.shutdown_timeout,
+                )
+                loop.create_task(drain())
+            elif len(signals) == 2:
+                gen_log.info("%s received again; stopping now", name)
+                force.set()
+            else:
+                os._exit(130 if signum == signal.SIGINT else 143)
+
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+            loop.add_signal_handler(signum, on_signal, signum)
+        if args.reload:
+            from asyncweb import autoreload
+
+            autoreload.start()
+        try:
+            io_loop.start()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+    finally:
+        _close_loop(io_loop)
+
+
+def _close_loop(io_loop: Any) -> None:
+    """Close the loop as asyncio.run does: no task left pending, async generators and the
+    default executor shut down."""
+    from asyncweb.web.lifecycle import cancel_other_tasks
+
+    loop = io_loop.asyncio_loop
+    try:
+        if asyncio.all_tasks(loop):
+            loop.run_until_complete(cancel_other_tasks(1.0))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
+    finally:
         io_loop.close()
 
 
@@ -336,6 +400,15 @@ def _serve(args: argparse.Namespace) -> None:
     from asyncweb import process
 
     workers = args.workers if args.workers > 0 else process.cpu_count()
+    settings = getattr(request_callback, "settings", None)
+    if workers != 1 and isinstance(settings, dict) and settings.get("autoreload"):
+        why = "debug=True" if settings.get("debug") else "autoreload=True"
+        raise CLIError(
+            f"--workers {args.workers} cannot serve an Application with {why} (it restarts "
+            "one process on code changes); use one worker, or turn it off"
+        )
+    if args.reload:
+        _reload_templates(request_callback)
     if workers == 1:
         port = args.port
         if args.reload and port == 0:
@@ -344,8 +417,8 @@ def _serve(args: argparse.Namespace) -> None:
         sockets = _bind(args, port, reuse_port=False)
         if args.reload and port == 0 and not args.uds:
             os.environ[_RELOAD_PORT_ENV] = str(sockets[0].getsockname()[1])
-        gen_log.info("Serving on %s (pid %d)", _url(args, sockets), os.getpid())
-        _serve_here(request_callback, sockets, args, ssl_context)
+        announce = f"Serving on {_url(args, sockets)} (pid {os.getpid()})"
+        _serve_here(request_callback, sockets, args, ssl_context, announce)
         return
     per_worker = hasattr(socket, "SO_REUSEPORT") and not args.uds
     sockets = _bind(args, args.port, reuse_port=per_worker)
@@ -365,6 +438,17 @@ def _serve(args: argparse.Namespace) -> None:
         sockets = _bind(args, port, reuse_port=True)
     gen_log.info("worker %d started (pid %d)", number, os.getpid())
     _serve_here(request_callback, sockets, args, ssl_context)
+
+
+def _reload_templates(application: Any) -> None:
+    """``--reload`` means templates too: re-read them (and static file versions) on each
+    request, as ``debug=True`` does, so an edit shows without a restart."""
+    settings = getattr(application, "settings", None)
+    if not isinstance(settings, dict) or not hasattr(application, "_reset_caches_per_request"):
+        return
+    settings["compiled_template_cache"] = False
+    settings["static_hash_cache"] = False
+    application._reset_caches_per_request = True
 
 
 def _wait_for_fix(target: str) -> NoReturn:
@@ -387,6 +471,8 @@ def _wait_for_fix(target: str) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``asyncweb`` and ``python -m asyncweb``; returns the exit status."""
     parser = _build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_usage(sys.stderr)
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":

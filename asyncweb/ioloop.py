@@ -16,8 +16,10 @@ import math
 import os
 import random
 import signal
+import sys
 import threading
 import time
+import types
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -53,6 +55,14 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def _quiet_keyboard_interrupt(
+    kind: type[BaseException], value: BaseException, tb: types.TracebackType | None
+) -> None:
+    # Ctrl-C through IOLoop.start() is how a server is stopped, not a crash.
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)
+
+
 class _ThreadState(threading.local):
     ioloop: IOLoop | None = None
 
@@ -84,6 +94,9 @@ class IOLoop:
         self._thread_ident: int | None = None
         # fd -> (the object given to add_handler, its handler, the events it watches)
         self._handlers: dict[int, tuple[FileDescriptor, Callable[..., Any], int]] = {}
+        # Set by Application.listen(): takes a Ctrl-C in start() (a graceful stop) unless it
+        # returns False, and then the loop stops at once.
+        self._on_interrupt: Callable[[], bool] | None = None
         IOLoop._by_loop[loop] = self
         if make_current:
             self.make_current()
@@ -132,7 +145,10 @@ class IOLoop:
 
         In the main thread, Ctrl-C (SIGINT) stops the loop between callbacks and ``start()``
         then raises ``KeyboardInterrupt``, as a Tornado loop would. Raising it from inside a
-        callback instead can leave uvloop hung, so the signal goes through the loop.
+        callback instead can leave uvloop hung, so the signal goes through the loop. With
+        servers from ``Application.listen()``, the first Ctrl-C stops them gracefully and a
+        second one at once. Tasks left on the loop are then cancelled, and the
+        ``KeyboardInterrupt``, if nothing catches it, ends the program without a traceback.
         """
         self.make_current()
         self._thread_ident = threading.get_ident()
@@ -145,7 +161,19 @@ class IOLoop:
             if watching_sigint:
                 self._unwatch_sigint(watching_sigint)
         if interrupted:
+            self._cancel_tasks()
+            if sys.excepthook is sys.__excepthook__:
+                sys.excepthook = _quiet_keyboard_interrupt
             raise KeyboardInterrupt
+
+    def _cancel_tasks(self) -> None:
+        """After a Ctrl-C: cancel what is left, so no task is destroyed while pending."""
+        loop = self.asyncio_loop
+        tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks and not loop.is_closed():
+            loop.run_until_complete(asyncio.wait(tasks, timeout=1.0))
 
     def _watch_sigint(self, interrupted: list[bool]) -> Any:
         """Route SIGINT to a loop callback while :meth:`start` runs; returns the old handler."""
@@ -157,6 +185,9 @@ class IOLoop:
 
         def on_sigint() -> None:
             interrupted.append(True)
+            hook = self._on_interrupt
+            if hook is not None and hook():
+                return
             self.asyncio_loop.stop()
 
         try:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -249,6 +250,28 @@ def test_reload_on_code_change(servers: list[Server], tmp_path: Path) -> None:
     assert server.stop() == 0
 
 
+def test_reload_rereads_templates(servers: list[Server], tmp_path: Path) -> None:
+    """--reload means templates too, without debug=True in the application."""
+    (tmp_path / "page.html").write_text("template {{ 1 }}")
+    (tmp_path / "tpl_app.py").write_text(
+        "import os\n"
+        "from asyncweb import web\n"
+        "class H(web.RequestHandler):\n"
+        "    def get(self):\n"
+        "        self.render('page.html')\n"
+        "app = web.Application([('/', H)], template_path=os.path.dirname(__file__))\n"
+    )
+    server = Server("tpl_app:app", "--port", "0", "--reload", cwd=tmp_path)
+    servers.append(server)
+    url = server.url()
+    assert get(url + "/") == "template 1"
+    (tmp_path / "page.html").write_text("template {{ 2 }}")
+    # No restart is needed: the next request reads the edited template.
+    assert get(url + "/") == "template 2"
+    assert "restarting" not in server.text
+    assert server.stop() == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -259,15 +282,34 @@ def test_reload_on_code_change(servers: list[Server], tmp_path: Path) -> None:
         (["cli_apps.pid_app:app", "--reload", "--workers", "2"], "--reload cannot be combined"),
         (["cli_apps.pid_app:app", "--certfile", "/nonexistent.pem"], "cannot load the TLS"),
         (["cli_apps.pid_app:app", "--workers", "-1"], "--workers must be"),
+        (["cli_apps.pid_app:PidHandler"], "is a RequestHandler class, not an Application"),
+        (["cli_apps.debug_app:app", "--workers", "2"], "cannot serve an Application with"),
     ],
 )
 def test_errors_are_one_line(args: list[str], message: str) -> None:
     result = run_cli("serve", *args)
     assert result.returncode == 1
+    assert "Serving on" not in result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("asyncweb: error: ")
     assert message in lines[0]
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_bad_port_is_a_usage_error(port: str) -> None:
+    result = run_cli("serve", "cli_apps.pid_app:app", "--port", port)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("asyncweb: error: argument --port: ")
+
+
+def test_version() -> None:
+    from asyncweb import version
+
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"asyncweb {version}"
 
 
 def test_port_taken() -> None:
@@ -326,7 +368,7 @@ def test_reload_waits_for_a_fix(servers: list[Server], tmp_path: Path) -> None:
     assert server.stop() == 0
 
 
-def test_shutdown_timeout_cuts_stuck_requests(servers: list[Server], tmp_path: Path) -> None:
+def test_shutdown_timeout_answers_stuck_requests(servers: list[Server], tmp_path: Path) -> None:
     server = Server("cli_apps.pid_app:app", "--port", "0", "--shutdown-timeout", "0.3")
     servers.append(server)
     url = server.url()
@@ -347,5 +389,9 @@ def test_shutdown_timeout_cuts_stuck_requests(servers: list[Server], tmp_path: P
         time.sleep(0.02)
     assert server.stop() == 0
     thread.join(20)
-    assert len(errors) == 1 and isinstance(errors[0], OSError)
+    # The stuck request is answered (503, retry soon), not cut without a response.
+    assert len(errors) == 1 and isinstance(errors[0], urllib.error.HTTPError)
+    with errors[0] as refusal:
+        assert refusal.code == 503 and refusal.headers["Retry-After"] == "1"
     server.wait_for_line(r"1 connections still open after 0.3s; closing them")
+    assert "Task was destroyed" not in server.text

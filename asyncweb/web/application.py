@@ -8,7 +8,7 @@ import re
 import socket
 import threading
 import types
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asyncweb import httputil
@@ -22,6 +22,7 @@ from asyncweb.routing import (
     Rule,
     _RuleList,
 )
+from asyncweb.web import lifecycle
 from asyncweb.web.errors import HTTPError
 from asyncweb.web.handler import ErrorHandler, RequestHandler, _bare_error
 from asyncweb.web.rendering import _reset_template_loaders
@@ -76,9 +77,16 @@ class Application(ReversibleRouter):
     * static files: ``static_path``, ``static_url_prefix``, ``static_handler_class``,
       ``static_handler_args``;
     * security: ``cookie_secret`` (and ``key_version``), ``xsrf_cookies``,
-      ``xsrf_cookie_version``, ``xsrf_cookie_kwargs``, ``xsrf_cookie_name``, ``login_url``.
+      ``xsrf_cookie_version``, ``xsrf_cookie_kwargs``, ``xsrf_cookie_name``, ``login_url``;
+    * start and stop (asyncweb's own): ``on_startup`` and ``on_shutdown``, lists of callables
+      without arguments, plain or async (also :meth:`add_startup_hook`,
+      :meth:`add_shutdown_hook`), and ``shutdown_timeout`` (seconds in-flight requests get
+      when ``listen()`` + ``IOLoop.start()`` is stopped with Ctrl-C; default 30).
 
-    The cache settings are read when the application is created.
+    The cache settings are read when the application is created. ``asyncweb serve``,
+    ``listen()`` + ``IOLoop.current().start()`` and the ASGI lifespan all run the start-up
+    hooks before serving and the shut-down hooks after the last request (see
+    ``asyncweb.web.lifecycle``).
     """
 
     def __init__(
@@ -96,6 +104,10 @@ class Application(ReversibleRouter):
             self.transforms = transforms
         self.default_host = default_host
         self.settings = settings
+        self._startup_hooks: list[Callable[[], Any]] = list(settings.get("on_startup", ()))
+        self._shutdown_hooks: list[Callable[[], Any]] = list(settings.get("on_shutdown", ()))
+        self._started = False
+        self._stopped = False
         self._template_loaders: dict[str, template.BaseLoader] = {}
         self._template_loader_lock = threading.Lock()
         self.ui_modules: dict[str, type[UIModule]] = dict(BUILTIN_UI_MODULES)
@@ -165,6 +177,34 @@ class Application(ReversibleRouter):
                 if isinstance(module, type) and issubclass(module, UIModule):
                     self.ui_modules[name] = module
 
+    # -- start and stop --------------------------------------------------------------------
+
+    def add_startup_hook(self, hook: Callable[[], Any]) -> Callable[[], Any]:
+        """Run ``hook()`` (plain or async, no arguments) once before serving; returns it, so
+        it can be used as a decorator. Add hooks before ``listen()``."""
+        self._startup_hooks.append(hook)
+        return hook
+
+    def add_shutdown_hook(self, hook: Callable[[], Any]) -> Callable[[], Any]:
+        """Run ``hook()`` (plain or async, no arguments) once when serving has ended."""
+        self._shutdown_hooks.append(hook)
+        return hook
+
+    async def startup(self) -> None:
+        """Run the start-up hooks in order, once; an exception stops and propagates."""
+        if self._started:
+            return
+        self._started = True
+        await lifecycle.run_hooks(self._startup_hooks, "startup", raise_errors=True)
+
+    async def shutdown(self) -> None:
+        """Run the shut-down hooks in order, once; an exception is logged and the next one
+        runs."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await lifecycle.run_hooks(self._shutdown_hooks, "shutdown", raise_errors=False)
+
     def listen(
         self,
         port: int,
@@ -177,18 +217,44 @@ class Application(ReversibleRouter):
         **kwargs: Any,
     ) -> HTTPServer:
         """Start an ``HTTPServer`` for this application on ``port``; ``kwargs`` go to the
-        server (``xheaders``, ``ssl_options``, ``max_body_size``...). Returns the server."""
-        from asyncweb.httpserver import HTTPServer
+        server (``xheaders``, ``ssl_options``, ``max_body_size``...). Returns the server.
 
+        Runs the start-up hooks first (at once when the loop is not running yet, so their
+        errors raise here), logs ``Listening on http://host:port`` at INFO on
+        ``asyncweb.general`` (printed on stderr even when logging was never configured), and
+        makes Ctrl-C in ``IOLoop.current().start()`` a graceful stop: requests in progress
+        get ``shutdown_timeout`` seconds (a second Ctrl-C: none), the shut-down hooks run,
+        every task is cancelled, and ``start()`` raises ``KeyboardInterrupt``, which ends the
+        program without a traceback (status 130, as an interrupted program)."""
+        from asyncweb.httpserver import HTTPServer
+        from asyncweb.ioloop import IOLoop
+        from asyncweb.netutil import bind_sockets
+
+        io_loop = IOLoop.current()
         server = HTTPServer(self, **kwargs)
-        server.listen(
-            port,
-            address=address,
-            family=family,
-            backlog=backlog,
-            flags=flags,
-            reuse_port=reuse_port,
-        )
+        sockets = bind_sockets(port, address, family, backlog, flags, reuse_port)
+        starting = lifecycle.run_startup(io_loop, self)
+        if starting is None:
+            server.add_sockets(sockets)
+        else:
+            # Inside a running loop: accept once the start-up hooks are done.
+            def serve(done: asyncio.Future[None]) -> None:
+                if done.cancelled() or done.exception() is not None:
+                    for sock in sockets:
+                        sock.close()
+                    if not done.cancelled():
+                        app_log.error(
+                            "Start-up hooks failed; not serving", exc_info=done.exception()
+                        )
+                    return
+                server.add_sockets(sockets)
+
+            asyncio.ensure_future(starting).add_done_callback(serve)
+        lifecycle.register(io_loop, self, server)
+        scheme = "https" if kwargs.get("ssl_options") else "http"
+        host, bound_port = sockets[0].getsockname()[:2]
+        host = f"[{host}]" if ":" in host else host
+        lifecycle.say(logging.INFO, "Listening on %s://%s:%d", scheme, host, bound_port)
         return server
 
     def add_handlers(self, host_pattern: str, host_handlers: _RuleList) -> None:
@@ -264,6 +330,8 @@ class Application(ReversibleRouter):
             level = logging.ERROR
         # Formatting the summary and timing costs more than the check: skip both when unused.
         if access_log.isEnabledFor(level):
+            if getattr(handler.request.connection, "server_logs_requests", False):
+                return  # an ASGI server writes its own access line
             request_time = 1000.0 * handler.request.request_time()
             access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
 

@@ -133,8 +133,14 @@ def _warn_legacy(name: str, replacement: str) -> None:
         )
 
 
-# Tasks running async handlers: the loop keeps only weak references to tasks.
-_running: set[asyncio.Future[None]] = set()
+# Tasks running async handlers (the loop keeps only weak references to tasks), with their
+# handler (None for a fallback's task): a shutdown finds the requests still in progress here.
+_running: dict[asyncio.Future[Any], RequestHandler | None] = {}
+
+
+def _forget_task(task: asyncio.Future[Any]) -> None:
+    _running.pop(task, None)
+
 
 # Start lines are immutable tuples and handlers use few (status, reason) pairs: share them.
 # Bounded, since a reason may come from the application.
@@ -218,6 +224,13 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
         if self._stream_request_body and body is not None and not body.done():
             body.set_exception(StreamClosedError())
             body.exception()  # mark retrieved: nobody may be waiting
+
+    def on_shutdown(self) -> Awaitable[None] | None:
+        """The server is shutting down while this request is still in progress. Long polls
+        should answer now (``self.finish(...)`` with an empty update, or ``send_error(503)``).
+        By default nothing happens: the request may finish within the shutdown timeout,
+        after which it gets a 503 with ``Retry-After`` (see ``asyncweb.web.lifecycle``)."""
+        return None
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         """Body chunks for ``@stream_request_body`` handlers; may return an awaitable to
@@ -849,8 +862,8 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
 
     def _go_async(self, pending: Awaitable[Any] | None, preparing: bool) -> asyncio.Future[None]:
         task = asyncio.ensure_future(self._execute_async(pending, preparing))
-        _running.add(task)
-        task.add_done_callback(_running.discard)
+        _running[task] = self
+        task.add_done_callback(_forget_task)
         return task
 
     async def _execute_async(self, pending: Awaitable[Any] | None, preparing: bool) -> None:
@@ -1051,11 +1064,11 @@ class FallbackHandler(RequestHandler):
         self.on_finish()
         if result is not None and inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
-            _running.add(task)
+            _running[task] = None
             task.add_done_callback(_fallback_done)
 
 
 def _fallback_done(task: asyncio.Future[Any]) -> None:
-    _running.discard(task)
+    _running.pop(task, None)
     if not task.cancelled() and task.exception() is not None:
         app_log.error("Uncaught exception in fallback", exc_info=task.exception())
