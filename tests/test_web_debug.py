@@ -64,6 +64,84 @@ async def test_traceback_only_in_debug(
         assert "500: Internal Server Error" in response.text
 
 
+class Leaky(RequestHandler):
+    """Fails with a local variable worth seeing (and escaping) on the debug page."""
+
+    def get(self) -> None:
+        order_note = "<script>alert('x')</script>"
+        self.compute(order_note)
+
+    def compute(self, note: str) -> None:
+        count = len(note)
+        raise KeyError(f"no price for <{count}>")
+
+
+class Refusing(RequestHandler):
+    def get(self) -> None:
+        raise HTTPError(403, "not for you")
+
+
+BROWSER = {
+    "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+    "Cookie": "session=s3cr3t-cookie",
+    "Authorization": "Bearer s3cr3t-token",
+    "X-Trace": "trace <42>",
+}
+
+
+async def test_debug_page_in_html_for_browsers(serve: Serve, fetch: Fetch) -> None:
+    app = Application([("/leaky", Leaky)], debug=True, autoreload=False)
+    base = await serve(app)
+    response = await fetch(base + "/leaky?q=<i>", headers=BROWSER)
+    assert response.status == 500
+    assert response.headers["Content-Type"].startswith("text/html")
+    page = response.text
+    assert "<!DOCTYPE html>" in page and "<title>500: Internal Server Error</title>" in page
+    # The exception, escaped.
+    assert "KeyError: &#x27;no price for &lt;27&gt;&#x27;" in page
+    assert "<27>" not in page
+    # Frames: the application's with their locals (escaped), asyncweb's without.
+    assert f"{__file__}:" in page and "<b>compute</b>" in page and "<b>get</b>" in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert "<script>" not in page
+    assert "<td>count</td><td>27</td>" in page
+    assert "asyncweb/web/handler.py:" in page
+    handler_frame = page.split("asyncweb/web/handler.py:")[1].split('<div class="frame')[0]
+    assert "<table>" not in handler_frame
+    # The request: method, URI, headers, but no credentials.
+    assert "<td>Method</td><td>GET</td>" in page
+    assert "<td>URI</td><td>/leaky?q=&lt;i&gt;</td>" in page
+    assert "<td>X-Trace</td><td>trace &lt;42&gt;</td>" in page
+    assert "<td>Cookie</td><td>(hidden)</td>" in page
+    assert "<td>Authorization</td><td>(hidden)</td>" in page
+    assert "s3cr3t" not in page
+    # The plain traceback too, for copying.
+    assert "Traceback (most recent call last)" in page
+
+
+async def test_debug_page_for_other_clients_is_text(serve: Serve, fetch: Fetch) -> None:
+    base = await serve(Application([("/leaky", Leaky)], debug=True, autoreload=False))
+    response = await fetch(base + "/leaky", headers={"Accept": "application/json"})
+    assert response.status == 500
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert "KeyError: 'no price for <27>'" in response.text
+
+
+@pytest.mark.parametrize("headers", [BROWSER, {}])
+@pytest.mark.parametrize("settings", [{"debug": True, "autoreload": False}, {}])
+async def test_http_errors_have_no_traceback(
+    serve: Serve, fetch: Fetch, headers: dict[str, str], settings: dict[str, Any]
+) -> None:
+    """A 404 or a raised HTTPError is an answer, not a bug: the plain page in debug too."""
+    base = await serve(Application([("/refuse", Refusing)], **settings))
+    for path, status, reason in (("/nowhere", 404, "Not Found"), ("/refuse", 403, "Forbidden")):
+        response = await fetch(base + path, headers=headers)
+        assert response.status == status
+        assert response.text == (
+            f"<html><title>{status}: {reason}</title><body>{status}: {reason}</body></html>"
+        )
+
+
 async def test_default_handler_renders_404_page(
     serve: Serve, fetch: Fetch, templates: Path
 ) -> None:

@@ -706,10 +706,23 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Write the error page; ``kwargs["exc_info"]`` is set when an exception caused it.
-        The traceback is shown only with the ``serve_traceback`` (or ``debug``) setting."""
-        if self.settings.get("serve_traceback") and "exc_info" in kwargs:
+        The traceback is shown only with the ``serve_traceback`` (or ``debug``) setting, and
+        not for an ``HTTPError`` (an answer, not a bug). In debug mode a client that accepts
+        HTML gets ``asyncweb.web.debug_page``; others get the traceback as text."""
+        exc_info = kwargs.get("exc_info")
+        if (
+            exc_info is not None
+            and self.settings.get("serve_traceback")
+            and not isinstance(exc_info[1], HTTPError)
+        ):
+            if self.settings.get("debug") and "text/html" in self.request.headers.get("Accept", ""):
+                from asyncweb.web import debug_page
+
+                self.set_header("Content-Type", "text/html; charset=UTF-8")
+                self.finish(debug_page.render(self, status_code, exc_info))
+                return
             self.set_header("Content-Type", "text/plain; charset=UTF-8")
-            for line in traceback.format_exception(*kwargs["exc_info"]):
+            for line in traceback.format_exception(*exc_info):
                 self.write(line)
             self.finish()
             return
