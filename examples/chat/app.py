@@ -191,8 +191,12 @@ class ChatService:
 
     async def _consume(self, subscription: Any) -> None:
         async for message in subscription:
-            if _well_formed(message):
+            if not _well_formed(message):
+                continue
+            try:
                 self.room(message["room"]).deliver(message)
+            except (ValueError, OverflowError, OSError):  # a time no clock can show
+                app_log.warning("dropped a message with a bad time: %r", message.get("time"))
 
     # -- the room list, kept in the broker --------------------------------------------------
 
