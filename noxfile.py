@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests typecheck lint bench fuzz soak``."""
+"""Developer sessions: ``nox -s tests typecheck lint bench fuzz soak tornado-suite``."""
 
 import sys
 
@@ -96,3 +96,11 @@ def jupyter(session: nox.Session) -> None:
         return
     suite = unpacked("jupyter_server")
     session.run("python", "compat/jupyter_suite.py", suite, "--out", f"{sources}/jupyter-suite")
+
+
+@nox.session(name="tornado-suite", venv_backend="none")
+def tornado_suite(session: nox.Session) -> None:
+    """Tornado 6.6.1's own test suite on asyncweb through the drop-in (the wheel is fetched
+    with pip into ~/.cache/asyncweb/tornado-suite): ``nox -s tornado-suite -- [-j N] [MODULE ...]``.
+    Prints pass/fail/error/skip counts per module and a total."""
+    session.run(sys.executable, "tests/tornado_suite/run.py", *session.posargs, external=True)

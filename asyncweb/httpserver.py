@@ -182,6 +182,10 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
         pass
 
 
+# Tornado's old name for the request class, still importable from tornado.httpserver.
+HTTPRequest = httputil.HTTPServerRequest
+
+
 class _HTTPRequestContext:
     """What a request knows of its connection: peer address, IP and scheme (xheaders may
     override the last two for the duration of one request)."""

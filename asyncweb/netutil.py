@@ -257,7 +257,8 @@ class _ListeningServer:
     _ssl_context: ssl.SSLContext | None
 
     def _init_listening(self) -> None:
-        self._sockets: list[socket.socket] = []
+        # {fd: listening socket}, as Tornado's TCPServer has it (tools read its values()).
+        self._sockets: dict[int, socket.socket] = {}
         self._pending_sockets: list[socket.socket] = []
         self._starting: list[asyncio.Task[asyncio.AbstractServer]] = []
         self._servers: list[asyncio.AbstractServer] = []
@@ -301,7 +302,7 @@ class _ListeningServer:
 
         loop = IOLoop.current().asyncio_loop
         for sock in sockets:
-            self._sockets.append(sock)
+            self._sockets[sock.fileno()] = sock
             task = loop.create_task(
                 loop.create_server(self._make_protocol, sock=sock, ssl=self._ssl_context)
             )
@@ -338,7 +339,7 @@ class _ListeningServer:
         for server in self._servers:
             server.close()
         self._servers.clear()
-        for sock in [*self._sockets, *self._pending_sockets]:
+        for sock in [*self._sockets.values(), *self._pending_sockets]:
             sock.close()
         self._sockets.clear()
         self._pending_sockets.clear()

@@ -11,11 +11,13 @@ after it. ``stop()``/``wait()`` run the loop until a callback says the test can 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import inspect
 import logging
 import os
 import re
+import shutil
 import socket
 import ssl
 import sys
@@ -276,19 +278,36 @@ class AsyncHTTPSTestCase(AsyncHTTPTestCase):
         """The server's TLS settings (override to use your own certificate)."""
         return _test_ssl_context()
 
+    @staticmethod
+    def default_ssl_options() -> dict[str, Any]:
+        """``certfile``/``keyfile`` of the self-signed test certificate, for building on."""
+        certfile, keyfile = _test_cert_files()
+        return {"certfile": certfile, "keyfile": keyfile}
+
     def get_protocol(self) -> str:
         return "https"
 
 
 @functools.lru_cache(maxsize=1)
+def _test_cert_files() -> tuple[str, str]:
+    """(certfile, keyfile) of the test pair, written once per process (ssl reads files only;
+    the pair lives in this module, not in package data) and removed at exit."""
+    directory = tempfile.mkdtemp(prefix="asyncweb-test-cert-")
+    atexit.register(shutil.rmtree, directory, True)
+    certfile = os.path.join(directory, "test.crt")
+    keyfile = os.path.join(directory, "test.key")
+    with open(certfile, "w") as f:
+        f.write(_TEST_CERT)
+    with open(keyfile, "w") as f:
+        f.write(_TEST_KEY)
+    return certfile, keyfile
+
+
+@functools.lru_cache(maxsize=1)
 def _test_ssl_context() -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    # load_cert_chain reads files only; the pair lives in this module, not in package data.
-    with tempfile.TemporaryDirectory() as directory:
-        path = os.path.join(directory, "test.pem")
-        with open(path, "w") as pem:
-            pem.write(_TEST_KEY + _TEST_CERT)
-        context.load_cert_chain(path)
+    certfile, keyfile = _test_cert_files()
+    context.load_cert_chain(certfile, keyfile)
     return context
 
 

@@ -83,10 +83,10 @@ async def test_reuse_port_through_listen_and_bind() -> None:
     first, second, third = HTTPServer(hello), HTTPServer(hello), HTTPServer(hello)
     try:
         first.listen(0, "127.0.0.1", reuse_port=True)
-        port = first._sockets[0].getsockname()[1]
+        port = next(iter(first._sockets.values())).getsockname()[1]
         second.bind(port, "127.0.0.1", reuse_port=True)
         second.start()
-        assert second._sockets[0].getsockname()[1] == port
+        assert next(iter(second._sockets.values())).getsockname()[1] == port
         with pytest.raises(OSError) as info:
             third.listen(port, "127.0.0.1")
         assert info.value.errno == errno.EADDRINUSE

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
 import threading
 import unittest
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from asyncweb.testing import (
     bind_unused_port,
     gen_test,
     get_async_test_timeout,
+    setup_with_context_manager,
 )
 
 
@@ -140,6 +143,60 @@ class HTTPSTest(AsyncHTTPSTestCase):
         self.assertEqual(response.code, 200)
         self.assertTrue(self.get_url("/").startswith("https://127.0.0.1:"))
         self.assertEqual(response.effective_url, self.get_url("/"))
+
+
+class HTTPSWithDefaultOptionsTest(AsyncHTTPSTestCase):
+    """Tornado's idiom: extend the test certificate's files with settings of one's own."""
+
+    def get_app(self) -> web.Application:
+        return make_app()
+
+    def get_ssl_options(self) -> dict[str, Any]:
+        return dict(ssl_version=ssl.PROTOCOL_TLS_SERVER, **self.default_ssl_options())
+
+    def test_fetch_over_tls(self) -> None:
+        options = self.default_ssl_options()
+        self.assertTrue(os.path.isfile(options["certfile"]))
+        self.assertTrue(os.path.isfile(options["keyfile"]))
+        self.assertEqual(self.fetch("/?name=tls").body, b'{"hello": "tls"}')
+
+
+class PlainMethodGenTest(AsyncTestCase):
+    """@gen_test on a plain method, as Tornado allows: a future it returns is awaited."""
+
+    @gen_test
+    def test_plain_method_returning_a_future(self) -> Any:
+        self.ran = True
+        return gen.sleep(0.001)
+
+    @gen_test
+    def test_plain_method(self) -> None:
+        self.ran = True
+
+    def tearDown(self) -> None:
+        super().tearDown()
+        assert self.ran
+
+
+def test_setup_with_context_manager() -> None:
+    events: list[str] = []
+
+    @contextlib.contextmanager
+    def resource() -> Iterator[str]:
+        events.append("enter")
+        yield "value"
+        events.append("exit")
+
+    class Uses(unittest.TestCase):
+        def setUp(self) -> None:
+            self.value = setup_with_context_manager(self, resource())
+
+        def test_it(self) -> None:
+            events.append(f"test {self.value}")
+
+    result = run_case(Uses, "test_it")
+    assert result.wasSuccessful()
+    assert events == ["enter", "test value", "exit"]
 
 
 # -- behaviour that needs a failing inner test ----------------------------------------------------
