@@ -13,6 +13,7 @@ Fixtures (all function-scoped; the async ones run on pytest-asyncio's loop):
 - ``http_server_settings``: keyword arguments for ``HTTPServer`` (default ``{}``).
 - ``http_server_port``: the loopback port the server listens on (picked free, bound early).
 - ``http_server``: the started ``HTTPServer``; stopped, and its connections closed, after.
+  The application's start-up hooks run before it serves and its shut-down hooks after.
 - ``base_url``: ``http://127.0.0.1:<port>``.
 - ``http_client``: a private ``AsyncHTTPClient``, closed after the test.
 - ``fetch``: ``await fetch("/path", method=..., body=..., headers=...)``: a path is joined
@@ -97,6 +98,9 @@ async def http_server(
     """The ``HTTPServer`` serving ``app`` on ``http_server_port``."""
     from asyncweb.httpserver import HTTPServer
 
+    startup = getattr(app, "startup", None)
+    if startup is not None:
+        await startup()
     server = HTTPServer(app, **http_server_settings)
     server.add_sockets(_asyncweb_sockets)
     yield server
@@ -105,6 +109,9 @@ async def http_server(
         await asyncio.wait_for(server.close_all_connections(), _SHUTDOWN_TIMEOUT)
     except asyncio.TimeoutError:
         server._abort_connections()
+    shutdown = getattr(app, "shutdown", None)
+    if shutdown is not None:
+        await shutdown()
 
 
 @_async_fixture
