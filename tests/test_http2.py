@@ -627,3 +627,25 @@ def test_cli_serve_http2_cleartext_and_tls(tmp_path: Path) -> None:
         assert out == f"{tls.proc.pid} 2"
     finally:
         kill_all(started)
+
+
+def test_stateless_hpack_blocks_decode_with_any_table_size() -> None:
+    """The server's HPACK blocks read the same to a decoder whose peer allowed a table of 4096
+    bytes or of none (they announce size 0 first and never index)."""
+    import hpack
+
+    from asyncweb.protocol.h2_hpack import StatelessEncoder
+
+    heads = [
+        [(b":status", b"200"), (b"content-type", b"text/html; charset=UTF-8")],
+        [(b":status", b"404"), (b"x-" + b"n" * 200, b"v" * 300), (b"set-cookie", b"a=1")],
+        [(b":status", b"200"), (b"content-length", b"12"), (b"etag", b'"x"')],
+    ]
+    for table_size in (4096, 0):
+        encoder = StatelessEncoder()
+        decoder = hpack.Decoder()
+        decoder.max_allowed_table_size = table_size
+        for _ in range(2):
+            for head in heads:
+                assert decoder.decode(encoder.encode(head), raw=True) == head
+        assert len(decoder.header_table.dynamic_entries) == 0

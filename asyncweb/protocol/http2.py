@@ -34,6 +34,7 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame
 
+from asyncweb.protocol.h2_hpack import StatelessEncoder
 from asyncweb.protocol.http1 import (
     HeaderSource,
     HTTP1Params,
@@ -95,10 +96,15 @@ class HTTP2ServerProtocol(asyncio.Protocol):
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
+        # Response heads are checked by write_headers; h2 checks what comes in.
         config = h2.config.H2Configuration(
-            client_side=False, header_encoding=None, validate_outbound_headers=False
+            client_side=False,
+            header_encoding=None,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
         )
         self._h2 = h2.connection.H2Connection(config=config)
+        self._h2.encoder = StatelessEncoder()  # type: ignore[assignment]
         self._streams: dict[int, HTTP2Stream] = {}
         self._closed = False
         self._going_away = False  # GOAWAY sent: no new streams, close when the last one ends
