@@ -85,7 +85,8 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
         )
         if http2:
             # HTTP/2 by ALPN (h2 preferred) or the h2c preface; HTTP/1 on the same port.
-            from asyncweb.protocol.http2 import HTTP2Params, HTTPVersionSelector
+            from asyncweb.protocol.h2_select import HTTPVersionSelector
+            from asyncweb.protocol.http2 import HTTP2Params
 
             h2_params = http2 if isinstance(http2, HTTP2Params) else HTTP2Params()
             # The selector has the part of HTTP1ServerProtocol the server uses (transport,

@@ -10,7 +10,8 @@ from test_http2 import tls_contexts
 from asyncweb import web
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
-from asyncweb.protocol.http2 import HTTP2ServerProtocol, HTTPVersionSelector
+from asyncweb.protocol.h2_select import HTTPVersionSelector
+from asyncweb.protocol.http2 import HTTP2ServerProtocol
 from tests.browser import launch_chromium
 
 ASSETS = 50
