@@ -649,3 +649,26 @@ def test_stateless_hpack_blocks_decode_with_any_table_size() -> None:
             for head in heads:
                 assert decoder.decode(encoder.encode(head), raw=True) == head
         assert len(decoder.header_table.dynamic_entries) == 0
+
+
+async def test_xheaders_apply_per_stream(serve: Serve) -> None:
+    """Overlapping streams behind a proxy each see their own X-Real-Ip."""
+    Gate.gate = asyncio.Event()
+
+    class Ip(web.RequestHandler):
+        async def get(self) -> None:
+            if self.get_argument("wait", ""):
+                assert Gate.gate is not None
+                await Gate.gate.wait()
+            self.write(self.request.remote_ip)
+
+    url = await serve(web.Application([(r"/", Ip)]), http2=True, xheaders=True)
+    client = await RawH2.connect(url)
+    slow = client.request("/?wait=1", headers=[("x-real-ip", "10.0.0.1")])
+    await asyncio.sleep(0.05)
+    status, body = await client.get("/", headers=[("x-real-ip", "10.0.0.2")])
+    assert (status, body) == (200, b"10.0.0.2")
+    Gate.gate.set()
+    await client.read_until(lambda: client.ended(slow))
+    assert bytes(client.bodies[slow]) == b"10.0.0.1"
+    await client.close()

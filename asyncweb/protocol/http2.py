@@ -409,6 +409,9 @@ class HTTP2Stream:
         self.connection = connection
         self.stream_id = stream_id
         self.params = connection.params
+        # The server's per-request view of the connection (peer, scheme); one per stream, since
+        # xheaders rewrite it for the duration of a request and streams overlap.
+        self.context: Any = None
         self._loop = connection._loop
         self._receiver: RequestReceiver | None = None
         self._closed = False
@@ -446,14 +449,6 @@ class HTTP2Stream:
     @property
     def transport(self) -> asyncio.Transport | None:
         return self.connection.transport
-
-    @property
-    def context(self) -> Any:
-        return self.connection.context
-
-    @context.setter
-    def context(self, value: Any) -> None:
-        self.connection.context = value
 
     @property
     def request_in_flight(self) -> bool:
