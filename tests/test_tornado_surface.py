@@ -193,3 +193,51 @@ def test_escape_helpers() -> None:
     parse_qs_bytes = escape.parse_qs_bytes  # looked up lazily, from httputil
     assert parse_qs_bytes is httputil.parse_qs_bytes
     assert parse_qs_bytes(b"a=1&a=%41") == {"a": [b"1", b"A"]}
+
+
+async def test_tcpclient_with_a_resolver_races_its_answers() -> None:
+    from asyncweb import gen
+    from asyncweb.netutil import Resolver
+    from asyncweb.tcpclient import TCPClient
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    refused = socket.socket()
+    refused.bind(("127.0.0.1", 0))  # bound, not listening: connecting is refused
+    refused_port = refused.getsockname()[1]
+
+    class Answers(Resolver):
+        def __init__(self, answers: list[tuple[int, Any]]) -> None:
+            self.answers = answers
+
+        async def resolve(self, host: str, port: int, family: int = 0) -> list[tuple[int, Any]]:
+            return self.answers
+
+    try:
+        # An IPv6 answer that cannot be reached, then the working IPv4 one: the v4 attempt
+        # starts as soon as the first fails, and wins.
+        answers = [
+            (socket.AF_INET6, ("::1", refused_port, 0, 0)),
+            (socket.AF_INET, ("127.0.0.1", port)),
+        ]
+        stream = await TCPClient(resolver=Answers(answers)).connect("example", port)
+        assert stream.socket is not None and stream.socket.family == socket.AF_INET
+        stream.close()
+        # Nothing answers: the last error is raised.
+        with pytest.raises(OSError):
+            await TCPClient(
+                resolver=Answers([(socket.AF_INET, ("127.0.0.1", refused_port))])
+            ).connect("example", refused_port)
+
+        # A resolver that never answers: the timeout names the phase.
+        class Silent(Resolver):
+            def resolve(self, host: str, port: int, family: int = 0) -> Any:
+                return asyncio.get_running_loop().create_future()
+
+        with pytest.raises(gen.TimeoutError, match="Timeout while resolving example"):
+            await TCPClient(resolver=Silent()).connect("example", 1, timeout=0.05)
+    finally:
+        listener.close()
+        refused.close()
