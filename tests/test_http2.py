@@ -672,3 +672,21 @@ async def test_xheaders_apply_per_stream(serve: Serve) -> None:
     await client.read_until(lambda: client.ended(slow))
     assert bytes(client.bodies[slow]) == b"10.0.0.1"
     await client.close()
+
+
+async def test_client_goaway_lets_its_streams_finish(serve: Serve, tmp_path: Path) -> None:
+    Gate.gate = asyncio.Event()
+    url = await serve(make_app(tmp_path), http2=True)
+    client = await RawH2.connect(url)
+    inflight = client.request("/gate")
+    await asyncio.sleep(0.05)
+    client.conn.close_connection()
+    client.flush()
+    client.conn.state_machine.state = h2.connection.ConnectionState.CLIENT_OPEN  # see _receive
+    await asyncio.sleep(0.05)
+    Gate.gate.set()
+    await client.read_until(lambda: client.ended(inflight))
+    assert client.status(inflight) == 200 and bytes(client.bodies[inflight]) == b"released"
+    await client.read_until(lambda: False)
+    assert client.closed  # and the server closed once it was done
+    await client.close()

@@ -226,6 +226,9 @@ class HTTP2ServerProtocol(asyncio.Protocol):
             if event.error_code:
                 self._shutdown(None)
             else:
+                # h2 refuses every later frame once a GOAWAY came; RFC 9113 6.8 lets the
+                # streams up to its last id finish, so the state goes back to open.
+                self._h2.state_machine.state = h2.connection.ConnectionState.SERVER_OPEN
                 self._going_away = True
                 self._maybe_finish_going_away()
 
@@ -535,14 +538,22 @@ class HTTP2Stream:
                 self._reject_body(f"body exceeds {self._max_body_size} bytes")
                 return
             if data and self._receiver is not None and not self._response_done:
-                self._await_app(self._receiver.body_received(data))
+                try:
+                    self._await_app(self._receiver.body_received(data))
+                except Exception as err:
+                    self._app_failed(err)
+                    return
         ended = self._inbox_ended and not self._inbox and not self._waiting_for_app
         if ended and not self._request_done and not self._closed:
             self._request_done = True
             self._cancel_body_timeout()
             receiver = self._receiver
             if receiver is not None and not self._response_done:
-                receiver.message_done()
+                try:
+                    receiver.message_done()
+                except Exception as err:
+                    self._app_failed(err)
+                    return
             self._maybe_done()
         self.connection._schedule_flush()  # window updates from the acks
 
