@@ -5,10 +5,10 @@ once, and no run may leave a task pending or touch a closed loop."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from cli_apps.redis_process import REDIS_SERVER, RedisProcess
 from cli_apps.runner import TESTS, Server, kill_all
+
+from tests.conftest import Fetch, free_port
 
 HANG_GUARD = 60.0  # only against hangs: nothing here measures speed
 WARNINGS = ("Task was destroyed", "Event loop is closed", "Traceback", "never retrieved")
@@ -137,12 +139,6 @@ def test_no_clients_no_warnings(servers: list[Server], tmp_path: Path) -> None:
     assert_clean(server.text)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_listen_script(log: Path) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     proc = subprocess.Popen(
@@ -228,3 +224,30 @@ def test_workers_with_redis_stop_cleanly(servers: list[Server], tmp_path: Path) 
         assert sorted(events(log)).count("shutdown") == 2
     finally:
         redis.kill()
+
+
+async def test_listen_in_a_running_loop_serves_once_started(fetch: Fetch) -> None:
+    """Inside a running loop, listen() cannot wait for async start-up hooks: it accepts
+    connections once they are done (a request sent at once waits in the backlog)."""
+    from asyncweb.web import Application, RequestHandler
+
+    started: list[str] = []
+
+    async def slow_start() -> None:
+        await asyncio.sleep(0.2)
+        started.append("ready")
+
+    class State(RequestHandler):
+        def get(self) -> None:
+            self.write(",".join(started))
+
+    app = Application([("/", State)], on_startup=[slow_start])
+    port = free_port()
+    server = app.listen(port, "127.0.0.1")
+    try:
+        response = await fetch(f"http://127.0.0.1:{port}/")
+        assert (response.status, response.text) == (200, "ready")
+    finally:
+        server.stop()
+        await server.close_all_connections()
+        await app.shutdown()

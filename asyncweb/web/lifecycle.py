@@ -242,6 +242,9 @@ def run_startup(io_loop: IOLoop, application: Application) -> Awaitable[None] | 
     here), else as a task (returned)."""
     if application._started:
         return None
+    if not application._startup_hooks:
+        application._started = True  # nothing to wait for: serve at once, as Tornado does
+        return None
     if io_loop.asyncio_loop.is_running():
         return asyncio.ensure_future(application.startup())
     io_loop.run_sync(application.startup)
