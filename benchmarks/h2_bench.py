@@ -122,8 +122,10 @@ def measure(
     rates, per_cpu = [], []
     for _ in range(rounds):
         port = free_port()
+        # hypercorn prints a traceback per connection when it is stopped: not shown.
+        quiet = subprocess.DEVNULL if "hypercorn" in server else None
         proc = subprocess.Popen(
-            pinned("0", [*server, "--port", str(port)]), stdout=subprocess.DEVNULL
+            pinned("0", [*server, "--port", str(port)]), stdout=subprocess.DEVNULL, stderr=quiet
         )
         try:
             wait_for_port(port, proc)
@@ -185,7 +187,7 @@ def main() -> None:
         "",
         f"{datetime.date.today()} · {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs · Python {platform.python_version()} · "
-        f"`{h2load_version}`",
+        f"`{h2load_version}` · load average at the end {os.getloadavg()[0]:.1f}",
         "",
         f"`h2load -c 10 -m 10 -D {args.duration:g}` (h2c, prior knowledge), server on CPU 0, "
         f"h2load on CPU 1, median of {args.rounds} rounds. asyncweb: `Application.listen(port, "
