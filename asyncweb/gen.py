@@ -460,6 +460,10 @@ def multi_future(
     return result
 
 
+# Tornado's older name for multi.
+Multi = multi
+
+
 def _as_future(awaitable: Awaitable[Any], loop: asyncio.AbstractEventLoop) -> asyncio.Future[Any]:
     if isinstance(awaitable, _Moment):
         future: asyncio.Future[Any] = loop.create_future()
@@ -480,12 +484,15 @@ def with_timeout(
     timeout: float | datetime.timedelta,
     future: Any,
     quiet_exceptions: type[Exception] | tuple[type[Exception], ...] = (),
+    *,
+    message: str | Callable[[], str] | None = None,
 ) -> asyncio.Future[Any]:
     """A future for ``future``'s outcome that fails with ``gen.TimeoutError`` at ``timeout``.
 
     ``timeout`` is an absolute ``IOLoop.time()`` deadline or a ``timedelta``. As in Tornado
     the wrapped future is not cancelled on timeout; if it fails later, the failure is logged
-    unless it is one of ``quiet_exceptions``.
+    unless it is one of ``quiet_exceptions``. ``message`` (text, or a function called only
+    on timeout) is the error's message instead of "Timeout".
     """
     loop = _loop()
     inner = _as_future(convert_yielded(future), loop)
@@ -494,7 +501,8 @@ def with_timeout(
     def on_timeout() -> None:
         if result.done():
             return
-        result.set_exception(TimeoutError("Timeout"))
+        text = message() if callable(message) else message
+        result.set_exception(TimeoutError(text if text is not None else "Timeout"))
 
         def log_late_failure(late: asyncio.Future[Any]) -> None:
             if late.cancelled():

@@ -183,6 +183,21 @@ async def test_sleep_and_with_timeout(caplog: pytest.LogCaptureFixture) -> None:
     assert "after timeout" in caplog.text
     with pytest.raises(KeyError):
         await gen.with_timeout(datetime.timedelta(seconds=5), failing_later(KeyError("x")))
+    # message=: text, or a function called only when the timeout happens (Tornado 6.6).
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    with pytest.raises(gen.TimeoutError, match="^custom$"):
+        await gen.with_timeout(datetime.timedelta(seconds=0.001), never, message="custom")
+    calls: list[int] = []
+
+    def lazy() -> str:
+        calls.append(1)
+        return "lazy"
+
+    with pytest.raises(gen.TimeoutError, match="^lazy$"):
+        await gen.with_timeout(datetime.timedelta(seconds=0.001), never, message=lazy)
+    assert await gen.with_timeout(datetime.timedelta(seconds=5), later("ok"), message=lazy) == "ok"
+    assert calls == [1]
+    assert gen.Multi is gen.multi
 
 
 async def test_convert_yielded_and_maybe_future() -> None:

@@ -146,6 +146,26 @@ class _TestPackageFinder(importlib.abc.MetaPathFinder):
         return None
 
 
+def install_hooks(test_dir: str) -> None:
+    """The drop-in, plus ``tornado.test`` from ``test_dir``; idempotent."""
+    from asyncweb import dropin
+
+    dropin.install()
+    if not any(isinstance(f, _TestPackageFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _TestPackageFinder(test_dir))
+
+
+# Put on PYTHONPATH for the children: Tornado's tests also start Python subprocesses that
+# import tornado (``python -c "from tornado.ioloop import IOLoop ..."``), and those must get
+# the drop-in too.
+_SITECUSTOMIZE = """\
+import importlib.util, os
+_spec = importlib.util.spec_from_file_location("_tornado_suite_runner", {runner!r})
+_runner = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_runner)
+_runner.install_hooks({test_dir!r})
+"""
+
 TEST_TIMEOUT = 30.0
 
 
@@ -218,10 +238,7 @@ def _drop_done(suite: unittest.TestSuite, done: set[str]) -> unittest.TestSuite:
 def run_child(module: str, test_dir: str, verbose: bool, skip_file: str | None) -> int:
     import logging
 
-    from asyncweb import dropin
-
-    dropin.install()
-    sys.meta_path.insert(0, _TestPackageFinder(test_dir))
+    install_hooks(test_dir)
     # As Tornado's runtests does: a handler on the root logger, access logs silenced.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("tornado.access").setLevel(logging.CRITICAL)
@@ -268,10 +285,16 @@ def _iter_tests(suite: unittest.TestSuite | unittest.TestCase) -> list[unittest.
 # --- the parent ---------------------------------------------------------------------------
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(test_dir: Path) -> dict[str, str]:
     repo = Path(__file__).resolve().parents[2]
+    site = test_dir.parent.parent / "site"
+    if not site.is_dir():
+        site.mkdir()
+        text = _SITECUSTOMIZE.format(runner=str(Path(__file__).resolve()), test_dir=str(test_dir))
+        (site / "sitecustomize.py").write_text(text)
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(repo), env.get("PYTHONPATH", "")]))
+    paths = [str(site), str(repo), env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     return env
 
 
@@ -298,7 +321,7 @@ def run_module(module: str, test_dir: Path, timeout: float) -> dict[str, object]
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 text=True,
-                env=_child_env(),
+                env=_child_env(test_dir),
                 cwd=test_dir.parent.parent,
             )
             killer = threading.Timer(max(1.0, timeout - (time.monotonic() - started)), proc.kill)
@@ -407,7 +430,7 @@ def main(argv: list[str]) -> int:
                         "--tests-dir",
                         str(test_dir),
                     ],
-                    env=_child_env(),
+                    env=_child_env(test_dir),
                     cwd=tmp,
                     timeout=args.timeout,
                 )
