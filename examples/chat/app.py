@@ -35,6 +35,7 @@ from asyncweb.log import app_log
 from asyncweb.options import Error as OptionsError
 from asyncweb.options import define, options, parse_command_line
 from asyncweb.pubsub import Broker, MemoryBroker
+from asyncweb.web.lifecycle import stop_serving
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HISTORY_SIZE = 200
@@ -451,6 +452,11 @@ class MessageUpdatesHandler(BaseHandler):
         if self._room is not None and self._future is not None:
             self._room.cancel_wait(self._future)
 
+    def on_shutdown(self) -> None:
+        # The server is stopping: answer now with no news rather than after the timeout.
+        if self._room is not None and self._future is not None:
+            self._room.cancel_wait(self._future)
+
 
 class ChatSocketHandler(websocket.WebSocketHandler, BaseHandler):
     room: Room | None = None
@@ -607,16 +613,20 @@ async def serve() -> None:
         await starting
     secret = options.cookie_secret or os.environ.get("CHAT_COOKIE_SECRET") or uuid.uuid4().hex
     app = make_app(service, secret, debug=options.debug)
+    app.add_shutdown_hook(service.stop)
     server = app.listen(options.port, address=options.address)
-    stopped = asyncio.Event()
+    stopped, force = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        # The first Ctrl-C stops gracefully (long polls answered), a second one at once.
+        (force if stopped.is_set() else stopped).set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopped.set)
+        loop.add_signal_handler(signum, on_signal)
     print(f"Chat on http://{options.address}:{options.port}/ (Ctrl-C to stop)", flush=True)
     await stopped.wait()
-    server.stop()
-    await service.stop()
-    await server.close_all_connections()
+    await stop_serving([server], [app], timeout=30, force=force)
 
 
 def _usage_error(message: str) -> SystemExit:
