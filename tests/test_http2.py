@@ -453,10 +453,12 @@ async def test_slow_reader_stalls_only_its_own_stream(serve: Serve, tmp_path: Pa
     await client.read_until(lambda: client.ended(fast))
     assert client.status(fast) == 200
     assert len(client.bodies[fast]) == 40 * 16384
-    # The stalled handler got as far as the stream buffer lets it, no further.
-    bound = params.stream_buffer_size // 16384 + 1
-    await asyncio.sleep(0.2)
-    assert 1 <= Streamer.progress["slow"] <= bound
+    # The stalled handler got as far as the stream buffer lets it (4 chunks of 16 KiB in
+    # 64 KiB; the fifth write waits), and no further.
+    bound = params.stream_buffer_size // 16384
+    await wait_until(lambda: Streamer.progress.get("slow") == bound)
+    await asyncio.sleep(0.1)
+    assert Streamer.progress["slow"] == bound
     assert not client.ended(slow)
     await client.close()
     await wait_until(lambda: Streamer.progress.get("slow-closed"))
@@ -528,14 +530,11 @@ async def test_graceful_shutdown_goaway_then_inflight_finishes(tmp_path: Path) -
 
 async def test_requests_above_goaway_are_refused(serve: Serve, tmp_path: Path) -> None:
     Gate.gate = asyncio.Event()
-    server_holder: list[HTTPServer] = []
     url = await serve(make_app(tmp_path), http2=True)
     client = await RawH2.connect(url)
     first = client.request("/gate")
-    await client.read_until(lambda: client.of(h2.events.SettingsAcknowledged))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: [p for p in _h2_protocols() if p._streams])
     protocols = [p for p in _h2_protocols() if p._streams]
-    assert protocols
     protocols[0].close_when_idle()
     await client.read_until(lambda: client.goaway() is not None)
     later = client.request("/echo")
@@ -544,7 +543,6 @@ async def test_requests_above_goaway_are_refused(serve: Serve, tmp_path: Path) -
     Gate.gate.set()
     await client.read_until(lambda: client.ended(first))
     assert client.status(first) == 200
-    del server_holder
     await client.close()
 
 
