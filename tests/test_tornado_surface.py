@@ -4,8 +4,11 @@ tornado.platform.asyncio, the util/escape helpers, TCPServer._sockets, HTTPReque
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
 import sys
+import tempfile
 from typing import Any
 
 import pytest
@@ -26,6 +29,7 @@ from asyncweb.platform.asyncio import (
     to_tornado_future,
 )
 from asyncweb.tcpserver import TCPServer
+from asyncweb.testing import AsyncHTTPTestCase
 
 
 class Collect(httputil.HTTPMessageDelegate):
@@ -241,3 +245,29 @@ async def test_tcpclient_with_a_resolver_races_its_answers() -> None:
     finally:
         listener.close()
         refused.close()
+
+
+class TemplateLoaderCacheTest(AsyncHTTPTestCase):
+    """``RequestHandler._template_loaders.clear()`` (Tornado's idiom) makes every application
+    read its templates afresh."""
+
+    def get_app(self) -> web.Application:
+        self.template_dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.template_dir)
+        with open(os.path.join(self.template_dir, "page.html"), "w") as f:
+            f.write("one {{ 1 + 1 }}")
+
+        class Page(web.RequestHandler):
+            def get(self) -> None:
+                self.render("page.html")
+
+        return web.Application([("/", Page)], template_path=self.template_dir)
+
+    def test_clearing_the_class_cache_rereads_templates(self) -> None:
+        self.assertEqual(self.fetch("/").body, b"one 2")
+        with open(os.path.join(self.template_dir, "page.html"), "w") as f:
+            f.write("two {{ 2 + 2 }}")
+        self.assertEqual(self.fetch("/").body, b"one 2")  # compiled templates are cached
+        self.assertGreaterEqual(len(web.RequestHandler._template_loaders), 1)
+        web.RequestHandler._template_loaders.clear()
+        self.assertEqual(self.fetch("/").body, b"two 4")

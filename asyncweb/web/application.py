@@ -25,7 +25,7 @@ from asyncweb.routing import (
 from asyncweb.web import lifecycle
 from asyncweb.web.errors import HTTPError
 from asyncweb.web.handler import ErrorHandler, RequestHandler, _bare_error
-from asyncweb.web.rendering import _reset_template_loaders
+from asyncweb.web.rendering import _AllTemplateLoaders, _reset_template_loaders
 from asyncweb.web.static import StaticFileHandler
 from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
 from asyncweb.web.ui import BUILTIN_UI_MODULES, UIModule
@@ -110,6 +110,7 @@ class Application(ReversibleRouter):
         self._stopped = False
         self._template_loaders: dict[str, template.BaseLoader] = {}
         self._template_loader_lock = threading.Lock()
+        _AllTemplateLoaders.applications.add(self)
         self.ui_modules: dict[str, type[UIModule]] = dict(BUILTIN_UI_MODULES)
         self.ui_methods: dict[str, Any] = {}
         self._load_ui_modules(settings.get("ui_modules", {}))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os.path
 import sys
 import urllib.parse
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +26,26 @@ if TYPE_CHECKING:
 _WEB_PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
+class _AllTemplateLoaders:
+    """``RequestHandler._template_loaders``: Tornado's class-wide loader cache, which code
+    clears to make templates be read afresh. asyncweb caches loaders per application, so
+    clearing this clears every application's cache."""
+
+    applications: weakref.WeakSet[Application] = weakref.WeakSet()
+
+    def clear(self) -> None:
+        for application in list(self.applications):
+            with application._template_loader_lock:
+                application._template_loaders.clear()
+
+    def __len__(self) -> int:
+        return sum(len(app._template_loaders) for app in list(self.applications))
+
+
 class _RenderingMixin:
     """``render``/``render_string``, ``locale``, ``ui`` and ``static_url`` (as Tornado's)."""
+
+    _template_loaders = _AllTemplateLoaders()
 
     if TYPE_CHECKING:
         # What this mixin uses of RequestHandler.
