@@ -5,12 +5,14 @@ server goes on serving everyone else."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import h2.errors
 import h2.events
+import h2.exceptions
 import hpack
 import pytest
 from conftest import Serve
@@ -281,3 +283,32 @@ async def test_idle_connection_gets_goaway(serve: Serve, tmp_path: Path) -> None
     status, _ = await client.get("/echo")
     assert status == 200
     assert await goaway_code(client) == E.NO_ERROR
+
+
+async def test_garbage_frames_end_in_goaway_not_a_crash(
+    serve: Serve, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Damaged frames of every type: each connection ends with a GOAWAY (or carries on), the
+    protocol never raises into the loop, and the server goes on serving."""
+    import random
+
+    url = await serve(make_app(tmp_path), http2=True)
+    rng = random.Random(17)
+    valid = [
+        headers_frame(1, BASE_HEADERS),
+        bytes(DataFrame(1, data=b"abc", flags=["END_STREAM"]).serialize()),
+        bytes(PingFrame(0, opaque_data=b"12345678").serialize()),
+        bytes(SettingsFrame(0, settings={4: 1000}).serialize()),
+    ]
+    for _ in range(50):
+        frame = bytearray(rng.choice(valid))
+        for _ in range(rng.randint(1, 4)):
+            frame[rng.randrange(len(frame))] = rng.randrange(256)
+        client = await RawH2.connect(url, validate=False)
+        client.send_raw(bytes(frame) + headers_frame(3, BASE_HEADERS))
+        with contextlib.suppress(h2.exceptions.ProtocolError, AssertionError):
+            # A damaged length may leave the server waiting for the rest of a frame: fine too.
+            await client.read_until(lambda c=client: c.goaway() is not None, timeout=0.3)
+        await client.close()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    await still_serving(url)
