@@ -597,17 +597,16 @@ class HTTP2Stream:
             raise HTTPOutputError("HTTP/2 has no 101 Switching Protocols")
         out = [(b":status", str(code).encode())]
         length: int | None = None
-        for name, value in headers.get_all():
-            lower = name.lower()
-            if lower in _CONNECTION_HEADERS:
+        fields = _fields
+        for item in headers.get_all():
+            field = fields.get(item)
+            if field is None:
+                field = _response_field(item[0], item[1])
+            if field is _DROPPED:
                 continue
-            if "\r" in value or "\n" in value or "\0" in value or not _is_token(lower):
-                raise HTTPOutputError(f"invalid response header {name!r}: {value!r}")
-            if lower == "content-length":
-                if not value.isdigit() or not value.isascii():
-                    raise HTTPOutputError(f"invalid Content-Length {value!r}")
-                length = int(value)
-            out.append((lower.encode("latin-1"), value.encode("latin-1")))
+            if field[0] == b"content-length":
+                length = int(field[1])
+            out.append(field)
         if code < 200:
             # An interim response (103 Early Hints): the real one follows.
             self.connection._h2.send_headers(self.stream_id, out)
@@ -904,6 +903,27 @@ class HTTP2Stream:
         future = self._loop.create_future()
         future.set_exception(StreamClosedError())
         return future
+
+
+# (name, value) as the framework gives it -> the checked HTTP/2 field (lowercase bytes), or
+# _DROPPED for connection-specific fields; a head repeats most of its fields every time.
+_fields: dict[tuple[str, str], tuple[bytes, bytes]] = {}
+_DROPPED = (b"", b"")
+
+
+def _response_field(name: str, value: str) -> tuple[bytes, bytes]:
+    lower = name.lower()
+    field = _DROPPED
+    if lower not in _CONNECTION_HEADERS:
+        if "\r" in value or "\n" in value or "\0" in value or not _is_token(lower):
+            raise HTTPOutputError(f"invalid response header {name!r}: {value!r}")
+        if lower == "content-length" and (not value.isdigit() or not value.isascii()):
+            raise HTTPOutputError(f"invalid Content-Length {value!r}")
+        field = (lower.encode("latin-1"), value.encode("latin-1"))
+    if len(_fields) >= 4096:
+        _fields.clear()
+    _fields[(name, value)] = field
+    return field
 
 
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
