@@ -88,7 +88,8 @@ __all__ = [
 app_log = logging.getLogger("asyncweb.application")
 gen_log = logging.getLogger("asyncweb.general")
 
-_SUPPORTED_VERSIONS = ("13", "8", "7")
+# RFC 6455 only: Tornado also takes the 2011 drafts 7 and 8, which no client sends now.
+_SUPPORTED_VERSIONS = ("13",)
 _running: set[asyncio.Future[Any]] = set()
 
 

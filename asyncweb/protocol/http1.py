@@ -29,7 +29,13 @@ from asyncweb.protocol.request_parser import (
     HeadReader,
     httptools_missing,
     read_head_h11,
+    refuse_control_characters,
 )
+
+try:  # to judge a chunk-size line as soon as it arrives (see _chunk_refused)
+    from h11._readers import ChunkedReader as _ChunkedReader
+except ImportError:  # pragma: no cover - a future h11 may move it; h11's own limits remain
+    _ChunkedReader = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger("asyncweb.general")
 
@@ -167,6 +173,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_body_mode",
         "_body_received",
         "_body_remaining",
+        "_chunked_in",
         "_close_callback",
         "_closed",
         "_closing_after_response",
@@ -232,6 +239,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._http10 = False
         self._body_mode = _NO_BODY
         self._body_remaining = 0
+        self._chunked_in = False  # the request body is chunked
         self._declared_length: int | None = None
         self._empty_body = False
         self._head_pending = False
@@ -365,6 +373,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 try:
                     if event_type is h11.Data:
                         self._on_body(event.data)
+                        if self._chunked_in and self._chunk_refused():
+                            return
                         continue
                     if event_type is h11.Request:
                         self._on_request(event)
@@ -378,6 +388,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                     self._error_response_and_close(500, "the server failed to handle the request")
                     return
                 if event is h11.NEED_DATA:
+                    if self._chunked_in and self._chunk_refused():
+                        return
                     if self._reading_paused:
                         self._resume_reading()
                     return
@@ -424,6 +436,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 chunked = True
         # RFC 9112 6.3: neither Content-Length nor Transfer-Encoding means no body at all.
         self._empty_body = not chunked and not declared
+        self._chunked_in = chunked
         if self._empty_body:
             self._deadline = None  # the head is in; nothing more to wait for from the peer
         else:
@@ -492,6 +505,36 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if data and self._receiver is not None and not self._response_done:
             self._await_app(self._receiver.body_received(data))
 
+    def _chunk_refused(self) -> bool:
+        """Judge a chunked body by its chunk-size lines as they come, not by the bytes they
+        announce: more than 16 hex digits is a 400 before the line even ends, a chunk that
+        would take the body past its limit a 413. True when the request was refused."""
+        parser = self._h11
+        connection = (
+            parser
+            if isinstance(parser, h11.Connection)
+            else cast(HeadFirstConnection, parser).connection
+        )
+        reader = getattr(connection, "_reader", None)
+        if _ChunkedReader is None or type(reader) is not _ChunkedReader or self._closed:
+            return False
+        announced = reader._bytes_in_chunk
+        if announced:
+            # Compressed bytes are not what the limit counts; decoding checks those.
+            if self._decompressor is None and self._body_received + announced > (
+                self._max_body_size
+            ):
+                self._reject_body(f"a chunk of {announced} bytes exceeds {self._max_body_size}")
+                return True
+            return False
+        if reader._bytes_to_discard or reader._reading_trailer:
+            return False
+        buffered = getattr(getattr(connection, "_receive_buffer", None), "_data", b"")
+        if _LONG_CHUNK_SIZE.match(buffered):
+            self._bad_request(400, "chunk size of more than 16 hex digits")
+            return True
+        return False
+
     def _on_request_end(self) -> None:
         if self._request_done:
             return  # ended early (no body); this is h11's EndOfMessage catching up
@@ -538,6 +581,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._close_callback = None  # it belonged to the finished request
         self._response_started = self._response_done = self._request_done = False
         self._body_received = 0
+        self._chunked_in = False
         self._max_body_size = self.params.max_body_size
         self._decompressor = None
         self._wait_for_head(buffered)
@@ -1051,6 +1095,14 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             self._keep_alive = False
         self._exchange_written()
 
+    def _on_request(self, request: h11.Request) -> None:
+        try:
+            refuse_control_characters(request)
+        except h11.RemoteProtocolError as err:
+            self._bad_request(err.error_status_hint, str(err))
+            return
+        super()._on_request(request)
+
     def _send_continue(self) -> None:
         self._write_out(
             self._connection.send(h11.InformationalResponse(status_code=100, headers=[]))
@@ -1132,6 +1184,9 @@ _REASONS = {
 
 
 _NO_BODY, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
+
+# A chunk size needs at most 16 hex digits (64 bits); h11 takes 20, and waits for the line end.
+_LONG_CHUNK_SIZE = re.compile(b"[0-9A-Fa-f]{17}")
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _PLAIN, _CONTENT_LENGTH, _CONNECTION, _TRANSFER_ENCODING = range(4)

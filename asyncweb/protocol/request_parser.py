@@ -52,6 +52,23 @@ _VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
 
 _HEAD, _BODY, _DONE = range(3)
 
+# Control characters h11 lets through in a field value (it refuses NUL, CR, LF and the other
+# whitespace controls): refused, as some proxies and log readers act on them. In a whole head
+# CR and LF are line ends; h11 itself refuses them anywhere else.
+_VALUE_CONTROL = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+# For bytes.translate's delete argument: four times faster than a regex on a browser's head.
+_HEAD_CONTROLS = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
+def refuse_control_characters(request: h11.Request) -> None:
+    """Raise h11's error (400) for a header value holding a control character other than
+    HTAB; for requests read by an ``h11.Connection``."""
+    for _, value in request.headers.raw_items():
+        if _VALUE_CONTROL.search(value):
+            raise h11.RemoteProtocolError(
+                "control character in a header value", error_status_hint=400
+            )
+
 
 def read_head_h11(head: bytes) -> h11.Request | None:
     """h11's own reading of a request head."""
@@ -174,9 +191,17 @@ class HeadFirstConnection:
             return self._h11.they_are_waiting_for_100_continue
         return self._expect_continue
 
+    @property
+    def connection(self) -> h11.Connection | None:
+        """The ``h11.Connection`` reading this exchange, once it was handed over."""
+        return self._h11
+
     def next_event(self) -> Any:
         if self._h11 is not None:
-            return self._h11.next_event()
+            event = self._h11.next_event()
+            if type(event) is h11.Request:
+                refuse_control_characters(event)
+            return event
         if self._state == _HEAD:
             return self._next_head()
         if self._state == _BODY:
@@ -201,9 +226,15 @@ class HeadFirstConnection:
         end = blank.end()
         if buffer[end - 4 : end] != b"\r\n\r\n":
             return self._fall_back()  # bare LF line ends (llhttp refuses what h11 accepts)
-        request = self._read_head(buffer[:end] if end < len(buffer) else buffer)
+        head = buffer[:end] if end < len(buffer) else buffer
+        request = self._read_head(head)
         if request is None:
             return self._fall_back()
+        if len(head.translate(None, _HEAD_CONTROLS)) != end:
+            # The reader checked names and the request line: this is in a value.
+            raise h11.RemoteProtocolError(
+                "control character in a header value", error_status_hint=400
+            )
         length = 0
         for _, name, value in request.headers._full_items:
             if name == b"content-length":
@@ -250,4 +281,4 @@ class HeadFirstConnection:
             connection.receive_data(b"")
         self._h11 = connection
         self._buffer = b""
-        return connection.next_event()
+        return self.next_event()

@@ -391,8 +391,24 @@ class WebSocketProtocol(asyncio.Protocol):
             for event in self._ws.events():
                 if self._dispatch(event):
                     return  # the receiver is busy: the rest waits in wsproto's buffer
+            self._check_announced_size()
         finally:
             self._processing = False
+
+    def _check_announced_size(self) -> None:
+        """A frame whose header announces more than the message limit fails the connection
+        (1009) at once, before its payload is waited for (wsproto reports payload only as it
+        arrives). Compressed frames too, as in Tornado: the limit is far above what deflate
+        could make of a message under it."""
+        limit = self.params.max_message_size
+        if limit is None or self._closed or self._close_sent:
+            return
+        decoder: Any = getattr(getattr(self._ws, "_proto", None), "_frame_decoder", None)
+        header = getattr(decoder, "header", None)
+        if header is None or header.opcode.iscontrol():
+            return
+        if self._size + header.payload_len - decoder.payload_consumed > limit:
+            self._fail(1009, "message too big")
 
     def _dispatch(self, event: Any) -> bool:
         """Handle one event; True when the receiver made us wait."""

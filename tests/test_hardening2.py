@@ -1,0 +1,230 @@
+"""Hardening, round 2 (issue 15): parsing refusals, malformed-request logging, the per-address
+connection cap. Real servers on loopback, every protocol variant where it applies; the read
+timeouts only catch a server that waits instead of refusing."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import struct
+from typing import Any
+
+import pytest
+from conftest import Serve
+
+from asyncweb import web
+from asyncweb.httputil import HTTPServerRequest
+from asyncweb.websocket import WebSocketHandler
+
+HANG = 10.0
+
+
+def _respond(request: HTTPServerRequest) -> None:
+    body = b"ok " + request.path.encode("utf-8", "surrogateescape") + b" " + request.body
+    conn: Any = request.connection
+    conn.write_headers(_StartLine(200, "OK"), _Headers([("Content-Length", str(len(body)))]), body)
+    conn.finish()
+
+
+class _StartLine:
+    def __init__(self, code: int, reason: str) -> None:
+        self.code, self.reason = code, reason
+
+
+class _Headers(list[tuple[str, str]]):
+    def get_all(self) -> list[tuple[str, str]]:
+        return self
+
+
+async def _exchange(url: str, data: bytes, stop_at: bytes | None = None) -> tuple[bytes, bool]:
+    """Send ``data`` (and nothing more); return what came back and whether the server closed
+    the connection on its own (False: it was still waiting when the hang guard ran out, or
+    ``stop_at`` came first)."""
+    host, port = url.rsplit("//", 1)[1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    chunks = []
+    closed = False
+    try:
+        writer.write(data)
+        while True:
+            try:
+                chunk = await asyncio.wait_for(reader.read(65536), HANG)
+            except asyncio.TimeoutError:
+                break
+            if not chunk:
+                closed = True
+                break
+            chunks.append(chunk)
+            if stop_at is not None and stop_at in b"".join(chunks):
+                break
+    except ConnectionResetError:
+        closed = True
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()
+    return b"".join(chunks), closed
+
+
+def _status(data: bytes) -> int:
+    assert data.startswith(b"HTTP/1.1 "), data[:200]
+    return int(data[9:12])
+
+
+# -- chunked bodies: judged by their chunk-size lines ---------------------------------------------
+
+
+async def test_chunk_size_of_17_hex_digits_is_refused_before_its_line_ends(
+    serve: Serve, protocol_settings: dict[str, Any]
+) -> None:
+    url = await serve(_respond, **protocol_settings)
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    data, closed = await _exchange(url, head + b"00000000000000001")  # no CRLF yet
+    assert _status(data) == 400
+    assert b"16 hex digits" in data
+    assert closed
+
+
+async def test_chunk_past_the_body_limit_is_refused_before_its_bytes(
+    serve: Serve, protocol_settings: dict[str, Any]
+) -> None:
+    url = await serve(_respond, max_body_size=1000, **protocol_settings)
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    # The size line alone: the server must not wait for the 4096 bytes it announces.
+    data, closed = await _exchange(url, head + b"1000\r\n")
+    assert _status(data) == 413
+    assert closed
+    # 16 hex digits of size (the most there can be), some payload.
+    data, closed = await _exchange(url, head + b"FFFFFFFFFFFFFFFF\r\nabc")
+    assert _status(data) == 413
+    assert closed
+    # Two chunks that pass the limit together: the second is refused at its size line.
+    data, closed = await _exchange(url, head + b"258\r\n" + b"a" * 600 + b"\r\n1f4\r\n")
+    assert _status(data) == 413
+    assert closed
+
+
+async def test_chunked_body_within_the_limit_still_works(
+    serve: Serve, protocol_settings: dict[str, Any]
+) -> None:
+    url = await serve(_respond, max_body_size=1000, **protocol_settings)
+    body = b"3e8\r\n" + b"b" * 1000 + b"\r\n0\r\n\r\n"
+    data, _ = await _exchange(
+        url,
+        b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        + body,
+    )
+    assert _status(data) == 200
+    assert data.endswith(b"ok /c " + b"b" * 1000)
+
+
+# -- control characters in header values ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", [0x01, 0x08, 0x0B, 0x0C, 0x0E, 0x1B, 0x1F, 0x7F])
+async def test_control_character_in_a_header_value_is_refused(
+    serve: Serve, protocol_settings: dict[str, Any], char: int
+) -> None:
+    url = await serve(_respond, **protocol_settings)
+    value = b"a" + bytes([char]) + b"b"
+    data, closed = await _exchange(
+        url, b"GET / HTTP/1.1\r\nHost: x\r\nX-Test: " + value + b"\r\n\r\n"
+    )
+    assert _status(data) == 400
+    assert closed
+
+
+async def test_control_character_refused_on_the_h11_path_too(
+    serve: Serve, protocol_settings: dict[str, Any]
+) -> None:
+    # A bare-LF head goes through a full h11.Connection in every variant.
+    url = await serve(_respond, **protocol_settings)
+    data, _ = await _exchange(url, b"GET / HTTP/1.1\nHost: x\nX-Test: a\x1bb\n\n")
+    assert _status(data) == 400
+
+
+async def test_tab_and_obs_text_in_a_header_value_are_fine(
+    serve: Serve, protocol_settings: dict[str, Any]
+) -> None:
+    url = await serve(_respond, **protocol_settings)
+    data, _ = await _exchange(
+        url,
+        b"GET /t HTTP/1.1\r\nHost: x\r\nX-Test: a\tb \xe9\r\nConnection: close\r\n\r\n",
+    )
+    assert _status(data) == 200
+
+
+# -- raw non-ASCII bytes in the request target: refused (docs/reliability.md) ----------------------
+
+
+async def test_raw_non_ascii_target_is_refused_and_percent_encoded_works(
+    serve: Serve, protocol_settings: dict[str, Any]
+) -> None:
+    url = await serve(_respond, **protocol_settings)
+    data, closed = await _exchange(url, b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert _status(data) == 400
+    assert closed
+    data, _ = await _exchange(
+        url, b"GET /caf%C3%A9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    assert _status(data) == 200
+    assert data.endswith(b"ok /caf%C3%A9 ")
+
+
+# -- WebSocket -----------------------------------------------------------------------------------
+
+
+class Echo(WebSocketHandler):
+    def on_message(self, message: str | bytes) -> None:
+        self.write_message(message, binary=isinstance(message, bytes))
+
+
+def _upgrade(version: str = "13") -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: {version}\r\n\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("version", ["8", "7", "12", "14", ""])
+async def test_websocket_version_other_than_13_gets_426(
+    serve: Serve, protocol_settings: dict[str, Any], version: str
+) -> None:
+    url = await serve(web.Application([("/ws", Echo)]), **protocol_settings)
+    data, _ = await _exchange(url, _upgrade(version), stop_at=b"\r\n\r\n")
+    assert _status(data) == 426
+    head = data.split(b"\r\n\r\n", 1)[0].lower()
+    assert b"\r\nsec-websocket-version: 13" in head
+
+
+async def test_websocket_frame_announcing_2_to_the_62_bytes_is_closed_1009_at_once(
+    serve: Serve, protocol_settings: dict[str, Any]
+) -> None:
+    url = await serve(web.Application([("/ws", Echo)]), **protocol_settings)
+    # Binary, FIN, masked, 64-bit length 2**62, a mask, and no payload at all.
+    frame = bytes([0x82, 0x80 | 127]) + struct.pack("!Q", 2**62) + b"\x01\x02\x03\x04"
+    data, closed = await _exchange(url, _upgrade() + frame)
+    head, _, frames = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    assert frames[:1] == b"\x88", frames[:20]  # a Close frame
+    assert struct.unpack("!H", frames[2:4])[0] == 1009
+    assert closed
+
+
+async def test_websocket_fragments_past_the_limit_are_closed_at_the_announcing_frame(
+    serve: Serve, protocol_settings: dict[str, Any]
+) -> None:
+    app = web.Application([("/ws", Echo)], websocket_max_message_size=1000)
+    url = await serve(app, **protocol_settings)
+    mask = b"\x00\x00\x00\x00"
+    first = bytes([0x02, 0x80 | 126]) + struct.pack("!H", 600) + mask + b"a" * 600
+    # The continuation announces 600 more: 1200 > 1000, refused before its payload.
+    second = bytes([0x80, 0x80 | 126]) + struct.pack("!H", 600) + mask
+    data, closed = await _exchange(url, _upgrade() + first + second)
+    frames = data.partition(b"\r\n\r\n")[2]
+    assert frames[:1] == b"\x88", frames[:20]
+    assert struct.unpack("!H", frames[2:4])[0] == 1009
+    assert closed
