@@ -231,9 +231,30 @@ def _shorten_link_text(url: str, proto: str | None, slashes: str | None) -> str:
     return url
 
 
+_UNQUOTE_CHUNK = 8192
+
+
 def _unquote_to_bytes(value: str | bytes) -> bytes:
-    """Percent-decoding to bytes (``+`` stays ``+``); the decoder of ``url_unescape``."""
-    return urllib.parse.unquote_to_bytes(value)
+    """Percent-decoding to bytes (``+`` stays ``+``); the decoder of ``url_unescape``.
+
+    urllib's decoder splits its whole input at every ``%`` first, which costs tens of bytes
+    of memory per input byte; long input is decoded a slice at a time instead (never cutting
+    an escape in two), so a hostile query string costs about its own size.
+    """
+    data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    if len(data) <= _UNQUOTE_CHUNK or b"%" not in data:
+        return urllib.parse.unquote_to_bytes(data)
+    out = bytearray()
+    start, size = 0, len(data)
+    while start < size:
+        end = min(start + _UNQUOTE_CHUNK, size)
+        if end < size:
+            cut = data.rfind(b"%", end - 2, end)
+            if cut != -1:
+                end = cut  # the escape starts the next slice
+        out += urllib.parse.unquote_to_bytes(data[start:end])
+        start = end
+    return bytes(out)
 
 
 def __getattr__(name: str) -> Any:

@@ -159,7 +159,23 @@ class Queue(Generic[_T]):
             self._getters.popleft()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} maxsize={self.maxsize!r} queue={self._queue!r}>"
+        return f"<{type(self).__name__} at {hex(id(self))} {self._format()}>"
+
+    def __str__(self) -> str:
+        return f"<{type(self).__name__} {self._format()}>"
+
+    def _format(self) -> str:
+        # What is waiting on the queue, as Tornado shows it (handy when a program hangs).
+        parts = [f"maxsize={self.maxsize!r}"]
+        if getattr(self, "_queue", None):
+            parts.append(f"queue={self._queue!r}")
+        if self._getters:
+            parts.append(f"getters[{len(self._getters)}]")
+        if self._putters:
+            parts.append(f"putters[{len(self._putters)}]")
+        if self._unfinished_tasks:
+            parts.append(f"tasks={self._unfinished_tasks}")
+        return " ".join(parts)
 
 
 class PriorityQueue(Queue[_T]):

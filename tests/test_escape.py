@@ -360,3 +360,15 @@ def test_linkify_never_leaves_markup_unescaped(text: str) -> None:
 def test_xhtml_escape_str_fast_path() -> None:
     assert escape.xhtml_escape_str("<'&\">") == "&lt;&#x27;&amp;&quot;&gt;"
     assert escape.xhtml_escape("<") == escape.xhtml_escape(b"<") == "&lt;"
+
+
+def test_unquote_to_bytes_in_slices_matches_urllib() -> None:
+    import urllib.parse
+
+    from asyncweb.escape import _UNQUOTE_CHUNK, _unquote_to_bytes
+
+    # Escapes land on every position around the slice boundaries, lone and broken ones too.
+    for shift in range(4):
+        data = b"x" * shift + b"%41%e9%%4%zz+" * (3 * _UNQUOTE_CHUNK // 13)
+        assert _unquote_to_bytes(data) == urllib.parse.unquote_to_bytes(data)
+        assert _unquote_to_bytes(data.decode()) == urllib.parse.unquote_to_bytes(data)

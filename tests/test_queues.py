@@ -105,3 +105,17 @@ async def test_generator_coroutines_yield_queue_futures() -> None:
 
     results = await gen.multi([consumer(), producer()])
     assert results[0] == [0, 1, 2]
+
+
+async def test_repr_and_str_show_what_waits() -> None:
+    q: queues.Queue[None] = queues.Queue(maxsize=1)
+    assert hex(id(q)) in repr(q) and hex(id(q)) not in str(q)
+    getter = q.get()
+    assert "getters[1]" in str(q) and "putters" not in repr(q)
+    q.put_nowait(None)
+    await getter
+    q.put_nowait(None)
+    putter = q.put(None)
+    assert "putters[1]" in repr(q) and "tasks=2" in str(q) and "getters" not in str(q)
+    await q.get()
+    await putter
