@@ -119,6 +119,14 @@ def _build_parser() -> argparse.ArgumentParser:
         "--xheaders", action="store_true", help="trust X-Real-Ip/X-Forwarded-* from a proxy"
     )
     serve.add_argument(
+        "--max-connections-per-address",
+        type=int,
+        default=None,
+        metavar="N",
+        help="at most N open connections per client IP; more get a 503 (default: no cap; "
+        "behind a proxy every client has the proxy's address)",
+    )
+    serve.add_argument(
         "--http-parser",
         choices=("h11", "httptools"),
         default="h11",
@@ -307,6 +315,7 @@ def _serve_here(
             ssl_options=ssl_context,
             xheaders=args.xheaders,
             http_parser=args.http_parser,
+            max_connections_per_address=args.max_connections_per_address,
             http2=args.http2,
         )
         server.add_sockets(sockets)

@@ -51,6 +51,7 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
         header_timeout: float | None = None,
         pure_h11: bool = False,
         http_parser: str = "h11",
+        max_connections_per_address: int | None = None,
         http2: bool | HTTP2Params = False,
     ) -> None:
         self.request_callback = request_callback
@@ -79,6 +80,7 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
             chunk_size=chunk_size or defaults.chunk_size,
             pure_h11=pure_h11,
             http_parser=http_parser,
+            max_connections_per_address=max_connections_per_address,
         )
         self._protocol_class: Callable[..., HTTP1ServerProtocol] = (
             H11ReferenceProtocol if pure_h11 else HTTP1ServerProtocol

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import struct
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from conftest import Serve
 
 from asyncweb import web
+from asyncweb.httpserver import HTTPServer
 from asyncweb.httputil import HTTPServerRequest
 from asyncweb.websocket import WebSocketHandler
 
@@ -228,3 +230,125 @@ async def test_websocket_fragments_past_the_limit_are_closed_at_the_announcing_f
     assert frames[:1] == b"\x88", frames[:20]
     assert struct.unpack("!H", frames[2:4])[0] == 1009
     assert closed
+
+
+# -- malformed requests are logged briefly, and not once per request -----------------------------
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def _garbage(url: str, data: bytes) -> None:
+    host, port = url.rsplit("//", 1)[1].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(data)
+        while await asyncio.wait_for(reader.read(65536), HANG):
+            pass
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await writer.wait_closed()
+
+
+async def test_ten_thousand_bad_requests_make_a_few_short_log_lines(serve: Serve) -> None:
+    url = await serve(_respond)
+    logger = logging.getLogger("asyncweb")
+    handler = _Records()
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        # A bad request ends its connection: 10,000 connections, 50 at a time (within the
+        # listen backlog: a dropped SYN would cost a second).
+        kinds = [
+            b"NOT HTTP " + b"A" * 3000 + b"\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: \x1b[31m" + b"B" * 2000 + b"\r\n\r\n",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(64)),
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + b"f" * 40,
+        ]
+        sent = 0
+        while sent < 10_000:
+            await asyncio.gather(*(_garbage(url, kinds[(sent + i) % 4]) for i in range(50)))
+            sent += 50
+        # The server is still fine, and says so.
+        data, _ = await _exchange(url, b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _status(data) == 200
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    lines = [r.getMessage() for r in handler.records if r.name == "asyncweb.general"]
+    assert 1 <= len(lines) <= 10, lines
+    assert all(r.levelno <= logging.INFO for r in handler.records), lines
+    assert all(len(line) < 200 and line.isprintable() for line in lines), lines
+    assert sum(map(len, lines)) < 2000
+
+
+# -- the per-address connection cap ----------------------------------------------------------------
+
+
+async def test_connections_past_the_per_address_cap_get_503_and_others_go_on(
+    serve: Serve, protocol_settings: dict[str, Any]
+) -> None:
+    url = await serve(_respond, max_connections_per_address=3, **protocol_settings)
+    host, port = url.rsplit("//", 1)[1].split(":")
+    held = [await asyncio.open_connection(host, int(port)) for _ in range(3)]
+    try:
+        # A request on a held connection works: it is one of the three.
+        reader, writer = held[0]
+        writer.write(b"GET /held HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"ok /held "), HANG)
+        assert head.startswith(b"HTTP/1.1 200")
+        # The fourth is refused at once, before it sends anything.
+        data, closed = await _exchange(url, b"")
+        assert _status(data) == 503
+        assert b"retry-after: 1" in data.lower()
+        assert closed
+        # One goes away: there is room again (the server noticed the close).
+        reader, writer = held.pop()
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(100):
+            data, _ = await _exchange(
+                url, b"GET /again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            if _status(data) == 200:
+                break
+            await asyncio.sleep(0.01)
+        assert _status(data) == 200
+    finally:
+        for _, writer in held:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+
+async def test_connection_cap_is_off_by_default_and_must_be_positive(serve: Serve) -> None:
+    url = await serve(_respond)
+    host, port = url.rsplit("//", 1)[1].split(":")
+    held = [await asyncio.open_connection(host, int(port)) for _ in range(50)]
+    try:
+        data, _ = await _exchange(url, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert _status(data) == 200
+    finally:
+        for _, writer in held:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+    with pytest.raises(ValueError, match="at least 1"):
+        HTTPServer(_respond, max_connections_per_address=0)
+
+
+def test_cli_has_the_connection_cap_flag() -> None:
+    from asyncweb.cli import _build_parser
+
+    args = _build_parser().parse_args(["serve", "app:app", "--max-connections-per-address", "8"])
+    assert args.max_connections_per_address == 8

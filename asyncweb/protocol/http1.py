@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 import weakref
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
@@ -78,11 +79,22 @@ class HTTP1Params:
     # Who reads request heads: "h11" or "httptools" (llhttp splits heads, h11 still builds and
     # checks each request; needs the httptools package). See protocol.request_parser.
     http_parser: str = "h11"
+    # At most this many open connections per client IP address (None: no cap). Those past it
+    # get a 503 and are closed at once; behind a proxy every client is the proxy's address.
+    max_connections_per_address: int | None = None
 
     # Derived: a started request head must be complete within both timeouts.
     head_timeout: float | None = field(init=False, default=None)
     # Derived: the head reader http_parser names, looked up once.
     read_head: HeadReader = field(init=False, default=read_head_h11, repr=False)
+    # Malformed requests are logged through this, per server (see MalformedRequestLog).
+    malformed_log: MalformedRequestLog = field(
+        init=False, default_factory=lambda: MalformedRequestLog(), repr=False, compare=False
+    )
+    # Open connections per client address, for max_connections_per_address.
+    connections_by_address: dict[str, int] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.http_parser not in HEAD_READERS:
@@ -94,11 +106,55 @@ class HTTP1Params:
                 raise RuntimeError(missing)
             if self.pure_h11:
                 raise ValueError("pure_h11 sends responses through h11: it needs http_parser='h11'")
+        cap = self.max_connections_per_address
+        if cap is not None and cap < 1:
+            raise ValueError(f"max_connections_per_address must be at least 1, not {cap}")
         limits = [t for t in (self.idle_connection_timeout, self.header_timeout) if t]
         self.head_timeout = min(limits) if limits else None
         self.read_head = HEAD_READERS[self.http_parser]
 
     chunk_size: int = 65536
+
+
+class MalformedRequestLog:
+    """Logs refused requests at INFO, a few per client address and minute; the rest are
+    counted and summed up in one line when that address next gets a line of its own. What a
+    client sent appears only as a short escaped prefix. Garbage at full speed costs a few
+    lines a minute per address, not a line per request."""
+
+    window = 60.0
+    per_window = 5
+    max_addresses = 10000
+    prefix = 80
+
+    def __init__(self) -> None:
+        # address -> [window start, lines logged in it, requests not logged]
+        self._seen: dict[str, list[float]] = {}
+
+    def refused(self, address: str, status: int, why: str) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        now = time.monotonic()
+        entry = self._seen.get(address)
+        if entry is None or now - entry[0] >= self.window:
+            if entry is None and len(self._seen) >= self.max_addresses:
+                self._seen.clear()  # a crude bound: forgetting only lets a few more lines out
+            not_logged = int(entry[2]) if entry is not None else 0
+            entry = self._seen[address] = [now, 0, 0]
+            if not_logged:
+                log.info("%d more malformed requests from %s were not logged", not_logged, address)
+        if entry[1] < self.per_window:
+            entry[1] += 1
+            log.info("bad request from %s: %s (%d)", address, self.escape(why), status)
+        else:
+            entry[2] += 1
+
+    @classmethod
+    def escape(cls, text: str) -> str:
+        cut = text[: cls.prefix]
+        escaped = cut.encode("ascii", "backslashreplace").decode("ascii")
+        escaped = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in escaped)
+        return escaped + ("..." if len(text) > cls.prefix else "")
 
 
 class RequestParser(Protocol):
@@ -177,6 +233,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_close_callback",
         "_closed",
         "_closing_after_response",
+        "_counted_address",
         "_deadline",
         "_deadline_reason",
         "_declared_length",
@@ -262,6 +319,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._done_future = shared_done_future(self._loop)
         self._closed = False
         self._closing_after_response = False
+        self._counted_address: str | None = None  # see max_connections_per_address
         self.detached = False
         # A 101 response was written: the connection belongs to another protocol after it.
         self._switching = False
@@ -282,7 +340,28 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
+        if self.params.max_connections_per_address and not self._admit():
+            return
         self._wait_for_head()
+
+    def _admit(self) -> bool:
+        """Count this connection against its address's cap; past the cap, answer 503 and
+        close (False)."""
+        address = self._peer_address()
+        counts = self.params.connections_by_address
+        open_now = counts.get(address, 0)
+        cap = self.params.max_connections_per_address or 0
+        if open_now >= cap:
+            self.params.malformed_log.refused(
+                address, 503, f"more than {cap} connections from this address"
+            )
+            assert self.transport is not None
+            self.transport.write(_TOO_MANY_CONNECTIONS)
+            self._shutdown(None)
+            return False
+        counts[address] = open_now + 1
+        self._counted_address = address
+        return True
 
     def data_received(self, data: bytes) -> None:
         if self._closed:
@@ -793,13 +872,18 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def _bad_request(self, status: int, why: str) -> None:
         """Answer input h11 (or we) rejected with a short error and close."""
-        peer = self.transport.get_extra_info("peername") if self.transport else None
-        log.warning("bad request from %s: %s (%d)", peer, why, status)
+        self.params.malformed_log.refused(self._peer_address(), status, why)
         self._error_response_and_close(status, why)
 
     def _reject_body(self, why: str) -> None:
-        log.info("rejecting request body: %s", why)
+        self.params.malformed_log.refused(self._peer_address(), 413, why)
         self._error_response_and_close(413, "Payload Too Large")
+
+    def _peer_address(self) -> str:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        if isinstance(peer, tuple) and peer:
+            return str(peer[0])
+        return str(peer or "unknown")
 
     def _error_response_and_close(self, status: int, why: str) -> None:
         if not self._response_started:
@@ -986,6 +1070,15 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
+        address = self._counted_address
+        if address is not None:
+            self._counted_address = None
+            counts = self.params.connections_by_address
+            left = counts.get(address, 1) - 1
+            if left > 0:
+                counts[address] = left
+            else:
+                counts.pop(address, None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -1171,6 +1264,12 @@ def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():  # it may have been cancelled
         future.set_result(None)
 
+
+_TOO_MANY_CONNECTIONS = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: 39\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    b"Too many connections from your address\n"
+)
 
 _REASONS = {
     400: "Bad Request",
