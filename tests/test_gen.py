@@ -185,7 +185,7 @@ async def test_sleep_and_with_timeout(caplog: pytest.LogCaptureFixture) -> None:
         await gen.with_timeout(datetime.timedelta(seconds=5), failing_later(KeyError("x")))
     # message=: text, or a function called only when the timeout happens (Tornado 6.6).
     never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    with pytest.raises(gen.TimeoutError, match="^custom$"):
+    with pytest.raises(gen.TimeoutError, match=r"^custom$"):
         await gen.with_timeout(datetime.timedelta(seconds=0.001), never, message="custom")
     calls: list[int] = []
 
@@ -193,7 +193,7 @@ async def test_sleep_and_with_timeout(caplog: pytest.LogCaptureFixture) -> None:
         calls.append(1)
         return "lazy"
 
-    with pytest.raises(gen.TimeoutError, match="^lazy$"):
+    with pytest.raises(gen.TimeoutError, match=r"^lazy$"):
         await gen.with_timeout(datetime.timedelta(seconds=0.001), never, message=lazy)
     assert await gen.with_timeout(datetime.timedelta(seconds=5), later("ok"), message=lazy) == "ok"
     assert calls == [1]
