@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
 from asyncweb import httputil
+from asyncweb.httputil.body import BodySpool
 from asyncweb.log import app_log
 from asyncweb.netutil import _ListeningServer, is_valid_ip, ssl_options_to_context
 from asyncweb.protocol import H11ReferenceProtocol, HTTP1Params, HTTP1ServerProtocol
@@ -294,7 +295,7 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
         self.callback = callback
         self.connection = request_conn
         self.request: httputil.HTTPServerRequest | None = None
-        self._chunks: list[bytes] = []
+        self._chunks = BodySpool()
 
     def headers_received(
         self,
@@ -313,7 +314,7 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
 
     def finish(self) -> None:
         assert self.request is not None
-        self.request.body = b"".join(self._chunks)
+        self.request.body = self._chunks.getvalue()
         self.request._parse_body()
         result = self.callback(self.request)
         if isinstance(result, Awaitable):
@@ -323,7 +324,7 @@ class _CallableAdapter(httputil.HTTPMessageDelegate):
             task.add_done_callback(_callback_task_done)
 
     def on_connection_close(self) -> None:
-        self._chunks = []
+        self._chunks.close()
 
 
 _callback_tasks: set[asyncio.Future[Any]] = set()

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asyncweb import httputil
+from asyncweb.httputil.body import BodySpool
 from asyncweb.log import access_log, app_log
 from asyncweb.routing import (
     AnyMatches,
@@ -369,7 +370,7 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         self.handler_kwargs = handler_kwargs
         self.path_args = path_args
         self.path_kwargs = path_kwargs
-        self.chunks: list[bytes] | None = []
+        self.chunks: list[bytes] | BodySpool | None = []
         self.stream_request_body = handler_class._stream_request_body
         self.handler: RequestHandler | None = None
 
@@ -388,8 +389,11 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         if not self.stream_request_body:
-            if self.chunks is not None:
-                self.chunks.append(chunk)
+            chunks = self.chunks
+            if chunks is not None:
+                if type(chunks) is list:  # the first chunk: large bodies go to a file
+                    chunks = self.chunks = BodySpool()
+                chunks.append(chunk)
             return None
         handler = self.handler
         if handler is None or handler._finished:
@@ -414,7 +418,9 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         chunks = self.chunks
         if chunks:
             # h11 may hand over bytearrays; handlers expect immutable bytes.
-            self.request.body = bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
+            self.request.body = (
+                chunks.getvalue() if isinstance(chunks, BodySpool) else b"".join(chunks)
+            )
             try:
                 self.request._parse_body_or_refuse()
             except httputil.HTTPInputError as e:
