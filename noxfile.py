@@ -104,3 +104,62 @@ def tornado_suite(session: nox.Session) -> None:
     with pip into ~/.cache/asyncweb/tornado-suite): ``nox -s tornado-suite -- [-j N] [MODULE ...]``.
     Prints pass/fail/error/skip counts per module and a total."""
     session.run(sys.executable, "tests/tornado_suite/run.py", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
+def autobahn(session: nox.Session) -> None:
+    """Autobahn|Testsuite's fuzzing client against tests/autobahn_server.py (not in CI):
+    ``nox -s autobahn`` runs every group but the compression ones (12.x, 13.x: ~15 s a case),
+    ``nox -s autobahn -- all`` those too. autobahntestsuite 0.8.2 is Python 2 code: it needs a
+    ``python2.7`` on PATH (with pip), and is installed under .nox/autobahn-py27. Reports go to
+    .nox/autobahn-reports/; the session fails on any case Autobahn marks FAILED."""
+    import json
+    import shutil
+    import subprocess
+    import time
+    from pathlib import Path
+
+    python2 = shutil.which("python2.7") or shutil.which("python2")
+    if python2 is None:
+        session.skip("needs a Python 2.7 interpreter (python2.7) for autobahntestsuite 0.8.2")
+    root = Path(__file__).resolve().parent
+    target = root / ".nox" / "autobahn-py27"
+    if not (target / "autobahntestsuite").exists():
+        session.run(
+            python2, "-m", "pip", "install", "--target", str(target),
+            "autobahntestsuite==0.8.2", external=True,
+        )  # fmt: skip
+    reports = root / ".nox" / "autobahn-reports"
+    port = 9111
+    exclude = [] if "all" in session.posargs else ["12.*", "13.*"]
+    spec = {
+        "outdir": str(reports),
+        "servers": [{"agent": "asyncweb", "url": f"ws://127.0.0.1:{port}/"}],
+        "cases": ["*"],
+        "exclude-cases": exclude,
+        "exclude-agent-cases": {},
+    }
+    spec_path = root / ".nox" / "autobahn-fuzzingclient.json"
+    spec_path.write_text(json.dumps(spec, indent=2))
+    server = subprocess.Popen([sys.executable, "tests/autobahn_server.py", str(port)], cwd=root)
+    try:
+        time.sleep(1.0)
+        session.run(
+            python2, "-c", "from autobahntestsuite.wstest import run; run()",
+            "-m", "fuzzingclient", "-s", str(spec_path),
+            env={"PYTHONPATH": str(target)}, external=True,
+        )  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait()
+    results = json.loads((reports / "index.json").read_text())["asyncweb"]
+    counts: dict[str, int] = {}
+    failed = []
+    for case, result in sorted(results.items()):
+        behavior = result["behavior"]
+        counts[behavior] = counts.get(behavior, 0) + 1
+        if behavior == "FAILED":
+            failed.append(case)
+    session.log(f"Autobahn: {len(results)} cases: {counts}")
+    if failed:
+        session.error(f"FAILED cases: {', '.join(failed)}")

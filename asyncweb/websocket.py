@@ -262,7 +262,8 @@ class WebSocketHandler(RequestHandler):
     """Subclass and override :meth:`open`, :meth:`on_message`, :meth:`on_close`.
 
     Settings read from the application: ``websocket_ping_interval``,
-    ``websocket_ping_timeout`` and ``websocket_max_message_size`` (10 MiB by default).
+    ``websocket_ping_timeout`` and ``websocket_max_message_size`` (10 MiB by default: a
+    larger message, or a frame header announcing one, closes the connection with 1009).
     """
 
     def __init__(self, application: Any, request: httputil.HTTPServerRequest, **kwargs: Any):

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
+import hashlib
+import json
 import logging
 import os
 import struct
@@ -352,3 +355,69 @@ def test_cli_has_the_connection_cap_flag() -> None:
 
     args = _build_parser().parse_args(["serve", "app:app", "--max-connections-per-address", "8"])
     assert args.max_connections_per_address == 8
+
+
+# -- large bodies are spooled to a file, and still read whole --------------------------------------
+
+
+class _BodyInfo(web.RequestHandler):
+    def post(self) -> None:
+        files = self.request.files.get("f")
+        self.write(
+            {
+                "length": len(self.request.body),
+                "type": type(self.request.body).__name__,
+                "digest": hashlib.sha256(self.request.body).hexdigest(),
+                "file": hashlib.sha256(files[0]["body"]).hexdigest() if files else None,
+            }
+        )
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_large_bodies_are_spooled_and_read_whole(serve: Serve, chunked: bool) -> None:
+    url = await serve(web.Application([("/", _BodyInfo)]))
+    content = os.urandom(3 * 1024 * 1024 + 7)
+    boundary = "b0undary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="x.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    if chunked:
+        pieces = [body[i : i + 100_000] for i in range(0, len(body), 100_000)]
+        framed = b"".join(b"%x\r\n%b\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+        framing = b"Transfer-Encoding: chunked"
+    else:
+        framed = body
+        framing = b"Content-Length: %d" % len(body)
+    head = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Content-Type: multipart/form-data; boundary=" + boundary.encode() + b"\r\n"
+    )
+    data, _ = await _exchange(url, head + framing + b"\r\n\r\n" + framed)
+    assert _status(data) == 200
+    info = json.loads(data.partition(b"\r\n\r\n")[2])
+    assert info == {
+        "length": len(body),
+        "type": "bytes",
+        "digest": hashlib.sha256(body).hexdigest(),
+        "file": hashlib.sha256(content).hexdigest(),
+    }
+
+
+async def test_a_spooled_body_cut_short_leaves_nothing_behind(serve: Serve) -> None:
+    # The warnings filter makes an unclosed temporary file (ResourceWarning) an error.
+    url = await serve(web.Application([("/", _BodyInfo)]))
+    host, port = url.rsplit("//", 1)[1].split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n")
+    writer.write(b"z" * 2_000_000)
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    gc.collect()
+    data, _ = await _exchange(url, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert _status(data) == 405

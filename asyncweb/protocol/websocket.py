@@ -52,6 +52,9 @@ from .http1 import next_tick_future, shared_done_future
 
 log = logging.getLogger("asyncweb.websocket")
 
+# The default websocket_max_message_size, as Tornado's: a larger message (or a frame header
+# announcing one) closes the connection with 1009. So Autobahn's 9.1.6 and 9.2.6 (16 MiB
+# messages) end with 1009 by design; raise the setting where such messages are expected.
 DEFAULT_MAX_MESSAGE_SIZE = 10 * 1024 * 1024
 
 
