@@ -170,8 +170,10 @@ async def main() -> None:
             figures["after_rss_kib"] = memory(proc.pid)["VmRSS"]
             figures["seconds"] = round(time.monotonic() - started, 1)
             results["rounds"].append(figures)
+            kind = args.loop + (", chunked" if args.chunked else "")
             print(
-                f"{args.uploads} x {args.size} MiB to {args.path} ({args.loop}{', chunked' if args.chunked else ''}): before {before / 1024:.0f} MiB,"
+                f"{args.uploads} x {args.size} MiB to {args.path} ({kind}):"
+                f" before {before / 1024:.0f} MiB,"
                 f" peak {figures['peak_rss_kib'] / 1024:.0f} MiB,"
                 f" after {figures['after_rss_kib'] / 1024:.0f} MiB"
                 f" ({figures['small_requests']} small requests alongside,"
