@@ -233,6 +233,10 @@ def _comma_list(value: str | None) -> list[str]:
 # -- the server side ----------------------------------------------------------------------------
 
 
+# Tornado's name for the class of ``WebSocketHandler.ws_connection``.
+WebSocketProtocol13 = TransportConnection
+
+
 class _HandlerEvents:
     """The handler as a :class:`MessageReceiver` (kept apart so the handler's namespace holds
     only Tornado's names)."""
