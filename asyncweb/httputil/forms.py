@@ -10,7 +10,6 @@ from asyncweb.httputil.errors import HTTPInputError
 from asyncweb.httputil.header_values import _parse_header
 from asyncweb.httputil.headers import HTTPHeaders
 from asyncweb.httputil.urls import parse_qs_bytes
-from asyncweb.log import gen_log
 from asyncweb.util import ObjectDict
 
 
@@ -29,9 +28,9 @@ class HTTPFile(ObjectDict):
 class ParseMultipartConfig:
     """Limits for ``multipart/form-data`` request bodies, which are parsed on the event loop.
 
-    ``enabled=False`` refuses every multipart body. A body with more than ``max_parts`` parts
-    is refused as a whole; a part whose headers are longer than ``max_part_header_size`` bytes
-    is dropped (with the body's one warning), as any other unusable part is.
+    ``enabled=False`` refuses every multipart body. A body with more than ``max_parts`` parts,
+    or a part whose headers are longer than ``max_part_header_size`` bytes, is refused as a
+    whole (HTTPInputError).
     """
 
     enabled: bool = True
@@ -83,40 +82,36 @@ def parse_body_arguments(
     """Decode a submitted form, adding its fields to ``arguments`` and uploads to ``files``.
 
     Only urlencoded and ``multipart/form-data`` bodies are looked at; anything else is left
-    untouched. A body that cannot be decoded gets a logged warning instead of an exception.
-    A body over a limit of ``config`` (default: the one ``set_parse_body_config`` set)
-    raises HTTPInputError and adds nothing.
+    untouched. A body that cannot be decoded, or is over a limit of ``config`` (default: the
+    one ``set_parse_body_config`` set), raises HTTPInputError, as in Tornado 6.5+; the server
+    answers that with 400. Nothing is added from a refused body.
     """
     if config is None:
         config = _parse_body_config
     kind = content_type[:33].lower()
     if kind.startswith("application/x-www-form-urlencoded"):
-        encoding = _content_encoded(headers)
-        if encoding is not None:
-            gen_log.warning("Form body ignored: cannot decode Content-Encoding %r", encoding)
-            return
+        _refuse_content_encoding(headers)
         limit = config.urlencoded.max_arguments
         # Counted before parsing, the way parse_qs counts fields: one more than the "&"s.
+        # The wording is urllib's, which code written for Tornado matches on.
         if body and body.count(b"&") >= limit:
-            raise HTTPInputError(f"more than {limit} urlencoded arguments")
+            raise HTTPInputError(
+                "Invalid x-www-form-urlencoded body: Max number of fields exceeded"
+                f" (more than {limit} urlencoded arguments)"
+            )
         try:
             parsed = parse_qs_bytes(body, keep_blank_values=True)
         except Exception as e:
-            gen_log.warning("Form body ignored: bad urlencoded data (%s)", e)
-            return
+            raise HTTPInputError(f"Invalid x-www-form-urlencoded body: {e}") from e
         for name, values in parsed.items():
             if values:
                 arguments.setdefault(name, []).extend(values)
     elif kind.startswith("multipart/form-data"):
-        encoding = _content_encoded(headers)
-        if encoding is not None:
-            gen_log.warning("Form body ignored: cannot decode Content-Encoding %r", encoding)
-            return
+        _refuse_content_encoding(headers)
         _, params = _parse_header(content_type)
         boundary = params.get("boundary")
         if not boundary:
-            gen_log.warning("Form body ignored: multipart Content-Type has no boundary")
-            return
+            raise HTTPInputError("Invalid multipart/form-data: multipart boundary not found")
         parse_multipart_form_data(utf8(boundary), body, arguments, files, config=config.multipart)
 
 
@@ -131,9 +126,9 @@ def parse_multipart_form_data(
     """Split a ``multipart/form-data`` body on ``boundary`` and file away each part.
 
     Plain fields go to ``arguments``, parts with a filename to ``files``. ``boundary`` is the
-    Content-Type parameter, quoted or not. Broken parts are dropped and reported in a single
-    warning per body, so a body with thousands of bad parts still costs one log line. A body
-    over the limits of ``config`` raises HTTPInputError before anything is stored.
+    Content-Type parameter, quoted or not. A malformed body (no closing boundary, a part
+    without headers, not ``form-data``, without a name, not ending in CRLF) or one over the
+    limits of ``config`` raises HTTPInputError, as in Tornado 6.5+, and nothing is stored.
     """
     if config is None:
         config = _parse_body_config.multipart
@@ -143,8 +138,7 @@ def parse_multipart_form_data(
         boundary = boundary[1:-1]
     final = data.rfind(b"--" + boundary + b"--")
     if final == -1:
-        gen_log.warning("Multipart body ignored: closing boundary missing")
-        return
+        raise HTTPInputError("Invalid multipart/form-data: no final boundary found")
     # Find the delimiters first (at most max_parts + 1 of them), so an over-limit body is
     # refused before any work per part, and parts are sliced straight from ``data``: no
     # copy of the whole body, no list of a million pieces.
@@ -154,66 +148,74 @@ def parse_multipart_form_data(
     position = data.find(delimiter, 0, final)
     while position != -1:
         if len(starts) == max_parts:
-            raise HTTPInputError(f"more than {max_parts} multipart parts")
+            raise HTTPInputError(
+                f"multipart/form-data has too many parts (more than {max_parts} multipart parts)"
+            )
         position += len(delimiter)
         starts.append(position)
         position = data.find(delimiter, position, final)
     if not starts:
         return
-    problem: str | None = None
-    skipped = 0
+    # Parsed into lists first, so that a bad part late in the body leaves nothing behind.
+    new_arguments: list[tuple[str, bytes]] = []
+    new_files: list[tuple[str, HTTPFile]] = []
     # A part ends where the next delimiter begins; the last one at the closing delimiter.
     ends = [start - len(delimiter) for start in starts[1:]]
     ends.append(final)
     for start, end in zip(starts, ends, strict=True):
         if start == end:
             continue  # nothing between two delimiters
-        reason = _parse_multipart_part(
-            data, start, end, arguments, files, config.max_part_header_size
+        _parse_multipart_part(
+            data, start, end, new_arguments, new_files, config.max_part_header_size
         )
-        if reason is not None:
-            skipped += 1
-            problem = problem or reason
-    if problem is not None:
-        gen_log.warning("Multipart body: dropped %d bad part(s), first: %s", skipped, problem)
+    for name, value in new_arguments:
+        arguments.setdefault(name, []).append(value)
+    for name, upload in new_files:
+        files.setdefault(name, []).append(upload)
 
 
 def _parse_multipart_part(
     data: bytes,
     start: int,
     end: int,
-    arguments: dict[str, list[bytes]],
-    files: dict[str, list[HTTPFile]],
+    arguments: list[tuple[str, bytes]],
+    files: list[tuple[str, HTTPFile]],
     max_header_size: int,
-) -> str | None:
-    """Store the part ``data[start:end]``; on failure store nothing and return a reason."""
+) -> None:
+    """Parse the part ``data[start:end]`` into ``arguments`` or ``files``, or raise
+    HTTPInputError saying what is wrong with it."""
     eoh = data.find(b"\r\n\r\n", start, min(end, start + max_header_size + 4))
     if eoh == -1:
         if data.find(b"\r\n\r\n", start, end) == -1:
-            return "part is missing headers"
-        return f"part headers longer than {max_header_size} bytes"
+            raise HTTPInputError("multipart/form-data missing headers")
+        raise HTTPInputError(
+            f"multipart/form-data part header too large (over {max_header_size} bytes)"
+        )
     if data[end - 2 : end] != b"\r\n":
-        return "part does not end with CRLF"
+        raise HTTPInputError("Invalid multipart/form-data: part does not end with CRLF")
     try:
         headers = HTTPHeaders.parse(data[start:eoh].decode("utf-8"))
     except (UnicodeDecodeError, HTTPInputError) as e:
-        return f"bad part headers ({e})"
+        raise HTTPInputError(f"Invalid multipart/form-data: bad part headers ({e})") from e
     disposition, params = _parse_header(headers.get("Content-Disposition", ""))
     if disposition.lower() != "form-data":
-        return "part is not form-data"
+        raise HTTPInputError("Invalid multipart/form-data: part is not form-data")
     name = params.get("name")
     if not name:
-        return "part is missing a name"
+        raise HTTPInputError("multipart/form-data value missing name")
     value = data[eoh + 4 : end - 2]
     filename = params.get("filename")
     if filename:
         content_type = headers.get("Content-Type", "application/unknown")
-        files.setdefault(name, []).append(
-            HTTPFile(filename=filename, body=value, content_type=content_type)
-        )
+        files.append((name, HTTPFile(filename=filename, body=value, content_type=content_type)))
     else:
-        arguments.setdefault(name, []).append(value)
-    return None
+        arguments.append((name, value))
+
+
+def _refuse_content_encoding(headers: HTTPHeaders | None) -> None:
+    encoding = _content_encoded(headers)
+    if encoding is not None:
+        raise HTTPInputError(f"Unsupported Content-Encoding: {encoding}")
 
 
 def _content_encoded(headers: HTTPHeaders | None) -> str | None:

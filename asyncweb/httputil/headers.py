@@ -181,7 +181,13 @@ class HTTPHeaders(MutableMapping[str, str]):
     # -- multi-value API ----------------------------------------------------------------------
 
     def add(self, name: str, value: str) -> None:
-        """Add a value for ``name``, keeping any existing ones."""
+        """Add a value for ``name``, keeping any existing ones.
+
+        A name that is not an HTTP token (empty, with spaces, controls or non-ASCII) raises
+        HTTPInputError, as in Tornado 6.5+.
+        """
+        if _TOKEN_RE.fullmatch(name) is None:
+            raise HTTPInputError(f"Invalid header name {name[:100]!r}")
         if self._raw is not None:
             self._build()
         norm = _normalized.get(name) or _normalize_header(name)
@@ -364,8 +370,8 @@ def _split_header_line(line: str) -> tuple[str, str]:
     if not sep:
         raise HTTPInputError("header line has no ':' separator")
     if _TOKEN_RE.fullmatch(name) is None:
-        raise HTTPInputError(f"invalid header name {name[:100]!r}")
+        raise HTTPInputError(f"Invalid header name {name[:100]!r}")
     value = value.strip(HTTP_WHITESPACE)
     if _FORBIDDEN_VALUE_RE.search(value):
-        raise HTTPInputError("invalid character in header value")
+        raise HTTPInputError(f"Invalid header value {value[:100]!r}")
     return name, value
