@@ -36,12 +36,13 @@ LAYER_OF = {
         PACKAGE / "simple_httpclient.py",
     ],
     "framework": [
-        *sorted((PACKAGE / "web").glob("*.py")),
-        *sorted((PACKAGE / "database").glob("*.py")),
         *(
-            PACKAGE / f"{m.split('.')[1]}.py"
+            path
             for m in sorted(FRAMEWORK)
-            if m not in ("asyncweb.web", "asyncweb.database")
+            for path in (
+                sorted((PACKAGE / m.split(".")[1]).glob("*.py"))
+                or [PACKAGE / f"{m.split('.')[1]}.py"]
+            )
         ),
     ],
 }

@@ -258,7 +258,7 @@ async def test_on_message_callback_gets_messages_then_none(peer_url: str) -> Non
 
 
 async def test_legacy_callback_argument(peer_url: str) -> None:
-    asyncweb.websocket._warned_callback = False
+    asyncweb.websocket.client._warned_callback = False
     done: asyncio.Future[WebSocketClientConnection] = asyncio.get_running_loop().create_future()
     with pytest.warns(DeprecationWarning):
         websocket_connect(peer_url + "/echo", callback=lambda f: done.set_result(f.result()))
