@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+import sys
 from typing import Any
 
 import h11
@@ -180,7 +181,12 @@ class HTTP1Connection(httputil.HTTPConnection):
                 if isinstance(event, h11.Data):
                     data = bytes(event.data)
                     if decompressor is not None:
-                        data = decompressor.decompress(data)
+                        # Capped just past the body limit, so a gzip bomb stops there.
+                        limit = self._max_body_size
+                        cap = sys.maxsize if limit is None else max(limit - received, 0) + 1
+                        data = decompressor.decompress(data, cap)
+                        if decompressor.unconsumed_tail:
+                            raise httputil.HTTPInputError("Content-Length too long")
                     received += len(data)
                     if self._max_body_size is not None and received > self._max_body_size:
                         raise httputil.HTTPInputError("Content-Length too long")

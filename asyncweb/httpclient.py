@@ -416,7 +416,14 @@ class AsyncHTTPClient:
             raise ValueError(
                 "kwargs can't be used if request is an HTTPRequest object: " + ", ".join(kwargs)
             )
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            # Called before the loop runs (as Tornado allows): the request starts once the
+            # current IOLoop does.
+            from asyncweb.ioloop import IOLoop
+
+            loop = IOLoop.current().asyncio_loop
         # Validate headers now, so bad input fails before anything is sent.
         self._validate(request)
         result: asyncio.Future[HTTPResponse] = loop.create_future()

@@ -14,6 +14,7 @@ import asyncio
 import base64
 import collections
 import copy
+import inspect
 import socket
 import ssl
 import time
@@ -24,7 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import h11
 
-from asyncweb import httputil, netutil, version
+from asyncweb import httputil, listening, version
 from asyncweb.httpclient import (
     AsyncHTTPClient,
     HTTPClientError,
@@ -33,6 +34,7 @@ from asyncweb.httpclient import (
     _RequestProxy,
 )
 from asyncweb.httputil import HTTPHeaders, HTTPInputError
+from asyncweb.log import app_log, gen_log
 from asyncweb.protocol.client import (
     ConnectionClosedError,
     HTTP1ClientProtocol,
@@ -74,13 +76,40 @@ class HTTPStreamClosedError(HTTPClientError):
         return self.message or "Stream closed"
 
 
-class _Phase:
-    """Where a request is, so a request timeout can say so."""
+class _ResponseRefused(HTTPStreamClosedError, HTTPInputError):
+    """A response the client gave up on (over a size limit, malformed): Tornado closes the
+    stream, so code catching ``HTTPClientError`` or ``HTTPStreamClosedError`` sees it, and it
+    is an ``HTTPInputError`` too. The reason is logged as Tornado logs it."""
 
-    __slots__ = ("connecting",)
+
+def _refused(reason: str) -> _ResponseRefused:
+    gen_log.info("Malformed HTTP message from None: %s", reason)
+    return _ResponseRefused(reason)
+
+
+# Inflated at most this much at a time: a gzip bomb never sits whole in memory, even with a
+# streaming_callback taking it piece by piece.
+_INFLATE_STEP = 64 * 1024
+
+
+class _Phase:
+    """Where a request is, so a timeout can say so: "resolving", "connecting", "TLS" or
+    "request", with ``target`` the host (and port) it concerns."""
+
+    __slots__ = ("stage", "target")
 
     def __init__(self) -> None:
-        self.connecting = True
+        self.stage = "connecting"
+        self.target = ""
+
+    def timeout(self) -> HTTPTimeoutError:
+        if self.stage == "resolving":
+            return HTTPTimeoutError(f"Timeout while resolving {self.target}")
+        if self.stage == "TLS":
+            return HTTPTimeoutError(f"Timeout during TLS handshake with {self.target}")
+        if self.stage == "connecting":
+            return HTTPTimeoutError("Timeout while connecting")
+        return HTTPTimeoutError("Timeout during request")
 
 
 class SimpleAsyncHTTPClient(AsyncHTTPClient):
@@ -157,6 +186,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                     response.original_request = request  # type: ignore[attr-defined]
                     return response
                 current = self._redirected(current, proxy, response.code, location)
+                # A Location of another scheme fails the request rather than hanging it.
+                self._check_request(_RequestProxy(current, self.defaults))
         finally:
             self._release_slot()
 
@@ -216,10 +247,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         host, port = httputil.split_host_and_port(netloc)
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
-        host = self.hostname_mapping.get(host, host)
         tls = parts.scheme == "https"
         if port is None:
             port = 443 if tls else 80
+        host, port = self._mapped(host, port)
         ssl_context, ssl_key = self._ssl_context(proxy) if tls else (None, None)
         key: _PoolKey = (
             parts.scheme,
@@ -239,8 +270,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         try:
             code, reason, response_headers, buffer = await asyncio.wait_for(exchange, timeout)
         except asyncio.TimeoutError:
-            where = "while connecting" if phase.connecting else "during request"
-            raise HTTPTimeoutError(f"Timeout {where}") from None
+            raise phase.timeout() from None
         return HTTPResponse(
             proxy.request,
             code,
@@ -296,9 +326,8 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             conn = self._take_idle(key)
             reused = conn is not None
             if conn is None:
-                phase.connecting = True
-                conn = await self._connect(proxy, key, ssl_context)
-            phase.connecting = False
+                conn = await self._connect(proxy, key, ssl_context, phase)
+            phase.stage = "request"
             self._busy.add(conn)
             try:
                 result = await self._run_exchange(conn, proxy, target, headers)
@@ -317,7 +346,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             except ResponseProtocolError as e:
                 conn.abort()
                 self._busy.discard(conn)
-                raise HTTPInputError(str(e)) from None
+                raise _refused(str(e)) from None
             except BaseException:
                 conn.abort()
                 self._busy.discard(conn)
@@ -326,23 +355,50 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             self._release(key, conn)
             return result
 
+    def _mapped(self, host: str, port: int) -> tuple[str, int]:
+        """``hostname_mapping``, whose keys may be a host or a (host, port) pair mapped to a
+        host or a (host, port) pair, as Tornado's OverrideResolver takes them."""
+        mapping = self.hostname_mapping
+        if not mapping:
+            return host, port
+        target: Any = mapping.get((host, port)) or mapping.get(host)  # type: ignore[call-overload]
+        if target is None:
+            return host, port
+        if isinstance(target, tuple):
+            return target[0], int(target[1])
+        return target, port
+
     async def _connect(
-        self, proxy: _RequestProxy, key: _PoolKey, ssl_context: ssl.SSLContext | None
+        self,
+        proxy: _RequestProxy,
+        key: _PoolKey,
+        ssl_context: ssl.SSLContext | None,
+        phase: _Phase,
     ) -> HTTP1ClientProtocol:
         loop = asyncio.get_running_loop()
         host, port = key[1], key[2]
         max_header_size = proxy.max_header_size or self.max_header_size
         local_addr = (proxy.network_interface, 0) if proxy.network_interface else None
         family = socket.AF_INET if proxy.allow_ipv6 is False else socket.AF_UNSPEC
-        if self.resolver is not None:
+        if local_addr is not None:
+            try:
+                await loop.getaddrinfo(local_addr[0], 0, type=socket.SOCK_STREAM)
+            except socket.gaierror as e:
+                raise ValueError(
+                    f"Failed binding local connection end to {local_addr[0]!r}: {e}"
+                ) from None
+        if self.resolver is not None or ssl_context is not None:
+            # Step by step, so that a timeout can say which step: resolving, connecting, or
+            # the TLS handshake.
             connecting = connect_resolved(
-                self.resolver,
+                self.resolver or _LoopResolver(),
                 lambda: HTTP1ClientProtocol(max_header_size),
                 host,
                 port,
                 family=family,
                 ssl_context=ssl_context,
                 local_addr=local_addr,
+                phase=phase,
             )
         else:
             connecting = loop.create_connection(
@@ -354,10 +410,11 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
                 family=family,
                 local_addr=local_addr,
             )
+        phase.stage = "connecting"
         try:
             _, conn = await asyncio.wait_for(connecting, proxy.connect_timeout or None)
         except asyncio.TimeoutError:
-            raise HTTPTimeoutError("Timeout while connecting") from None
+            raise phase.timeout() from None
         self.connections_opened += 1
         if self._closed:
             conn.close()
@@ -384,7 +441,10 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             if proxy.body:
                 await conn.send_data(proxy.body)
             if proxy.body_producer is not None:
-                await proxy.body_producer(conn.send_data)
+                # A plain function that calls write() without awaiting is allowed too.
+                produced = proxy.body_producer(conn.send_data)
+                if produced is not None:
+                    await produced
             conn.send_end()
         event = first
         while not isinstance(event, h11.Response):
@@ -402,14 +462,15 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         redirecting = self._should_follow(proxy, code) and "Location" in headers
         if proxy.header_callback is not None and not redirecting:
             http_version = event.http_version.decode("ascii")
-            proxy.header_callback(f"HTTP/{http_version} {code} {reason}\r\n")
-            for name, value in headers.get_all():
-                proxy.header_callback(f"{name}: {value}\r\n")
-            proxy.header_callback("\r\n")
+            lines = [f"HTTP/{http_version} {code} {reason}\r\n"]
+            lines.extend(f"{name}: {value}\r\n" for name, value in headers.get_all())
+            lines.append("\r\n")
+            for line in lines:
+                await _user_callback(proxy.header_callback, line)
         max_body_size = proxy.max_body_size or self.max_body_size
         length = headers.get("Content-Length")
         if length is not None and length.isdigit() and int(length) > max_body_size:
-            raise HTTPInputError("Content-Length too long")
+            raise _refused("Content-Length too long")
         decompressor = None
         if proxy.decompress_response and headers.get("Content-Encoding", "").lower() == "gzip":
             decompressor = GzipDecompressor()
@@ -425,36 +486,43 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             if not isinstance(body_event, h11.Data):
                 continue
             data = bytes(body_event.data)
-            if decompressor is not None:
-                try:
-                    # Inflate at most one byte past what the limit still allows: a gzip bomb
-                    # grows about 1000:1, so an unbounded call could allocate far beyond it.
-                    data = decompressor.decompress(data, max_body_size - received + 1)
-                except Exception:
-                    raise HTTPInputError("Invalid gzip data in the response") from None
-                if decompressor.unconsumed_tail:
-                    # zlib stopped at the cap with input left: the body is over the limit.
-                    raise HTTPInputError("Response body too large")
-            received += len(data)
-            if received > max_body_size:
-                raise HTTPInputError("Response body too large")
-            if not data or redirecting:
+            if decompressor is None:
+                received += len(data)
+                if received > max_body_size:
+                    raise _refused("Body too long")
+                if data and not redirecting:
+                    if streaming is not None:
+                        await _user_callback(streaming, data)
+                    else:
+                        chunks.append(data)
                 continue
-            if streaming is not None:
-                streaming(data)
-            else:
-                chunks.append(data)
+            # Inflated a bounded piece at a time: a gzip bomb grows about 1000:1. With a
+            # streaming_callback each piece goes out before the next is made; either way the
+            # inflated body must fit under max_body_size.
+            while data:
+                try:
+                    piece = decompressor.decompress(data, _INFLATE_STEP)
+                except Exception:
+                    raise _refused("Invalid gzip data in the response") from None
+                data = decompressor.unconsumed_tail
+                received += len(piece)
+                if received > max_body_size:
+                    raise _refused("decompressed body too large")
+                if piece and not redirecting:
+                    if streaming is not None:
+                        await _user_callback(streaming, piece)
+                    else:
+                        chunks.append(piece)
         if decompressor is not None and not redirecting:
             try:
                 tail = decompressor.flush()
             except Exception:
-                raise HTTPInputError("Invalid gzip data in the response") from None
-            # All input was consumed under the cap, so this is at most a few buffered bytes.
+                raise _refused("Invalid gzip data in the response") from None
             if received + len(tail) > max_body_size:
-                raise HTTPInputError("Response body too large")
+                raise _refused("decompressed body too large")
             if tail:
                 if streaming is not None:
-                    streaming(tail)
+                    await _user_callback(streaming, tail)
                 else:
                     chunks.append(tail)
         return code, reason, headers, BytesIO(b"".join(chunks))
@@ -540,7 +608,7 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         context = self._ssl_contexts.get(key)
         if context is None:
             if isinstance(options, dict):
-                context = netutil.ssl_options_to_context(options, server_side=False)
+                context = listening.ssl_options_to_context(options, server_side=False)
             else:
                 context = ssl.create_default_context(cafile=proxy.ca_certs)
                 if proxy.client_cert:
@@ -552,6 +620,37 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
         return context, key
 
 
+async def _user_callback(callback: Callable[[Any], Any], arg: Any) -> None:
+    """Run a ``header_callback`` or ``streaming_callback`` (awaiting it when it is a
+    coroutine). As in Tornado, its exception is logged and the fetch fails with
+    HTTPStreamClosedError."""
+    try:
+        result = callback(arg)
+        if inspect.isawaitable(result):
+            await result
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and getattr(task, "cancelling", lambda: 0)():
+            raise  # the fetch itself is being cancelled
+        app_log.error("Uncaught exception in %r", callback, exc_info=True)
+        raise HTTPStreamClosedError("Stream closed") from None
+    except Exception:
+        app_log.error("Uncaught exception in %r", callback, exc_info=True)
+        raise HTTPStreamClosedError("Stream closed") from None
+
+
+class _LoopResolver:
+    """The loop's getaddrinfo, in the shape of a Tornado resolver."""
+
+    async def resolve(
+        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[tuple[int, Any]]:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, family=family, type=socket.SOCK_STREAM
+        )
+        return [(info[0], info[4]) for info in infos]
+
+
 async def connect_resolved(
     resolver: Any,
     protocol_factory: Callable[[], _P],
@@ -561,12 +660,18 @@ async def connect_resolved(
     family: socket.AddressFamily = socket.AF_UNSPEC,
     ssl_context: ssl.SSLContext | None = None,
     local_addr: tuple[str, int] | None = None,
+    phase: _Phase | None = None,
 ) -> tuple[asyncio.Transport, _P]:
     """Connect to ``host:port`` at the addresses ``resolver.resolve()`` gives, in order,
     until one answers. An address may be of any family the resolver names, ``AF_UNIX``
-    included. TLS is checked against ``host``, whatever the address."""
+    included. TLS is checked against ``host``, whatever the address. ``phase`` follows the
+    steps, for a timeout's message."""
     loop = asyncio.get_running_loop()
+    if phase is not None:
+        phase.stage, phase.target = "resolving", host
     addresses = await resolver.resolve(host, port, family)
+    if phase is not None:
+        phase.stage = "connecting"
     if not addresses:
         raise OSError(f"the resolver found no address for {host}:{port}")
     error: OSError | None = None
@@ -584,6 +689,8 @@ async def connect_resolved(
         except BaseException:
             sock.close()
             raise
+        if phase is not None and ssl_context is not None:
+            phase.stage, phase.target = "TLS", f"{host}:{port}"
         try:
             return await loop.create_connection(
                 protocol_factory,

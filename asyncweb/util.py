@@ -58,26 +58,74 @@ def timedelta_to_seconds(td: datetime.timedelta) -> float:
 
 
 class GzipDecompressor:
-    """Incremental gzip decoding with an output cap per call.
+    """Incremental gzip decoding with an output cap per call, as Tornado 6.6's.
 
     Bytes that did not fit under ``max_length`` stay in :attr:`unconsumed_tail`; feed them
-    back in on the next call.
+    back in on the next call. A body of several gzip members (concatenated) decodes as one;
+    anything after a member that is not another member, or a stream that stops inside a
+    member, raises ``zlib.error``.
     """
 
     def __init__(self) -> None:
-        # 16 + MAX_WBITS: expect a gzip header and trailer, not a raw zlib stream.
-        self.decompressobj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._member = _new_gzip_member()
+        self._member_started = False
+        self._tail = b""
 
-    def decompress(self, value: bytes, max_length: int = 0) -> bytes:
-        return self.decompressobj.decompress(value, max_length)
+    def decompress(self, value: bytes, max_length: int | None = None) -> bytes:
+        """Decode ``value``, returning at most ``max_length`` bytes.
+
+        Without ``max_length`` (deprecated, as in Tornado 6.6) there is no cap: a small
+        body can inflate to gigabytes.
+        """
+        if not max_length:
+            warnings.warn(
+                "GzipDecompressor.decompress() without max_length is deprecated",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            max_length = 0
+        output: list[bytes] = []
+        produced = 0
+        data = value
+        while data:
+            room = max_length - produced if max_length else 0
+            if max_length and room <= 0:
+                break  # full: what is left goes back to the caller as the tail
+            self._member_started = True
+            chunk = self._member.decompress(data, room)
+            output.append(chunk)
+            produced += len(chunk)
+            if not self._member.eof:
+                data = self._member.unconsumed_tail
+                break
+            # One member ended; what follows it must be the next member.
+            data = self._member.unused_data
+            self._member = _new_gzip_member()
+            self._member_started = False
+        self._tail = data
+        return b"".join(output)
 
     @property
     def unconsumed_tail(self) -> bytes:
-        return self.decompressobj.unconsumed_tail
+        return self._tail
 
     def flush(self) -> bytes:
-        """Return whatever output is still buffered; the object is not usable afterwards."""
-        return self.decompressobj.flush()
+        """Return whatever output is still buffered; the object is not usable afterwards.
+
+        Raises ValueError while input is left in :attr:`unconsumed_tail` (flushing it would
+        inflate it without a cap), and ``zlib.error`` when the stream ended inside a member.
+        """
+        if self._tail:
+            raise ValueError("unconsumed input left: feed unconsumed_tail back in first")
+        rest: bytes = self._member.flush()
+        if self._member_started and not self._member.eof:
+            raise zlib.error("gzip stream ended inside a member")
+        return rest
+
+
+def _new_gzip_member() -> Any:
+    # 16 + MAX_WBITS: expect a gzip header and trailer, not a raw zlib stream.
+    return zlib.decompressobj(16 + zlib.MAX_WBITS)
 
 
 def errno_from_exception(e: BaseException) -> int | None:

@@ -375,10 +375,12 @@ async def test_connect_timeout(client: AsyncHTTPClient) -> None:
         port = listener.getsockname()[1]
         with pytest.raises(HTTPTimeoutError) as info:
             await client.fetch(f"https://127.0.0.1:{port}/", connect_timeout=0.2)
-        assert info.value.code == 599 and str(info.value) == "Timeout while connecting"
+        # As Tornado: the message names the step that ran out of time.
+        tls = f"Timeout during TLS handshake with 127.0.0.1:{port}"
+        assert info.value.code == 599 and str(info.value) == tls
         with pytest.raises(HTTPTimeoutError) as info:
             await client.fetch(f"https://127.0.0.1:{port}/", request_timeout=0.2)
-        assert str(info.value) == "Timeout while connecting"
+        assert str(info.value) == tls
 
 
 async def test_connection_refused_is_599(client: AsyncHTTPClient) -> None:
@@ -483,7 +485,7 @@ async def test_expect_100_continue(base: str, client: AsyncHTTPClient) -> None:
 async def test_body_and_header_limits(base: str, client: AsyncHTTPClient) -> None:
     with pytest.raises(HTTPInputError, match="Content-Length too long"):
         await client.fetch(base + "/big", max_body_size=1000, decompress_response=False)
-    with pytest.raises(HTTPInputError, match="too large"):
+    with pytest.raises(HTTPInputError, match="Body too long"):
         await client.fetch(base + "/chunks", max_body_size=1000, decompress_response=False)
     with pytest.raises(HTTPInputError):
         await client.fetch(base + "/echo", max_header_size=50)
