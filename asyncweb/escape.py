@@ -1,6 +1,8 @@
-"""Escaping and unescaping for HTML, URLs and JSON, and str/bytes conversion.
+"""Escaping and unescaping for HTML, URLs and JSON, str/bytes conversion, and query strings
+parsed with their values kept as bytes.
 
-Behaviour follows Tornado's ``tornado.escape``; the implementation is our own.
+Behaviour follows Tornado's ``tornado.escape``; the implementation is our own. A leaf module:
+it imports nothing of asyncweb, so every layer may use it.
 """
 
 from __future__ import annotations
@@ -257,11 +259,39 @@ def _unquote_to_bytes(value: str | bytes) -> bytes:
     return bytes(out)
 
 
-def __getattr__(name: str) -> Any:
-    # Tornado 6.6 also has parse_qs_bytes here; it lives with the other query-string helpers,
-    # and is looked up on use so this leaf module imports nothing of the HTTP layer.
-    if name == "parse_qs_bytes":
-        from asyncweb.httputil.urls import parse_qs_bytes
+def parse_qs_bytes(
+    qs: str | bytes,
+    keep_blank_values: bool = False,
+    strict_parsing: bool = False,
+    *,
+    max_num_fields: int | None = None,
+) -> dict[str, list[bytes]]:
+    """Like :func:`urllib.parse.parse_qs`, but values stay bytes.
 
-        return parse_qs_bytes
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    Percent-escapes are decoded to raw bytes (the charset is the application's business, see
+    ``RequestHandler.decode_argument``). Names are ``str`` decoded as latin-1, as in Tornado,
+    so a non-ASCII name appears as its UTF-8 bytes read as latin-1. More than
+    ``max_num_fields`` fields (one more than the ``&`` separators) raise ValueError.
+    """
+    if isinstance(qs, bytes):
+        qs = qs.decode("latin-1")
+    if max_num_fields is not None and qs and qs.count("&") >= max_num_fields:
+        raise ValueError(f"more than {max_num_fields} fields")
+    if not strict_parsing and "%" not in qs and "+" not in qs:
+        # Nothing to unescape (the common query): the same answer as below without the
+        # per-field unquote and the second pass over the pairs. ";" is no separator in either.
+        arguments: dict[str, list[bytes]] = {}
+        for field in qs.split("&"):
+            name, _, value = field.partition("=")
+            if not value and (not field or not keep_blank_values):
+                continue
+            values = arguments.get(name)
+            if values is None:
+                arguments[name] = [value.encode("latin-1")]
+            else:
+                values.append(value.encode("latin-1"))
+        return arguments
+    parsed = urllib.parse.parse_qs(
+        qs, keep_blank_values, strict_parsing, encoding="latin-1", errors="strict"
+    )
+    return {name: [value.encode("latin-1") for value in values] for name, values in parsed.items()}

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from asyncweb import httputil
 from asyncweb.httputil.body import BodySpool
+from asyncweb.listening import _ListeningServer, is_valid_ip, ssl_options_to_context
 from asyncweb.log import app_log
-from asyncweb.netutil import _ListeningServer, is_valid_ip, ssl_options_to_context
 from asyncweb.protocol import H11ReferenceProtocol, HTTP1Params, HTTP1ServerProtocol
 
 if TYPE_CHECKING:
@@ -111,13 +111,13 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
         """Serve on the sockets from :meth:`bind`.
 
         With ``num_processes`` other than 1, first fork that many processes (``None`` or
-        <= 0: one per CPU) with ``process.fork_processes``; each serves the shared sockets
+        <= 0: one per CPU) with ``prefork.fork_processes``; each serves the shared sockets
         on its own loop. Call it before any loop has been created in this process.
         """
         if num_processes != 1:
-            from asyncweb import process
+            from asyncweb import prefork
 
-            process.fork_processes(num_processes, max_restarts)
+            prefork.fork_processes(num_processes, max_restarts)
         self._start_pending()
 
     def stop(self) -> None:

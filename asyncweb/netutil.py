@@ -1,184 +1,27 @@
-"""Socket helpers: listening sockets and TLS contexts, with Tornado's names."""
+"""Tornado's ``tornado.netutil``: socket helpers on the IOLoop (``add_accept_handler``, name
+resolvers), with the listening-socket and TLS helpers of :mod:`asyncweb.listening` under
+their Tornado names."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import errno
-import ipaddress
-import os
 import socket
 import ssl
-import stat
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+# Binding and listening live in the HTTP layer's asyncweb.listening; Tornado's names stay here.
+from asyncweb.listening import _DEFAULT_BACKLOG as _DEFAULT_BACKLOG
+from asyncweb.listening import _SSL_PARAMS as _SSL_PARAMS
+from asyncweb.listening import _ListeningServer as _ListeningServer
+from asyncweb.listening import bind_sockets as bind_sockets
+from asyncweb.listening import bind_unix_socket as bind_unix_socket
+from asyncweb.listening import is_valid_ip as is_valid_ip
+from asyncweb.listening import ssl_options_to_context as ssl_options_to_context
 from asyncweb.log import app_log
 from asyncweb.util import Configurable
-
-_DEFAULT_BACKLOG = 128
-
-# Keys of Tornado-style ``ssl_options`` dicts we understand.
-_SSL_PARAMS = frozenset(("ssl_version", "certfile", "keyfile", "cert_reqs", "ca_certs", "ciphers"))
-
-
-def bind_sockets(
-    port: int,
-    address: str | None = None,
-    family: socket.AddressFamily = socket.AF_UNSPEC,
-    backlog: int = _DEFAULT_BACKLOG,
-    flags: int | None = None,
-    reuse_port: bool = False,
-) -> list[socket.socket]:
-    """Create listening, non-blocking sockets on ``address:port`` (every address if None).
-
-    ``port=0`` picks a free port; when ``address`` resolves to several addresses (IPv4 and
-    IPv6 for ``localhost``) they all share the port chosen for the first.
-    """
-    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
-        raise ValueError("the platform doesn't support SO_REUSEPORT")
-    if address == "":
-        address = None
-    if not socket.has_ipv6 and family == socket.AF_UNSPEC:
-        family = socket.AF_INET
-    if flags is None:
-        flags = socket.AI_PASSIVE
-    infos = sorted(
-        socket.getaddrinfo(address, port, family, socket.SOCK_STREAM, 0, flags),
-        key=lambda info: info[0],
-    )
-    sockets: list[socket.socket] = []
-    try:
-        _bind_each(infos, port, address, backlog, reuse_port, sockets)
-    except BaseException:
-        # Do not leak the sockets already bound when a later address fails.
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
-
-
-def _bind_each(
-    infos: list[tuple[Any, ...]],
-    port: int,
-    address: str | None,
-    backlog: int,
-    reuse_port: bool,
-    sockets: list[socket.socket],
-) -> None:
-    bound_port: int | None = None
-    seen: set[tuple[Any, ...]] = set()
-    for af, socktype, proto, _canon, sockaddr in infos:
-        key = (af, sockaddr)
-        if key in seen:
-            continue
-        seen.add(key)
-        if af == socket.AF_INET6 and len(sockaddr) > 3 and sockaddr[3] != 0:
-            # Link-local addresses with a scope id need more care than a server default.
-            continue
-        try:
-            sock = socket.socket(af, socktype, proto)
-        except OSError as err:
-            if err.errno == errno.EAFNOSUPPORT:
-                continue
-            raise
-        try:
-            if os.name != "nt":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if af == socket.AF_INET6:
-                # Keep IPv6 sockets to IPv6 so the IPv4 socket can share the port.
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            if port == 0 and bound_port is not None:
-                sockaddr = (sockaddr[0], bound_port, *sockaddr[2:])
-            sock.setblocking(False)
-            try:
-                sock.bind(sockaddr)
-            except OSError as err:
-                if (
-                    err.errno == errno.EADDRNOTAVAIL
-                    and address == "localhost"
-                    and sockaddr[0] == "::1"
-                ):
-                    # Hosts (containers, mostly) where IPv6 is half there: "localhost"
-                    # resolves to ::1 but it cannot be bound. Serve on IPv4 only.
-                    sock.close()
-                    continue
-                raise
-            bound_port = sock.getsockname()[1]
-            sock.listen(backlog)
-        except BaseException:
-            sock.close()
-            raise
-        sockets.append(sock)
-
-
-def bind_unix_socket(
-    file: str, mode: int = 0o600, backlog: int = _DEFAULT_BACKLOG
-) -> socket.socket:
-    """A listening Unix socket at ``file``, replacing a stale socket file left there."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setblocking(False)
-        if file.startswith("\0"):
-            # Linux abstract namespace: no file system entry to check, replace or chmod.
-            sock.bind(file)
-        else:
-            try:
-                st = os.stat(file)
-            except FileNotFoundError:
-                pass
-            else:
-                if not stat.S_ISSOCK(st.st_mode):
-                    raise ValueError(f"file {file} exists and is not a socket")
-                os.remove(file)
-            sock.bind(file)
-            os.chmod(file, mode)
-        sock.listen(backlog)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def ssl_options_to_context(
-    ssl_options: dict[str, Any] | ssl.SSLContext, server_side: bool | None = True
-) -> ssl.SSLContext:
-    """Accept an ``SSLContext`` as is, or build one from Tornado's ``ssl_options`` dict."""
-    if isinstance(ssl_options, ssl.SSLContext):
-        return ssl_options
-    if not isinstance(ssl_options, dict):
-        raise TypeError(f"ssl_options must be a dict or an SSLContext, not {type(ssl_options)!r}")
-    unknown = set(ssl_options) - _SSL_PARAMS
-    if unknown:
-        raise ValueError(f"unknown ssl_options keys: {sorted(unknown)}")
-    purpose = ssl.Purpose.CLIENT_AUTH if server_side else ssl.Purpose.SERVER_AUTH
-    context = ssl.create_default_context(purpose)
-    if "ssl_version" in ssl_options:
-        context = ssl.SSLContext(ssl_options["ssl_version"])
-    if "certfile" in ssl_options:
-        context.load_cert_chain(ssl_options["certfile"], ssl_options.get("keyfile"))
-    if "cert_reqs" in ssl_options:
-        if ssl_options["cert_reqs"] == ssl.CERT_NONE:
-            # Client contexts check host names, which CERT_NONE cannot coexist with.
-            context.check_hostname = False
-        context.verify_mode = ssl_options["cert_reqs"]
-    if "ca_certs" in ssl_options:
-        context.load_verify_locations(ssl_options["ca_certs"])
-    if "ciphers" in ssl_options:
-        context.set_ciphers(ssl_options["ciphers"])
-    return context
-
-
-def is_valid_ip(ip: str) -> bool:
-    """True for a literal IPv4 or IPv6 address (never a name lookup)."""
-    try:
-        ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return True
 
 
 def ssl_wrap_socket(
@@ -242,110 +85,6 @@ def add_accept_handler(
 
     io_loop.add_handler(sock, accept_ready, IOLoop.READ)
     return remove_handler
-
-
-# -- serving on listening sockets ---------------------------------------------------------------
-
-
-class _ListeningServer:
-    """The socket half shared by ``HTTPServer`` and ``TCPServer``: ``listen``/``bind``/
-    ``add_sockets`` put each listening socket under ``loop.create_server`` with the subclass's
-    ``_make_protocol``; ``_stop_listening`` undoes all of it. Subclasses set ``_ssl_context``
-    and call ``_init_listening()`` in ``__init__``.
-    """
-
-    _ssl_context: ssl.SSLContext | None
-
-    def _init_listening(self) -> None:
-        # {fd: listening socket}, as Tornado's TCPServer has it (tools read its values()).
-        self._sockets: dict[int, socket.socket] = {}
-        self._pending_sockets: list[socket.socket] = []
-        self._starting: list[asyncio.Task[asyncio.AbstractServer]] = []
-        self._servers: list[asyncio.AbstractServer] = []
-        self._started = False
-        self._stopped = False
-
-    def _make_protocol(self) -> asyncio.BaseProtocol:
-        raise NotImplementedError()
-
-    def listen(
-        self,
-        port: int,
-        address: str | None = None,
-        family: socket.AddressFamily = socket.AF_UNSPEC,
-        backlog: int = _DEFAULT_BACKLOG,
-        flags: int | None = None,
-        reuse_port: bool = False,
-    ) -> None:
-        """Bind ``address:port`` (every interface when None) and serve on the current IOLoop."""
-        self.add_sockets(bind_sockets(port, address, family, backlog, flags, reuse_port))
-
-    def bind(
-        self,
-        port: int,
-        address: str | None = None,
-        family: socket.AddressFamily = socket.AF_UNSPEC,
-        backlog: int = _DEFAULT_BACKLOG,
-        flags: int | None = None,
-        reuse_port: bool = False,
-    ) -> None:
-        """Bind now, serve after ``start()`` (at once if it has already run)."""
-        sockets = bind_sockets(port, address, family, backlog, flags, reuse_port)
-        if self._started:
-            self.add_sockets(sockets)
-        else:
-            self._pending_sockets.extend(sockets)
-
-    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
-        """Serve on already-listening sockets (from ``bind_sockets``)."""
-        from asyncweb.ioloop import IOLoop
-
-        loop = IOLoop.current().asyncio_loop
-        for sock in sockets:
-            self._sockets[sock.fileno()] = sock
-            task = loop.create_task(
-                loop.create_server(self._make_protocol, sock=sock, ssl=self._ssl_context)
-            )
-            self._starting.append(task)
-            task.add_done_callback(self._server_started)
-
-    def add_socket(self, socket: socket.socket) -> None:
-        self.add_sockets([socket])
-
-    def _start_pending(self) -> None:
-        self._started = True
-        sockets, self._pending_sockets = self._pending_sockets, []
-        self.add_sockets(sockets)
-
-    def _server_started(self, task: asyncio.Task[asyncio.AbstractServer]) -> None:
-        self._starting.remove(task)
-        if task.cancelled():
-            return
-        if task.exception() is not None:
-            app_log.error("could not start serving", exc_info=task.exception())
-            return
-        if self._stopped:
-            task.result().close()
-        else:
-            self._servers.append(task.result())
-
-    def _stop_listening(self) -> None:
-        """Stop accepting and close the listening sockets; idempotent."""
-        if self._stopped:
-            return
-        self._stopped = True
-        for task in self._starting:
-            task.cancel()
-        for server in self._servers:
-            server.close()
-        self._servers.clear()
-        for sock in [*self._sockets.values(), *self._pending_sockets]:
-            sock.close()
-        self._sockets.clear()
-        self._pending_sockets.clear()
-
-
-# -- name resolution ---------------------------------------------------------------------------
 
 
 def _resolve_addr(

@@ -194,7 +194,7 @@ def test_util_helpers() -> None:
 
 def test_escape_helpers() -> None:
     assert escape._unquote_to_bytes(b"%41%3d+%%") == b"A=+%%"
-    parse_qs_bytes = escape.parse_qs_bytes  # looked up lazily, from httputil
+    parse_qs_bytes = escape.parse_qs_bytes  # its home, as in Tornado; httputil re-exports it
     assert parse_qs_bytes is httputil.parse_qs_bytes
     assert parse_qs_bytes(b"a=1&a=%41") == {"a": [b"1", b"A"]}
 

@@ -1,11 +1,14 @@
 """URL and query-string helpers: adding arguments to a URL, splitting a host from its port,
-and query strings parsed with their values kept as bytes."""
+and (re-exported from :mod:`asyncweb.escape`, where Tornado has it) query strings parsed with
+their values kept as bytes."""
 
 from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
 from typing import AnyStr
+
+from asyncweb.escape import parse_qs_bytes as parse_qs_bytes
 
 
 def url_concat(
@@ -52,41 +55,3 @@ def qs_to_qsl(qs: Mapping[str, list[AnyStr]]) -> Iterator[tuple[str, AnyStr]]:
     for name, values in qs.items():
         for value in values:
             yield (name, value)
-
-
-def parse_qs_bytes(
-    qs: str | bytes,
-    keep_blank_values: bool = False,
-    strict_parsing: bool = False,
-    *,
-    max_num_fields: int | None = None,
-) -> dict[str, list[bytes]]:
-    """Like :func:`urllib.parse.parse_qs`, but values stay bytes.
-
-    Percent-escapes are decoded to raw bytes (the charset is the application's business, see
-    ``RequestHandler.decode_argument``). Names are ``str`` decoded as latin-1, as in Tornado,
-    so a non-ASCII name appears as its UTF-8 bytes read as latin-1. More than
-    ``max_num_fields`` fields (one more than the ``&`` separators) raise ValueError.
-    """
-    if isinstance(qs, bytes):
-        qs = qs.decode("latin-1")
-    if max_num_fields is not None and qs and qs.count("&") >= max_num_fields:
-        raise ValueError(f"more than {max_num_fields} fields")
-    if not strict_parsing and "%" not in qs and "+" not in qs:
-        # Nothing to unescape (the common query): the same answer as below without the
-        # per-field unquote and the second pass over the pairs. ";" is no separator in either.
-        arguments: dict[str, list[bytes]] = {}
-        for field in qs.split("&"):
-            name, _, value = field.partition("=")
-            if not value and (not field or not keep_blank_values):
-                continue
-            values = arguments.get(name)
-            if values is None:
-                arguments[name] = [value.encode("latin-1")]
-            else:
-                values.append(value.encode("latin-1"))
-        return arguments
-    parsed = urllib.parse.parse_qs(
-        qs, keep_blank_values, strict_parsing, encoding="latin-1", errors="strict"
-    )
-    return {name: [value.encode("latin-1") for value in values] for name, values in parsed.items()}
