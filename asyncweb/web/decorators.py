@@ -41,7 +41,9 @@ def removeslash(method: _Method) -> _Method:
                 uri = path.rstrip("/")
                 if _names_other_host(uri):
                     # "//evil.com//" would redirect to "//evil.com": another site.
-                    raise HTTPError(403, "refusing to redirect to %r: it names another host", uri)
+                    raise HTTPError(
+                        403, "cannot redirect path to %r: it would name another host", uri
+                    )
                 if uri:  # "/" itself has nowhere shorter to go
                     if self.request.query:
                         uri += "?" + self.request.query
@@ -65,7 +67,9 @@ def addslash(method: _Method) -> _Method:
                 uri = path + "/"
                 if _names_other_host(uri):
                     # "//evil.com" would redirect to "//evil.com/": another site.
-                    raise HTTPError(403, "refusing to redirect to %r: it names another host", uri)
+                    raise HTTPError(
+                        403, "cannot redirect path to %r: it would name another host", uri
+                    )
                 if self.request.query:
                     uri += "?" + self.request.query
                 self.redirect(uri, permanent=True)

@@ -828,8 +828,12 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
             method = self.request.method
             if method not in self.SUPPORTED_METHODS:
                 raise HTTPError(405)
-            if method not in _XSRF_SAFE_METHODS and self.application.settings.get("xsrf_cookies"):
-                self.check_xsrf_cookie()
+            if method not in _XSRF_SAFE_METHODS:
+                settings = self.application.settings
+                if settings.get("cross_origin_protection"):
+                    self._check_cross_origin()
+                if settings.get("xsrf_cookies"):
+                    self.check_xsrf_cookie()
             if args:
                 self.path_args = [self.decode_argument(a) for a in args]  # type: ignore[arg-type]
             if kwargs:
@@ -1014,6 +1018,10 @@ class ErrorHandler(RequestHandler):
         # An error page must not turn into a 403 because a form lacked its token.
         pass
 
+    def _check_cross_origin(self) -> None:
+        # Nor because the request came from another origin.
+        pass
+
 
 class RedirectHandler(RequestHandler):
     """Redirects to ``url`` (``{0}``/``{name}`` are filled from the path's groups), keeping
@@ -1034,9 +1042,10 @@ class RedirectHandler(RequestHandler):
         except ValueError:
             same_site = False
         if not same_site:
-            raise HTTPError(400, "redirect target %r leaves the configured site", to_url)
+            # Tornado's wording, which log filters match on.
+            raise HTTPError(400, "Redirect URL cannot change the scheme or netloc: %r", to_url)
         if _UNSAFE_HEADER_VALUE.search(to_url):
-            raise HTTPError(400, "redirect target %r has control characters", to_url)
+            raise HTTPError(400, "Redirect URL contains invalid characters: %r", to_url)
         self.redirect(to_url, permanent=self._permanent)
 
     def _keeps_destination(self, to_url: str) -> bool:
