@@ -78,7 +78,6 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
             body_timeout=body_timeout,
             no_keep_alive=no_keep_alive,
             decompress=decompress_request,
-            chunk_size=chunk_size or defaults.chunk_size,
             pure_h11=pure_h11,
             http_parser=http_parser,
             max_connections_per_address=max_connections_per_address,

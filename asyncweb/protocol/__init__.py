@@ -8,8 +8,8 @@ by servers that turn it on, so it is not re-exported here.
 """
 
 from asyncweb.protocol.client import HTTP1ClientProtocol as HTTP1ClientProtocol
+from asyncweb.protocol.h11_reference import H11ReferenceProtocol
 from asyncweb.protocol.http1 import (
-    H11ReferenceProtocol,
     HTTP1Params,
     HTTP1ServerProtocol,
     HTTPOutputError,

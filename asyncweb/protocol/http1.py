@@ -1,9 +1,11 @@
-"""HTTP/1.1 server connections: an ``asyncio.Protocol`` reading requests as h11 events.
+"""HTTP/1.1 server connections: the lifecycle of one connection, as an ``asyncio.Protocol``.
 
 This layer knows bytes, h11 events, limits, flow control and timeouts. It hands each request to
 a :class:`RequestReceiver` made by the server above it and offers that request's response side
 (``write_headers`` / ``write`` / ``finish``), so it imports nothing from the framework. Requests
-are read by a parser with ``h11.Connection``'s interface (see ``request_parser``).
+are read by a parser with ``h11.Connection``'s interface, which also keeps the head's hygiene
+(see ``request_parser``); response heads are framed by ``response_head.frame_response``. The
+pure-h11 reference variant overrides the ``_encode_*`` and parser hooks (``h11_reference``).
 
 One request is handled at a time. Pipelined requests wait in the parser's buffer (it answers
 ``PAUSED`` until the current exchange is over), which keeps responses strictly in order.
@@ -24,41 +26,37 @@ from typing import Any, NamedTuple, Protocol, cast
 
 import h11
 
+from asyncweb.protocol.errors import HTTPOutputError, StreamClosedError
 from asyncweb.protocol.request_parser import (
+    EMPTY_LINE_STARTS,
     HEAD_READERS,
+    HeadFacts,
     HeadFirstConnection,
     HeadReader,
     httptools_missing,
     read_head_h11,
-    refuse_control_characters,
 )
+from asyncweb.protocol.response_head import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, frame_response
 
 try:  # to judge a chunk-size line as soon as it arrives (see _chunk_refused)
     from h11._readers import ChunkedReader as _ChunkedReader
 except ImportError:  # pragma: no cover - a future h11 may move it; h11's own limits remain
     _ChunkedReader = None  # type: ignore[assignment,misc]
 
-log = logging.getLogger("asyncweb.general")
+__all__ = [
+    "HTTP1Params",
+    "HTTP1ServerProtocol",
+    "HTTPOutputError",
+    "MalformedRequestLog",
+    "RequestReceiver",
+    "StreamClosedError",
+    "SwitchedProtocol",
+]
 
-# What may start an empty line, which is ignored where a request line is expected.
-_EMPTY_LINE_STARTS = (b"\r", b"\n")
+log = logging.getLogger("asyncweb.general")
 
 # Pipelined bytes we accept beyond the request being handled before we stop reading the socket.
 _PIPELINE_BUFFER_LIMIT = 65536
-
-
-class HTTPOutputError(ValueError):
-    """A response the protocol can't send as asked: a head with a line break or NUL, a bad
-    header name, or a body longer or shorter than its Content-Length. (``httputil`` exports
-    it under the same name, as Tornado does.)"""
-
-
-class StreamClosedError(OSError):
-    """Raised by writes on a connection that is already closed."""
-
-    def __init__(self, real_error: BaseException | None = None) -> None:
-        super().__init__("Stream is closed")
-        self.real_error = real_error
 
 
 @dataclass
@@ -112,8 +110,6 @@ class HTTP1Params:
         limits = [t for t in (self.idle_connection_timeout, self.header_timeout) if t]
         self.head_timeout = min(limits) if limits else None
         self.read_head = HEAD_READERS[self.http_parser]
-
-    chunk_size: int = 65536
 
 
 class MalformedRequestLog:
@@ -171,6 +167,9 @@ class RequestParser(Protocol):
     @property
     def they_are_waiting_for_100_continue(self) -> bool: ...
 
+    # The headers of the last request next_event returned, scanned once (see scan_head).
+    facts: HeadFacts | None
+
 
 class StartLine(Protocol):
     @property
@@ -215,9 +214,6 @@ class RequestReceiver(Protocol):
     def connection_lost(self) -> None: ...
 
 
-_BODYLESS_STATUSES = frozenset((204, 304))
-
-
 class HTTP1ServerProtocol(asyncio.Protocol):
     """Serves HTTP/1.x on one connection. Also the ``request_conn`` the framework writes to."""
 
@@ -241,8 +237,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_done_future",
         "_drain_waiters",
         "_empty_body",
-        "_h11",
-        "_h11_has_data",
         "_head_only",
         "_head_pending",
         "_http10",
@@ -251,14 +245,14 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_loop",
         "_max_body_size",
         "_on_closed",
+        "_parser",
+        "_parser_has_data",
         "_processing",
         "_reading_paused",
         "_receiver",
         "_request_done",
         "_response_done",
         "_response_started",
-        "_scan_tail",
-        "_scanning_head",
         "_start_request",
         "_successor",
         "_switching",
@@ -273,9 +267,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "transport",
     )
 
-    # A bodiless request is complete once its head is in (see _head_accepted).
-    _end_empty_requests_early = True
-
     def __init__(
         self,
         start_request: Callable[[HTTP1ServerProtocol], RequestReceiver],
@@ -288,13 +279,13 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self.context = context
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
-        # An idle connection has no h11 connection of its own: see _fresh_h11.
-        self._h11: RequestParser = _NO_H11
+        # An idle connection has no parser of its own: see _new_parser.
+        self._parser: RequestParser = _NO_PARSER
         self.transport: asyncio.Transport | None = None
         self._receiver: RequestReceiver | None = None
         self._keep_alive = True  # this exchange may be followed by another
         self._http10 = False
-        self._body_mode = _NO_BODY
+        self._body_mode = NO_BODY
         self._body_remaining = 0
         self._chunked_in = False  # the request body is chunked
         self._declared_length: int | None = None
@@ -330,10 +321,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._idle = True
-        self._h11_has_data = False
+        self._parser_has_data = False
         self._unchecked_bytes = 0
-        self._scanning_head = True
-        self._scan_tail = b""
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -366,26 +355,13 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closed:
             return
-        if self._idle and data[:1] in _EMPTY_LINE_STARTS:
-            # RFC 9112 2.2: empty lines before a request line (old clients send a CRLF after a
-            # POST body) are ignored, as Tornado does; h11 would answer them with a 400.
-            data = data.lstrip(b"\r\n")
-            if not data:
-                return
-        if self._scanning_head:
-            tail = self._scan_tail
-            self._scan_tail = data[-3:]
-            # Cheap test first; the exact one only when something looks like a fold.
-            straddles = tail.endswith(b"\n") and data[:1] in (b" ", b"\t")
-            if (straddles or b"\n " in data or b"\n\t" in data) and self._head_has_obs_fold(
-                tail, data
-            ):
-                self._bad_request(400, "obsolete line folding is not allowed")
-                return
-        if self._h11 is _NO_H11:
-            self._h11 = self._fresh_h11()
-        self._h11.receive_data(data)
-        self._h11_has_data = True
+        parser = self._parser
+        if parser is _NO_PARSER:
+            parser = self._parser = self._new_parser()
+        parser.receive_data(data)
+        if self._idle and data[:1] in EMPTY_LINE_STARTS and not parser.trailing_data[0]:
+            return  # only empty lines, which the parser dropped: still idle
+        self._parser_has_data = True
         self._unchecked_bytes += len(data)
         if self._idle:
             # First bytes of a request head: from now on the head has header_timeout to arrive.
@@ -402,8 +378,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         # A peer that closes while we still owe it a response is treated as gone (as Tornado
         # does), so long-poll handlers learn about it at once.
         if not self._closed:
-            if self._h11 is not _NO_H11:
-                self._h11.receive_data(b"")
+            if self._parser is not _NO_PARSER:
+                self._parser.receive_data(b"")
             self._shutdown(None)
         return None
 
@@ -432,8 +408,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._processing = True
         try:
             while not self._closed and not self.detached and self._waiting_for_app is None:
-                if not self._h11_has_data:
-                    # A fresh h11 connection with nothing buffered: no event to look for.
+                if not self._parser_has_data:
+                    # A fresh parser with nothing buffered: no event to look for.
                     if self._reading_paused:
                         self._resume_reading()
                     return
@@ -444,7 +420,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                     self._limit_pipeline_buffer()
                     return
                 try:
-                    event = self._h11.next_event()
+                    event = self._parser.next_event()
                 except h11.RemoteProtocolError as err:
                     self._bad_request(err.error_status_hint, str(err))
                     return
@@ -490,7 +466,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._bad_request(505, f"unsupported HTTP version {version.decode('latin-1')}")
             return
         self._idle = False
-        self._scanning_head = False
         if self._unchecked_bytes > self.params.max_header_size:
             # h11 only bounds incomplete heads; one that arrived whole is measured here. The
             # counter is an upper bound on the bytes any buffered head can have, so this runs
@@ -498,21 +473,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             if _head_size(request) > self.params.max_header_size:
                 self._bad_request(431, "request head too large")
                 return
-            self._unchecked_bytes = len(self._h11.trailing_data[0])
+            self._unchecked_bytes = len(self._parser.trailing_data[0])
         self._head_only = request.method == b"HEAD"
-        headers = _header_pairs(request.headers)
-        declared: int | None = None
-        gzipped = chunked = False
-        connection = b""
-        for name, value in headers:
-            if name == b"content-length":
-                declared = int(value)
-            elif name == b"connection":
-                connection = value.lower()
-            elif name == b"content-encoding":
-                gzipped = value.strip().lower() == b"gzip"
-            elif name == b"transfer-encoding":
-                chunked = True
+        facts = self._parser.facts
+        assert facts is not None
+        headers, declared, chunked, connection, gzipped, _ = facts
         # RFC 9112 6.3: neither Content-Length nor Transfer-Encoding means no body at all.
         self._empty_body = not chunked and not declared
         self._chunked_in = chunked
@@ -561,12 +526,16 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if declared is not None and declared > self._max_body_size:
             self._reject_body(f"Content-Length {declared} exceeds {self._max_body_size}")
             return
-        if self._empty_body and self._end_empty_requests_early:
-            # No need to ask h11 for the EndOfMessage it is bound to produce next; the next
-            # exchange starts on a fresh h11 connection anyway.
+        if self._empty_body and self._ends_with_head():
             self._on_request_end()
-        elif self._h11.they_are_waiting_for_100_continue:
+        elif self._parser.they_are_waiting_for_100_continue:
             self._send_continue()
+
+    def _ends_with_head(self) -> bool:
+        """A request without a body is over once its head is in: no need to ask the parser
+        for the EndOfMessage it is bound to produce next, as the next exchange starts on a
+        new parser anyway."""
+        return True
 
     def _on_body(self, data: bytes) -> None:
         if self._decompressor is not None:
@@ -588,7 +557,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         """Judge a chunked body by its chunk-size lines as they come, not by the bytes they
         announce: more than 16 hex digits is a 400 before the line even ends, a chunk that
         would take the body past its limit a 413. True when the request was refused."""
-        parser = self._h11
+        parser = self._parser
         connection = (
             parser
             if isinstance(parser, h11.Connection)
@@ -652,10 +621,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._closing_after_response or not self._keep_alive:
             self.close()
             return
-        buffered = self._restart_h11()
-        if buffered is None:
+        restarted = self._restart_parser(self._parser)
+        if restarted is None:
             self.close()
             return
+        self._parser, buffered = restarted
+        self._parser_has_data = bool(buffered)
         self._receiver = None
         self._close_callback = None  # it belonged to the finished request
         self._response_started = self._response_done = self._request_done = False
@@ -668,7 +639,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._process()
 
     def _limit_pipeline_buffer(self) -> None:
-        if not self._reading_paused and len(self._h11.trailing_data[0]) > _PIPELINE_BUFFER_LIMIT:
+        buffered = self._parser.trailing_data[0]
+        if not self._reading_paused and len(buffered) > _PIPELINE_BUFFER_LIMIT:
             self._reading_paused = True
             if self.transport is not None:
                 self.transport.pause_reading()
@@ -692,70 +664,45 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         # Not checked here for a closing transport (a failed send): one write more is harmless
         # (the transport counts it), and the head is on every request's path.
         code = start_line.code
-        reason = start_line.reason
-        status_line = _status_lines.get((code, reason))
-        if status_line is None:
-            status_line = _status_line(code, reason)
-        lines = [status_line]
-        content_length: str | None = None
-        close = not self._keep_alive or self._closing_after_response
         if code == 101:
-            # The upgrade's own Connection header goes out as given; no framing follows.
-            self._switching = True
-            close = False
-        kinds = _header_kinds
-        for name, value in headers.get_all():
-            kind = kinds.get(name)
-            if kind is None:
-                kind = _header_kind(name)
-            if kind:
-                if kind == _CONTENT_LENGTH:
-                    content_length = value  # written below, unless the status forbids it
-                elif kind == _CONNECTION:
-                    if self._switching:
-                        lines.append(f"{name}: {value}\r\n")
-                        continue
-                    # We own the connection's fate; an explicit "close" is honoured.
-                    close = close or "close" in value.lower()
-                continue  # Transfer-Encoding too: framing is decided below
-            lines.append(f"{name}: {value}\r\n")
-        if self._head_only or code in _BODYLESS_STATUSES or code < 200:
-            self._body_mode = _NO_BODY
-            if content_length is not None and (code < 200 or code == 204):
-                content_length = None  # RFC 9110 8.6: never on 1xx and 204
-        elif content_length is not None:
-            self._body_mode = _LENGTH
-            self._body_remaining = _parse_length(content_length)
-        elif not self._http10:
-            self._body_mode = _CHUNKED
-            lines.append("Transfer-Encoding: chunked\r\n")
-        else:
-            self._body_mode = _UNTIL_CLOSE
-            close = True
-        if content_length is not None:
-            lines.append(f"Content-Length: {content_length}\r\n")
+            self._switching = True  # no framing follows; see switch_protocol
+        data, self._body_mode, close = self._encode_head(
+            code,
+            start_line.reason,
+            headers.get_all(),
+            chunk,
+            not self._keep_alive or self._closing_after_response,
+        )
         if close:
             self._keep_alive = False
-            lines.append("Connection: close\r\n")
-        elif self._http10 and not self._switching:
-            lines.append("Connection: keep-alive\r\n")
-        head = "".join(lines)
-        # A CR, LF or NUL inside a name, value or reason would split or end the head early.
-        if head.count("\n") != len(lines) or head.count("\r") != len(lines) or "\0" in head:
-            raise HTTPOutputError(f"response head contains a line break or NUL: {head!r}")
-        data = head.encode("latin-1") + b"\r\n"
         self._response_started = True
-        if chunk:
-            if self._body_mode == _LENGTH and len(chunk) <= self._body_remaining:
-                self._body_remaining -= len(chunk)  # the usual whole-body response
-                data += chunk
-            else:
-                data += self._frame(chunk)
         assert self.transport is not None
         self.transport.write(data)
         if self._write_paused:
             return self._drain_waiter()
         return self._done_future
+
+    def _encode_head(
+        self,
+        code: int,
+        reason: str,
+        headers: Iterable[tuple[str, str]],
+        chunk: bytes | None,
+        close: bool,
+    ) -> tuple[bytes, int, bool]:
+        """The response head's bytes (with ``chunk`` framed after it), its body mode and
+        whether the connection must close after the response."""
+        head, mode, self._body_remaining, close = frame_response(
+            code, reason, headers, self._head_only, self._http10, close
+        )
+        if chunk:
+            self._body_mode = mode
+            if mode == LENGTH and len(chunk) <= self._body_remaining:
+                self._body_remaining -= len(chunk)  # the usual whole-body response
+                head += chunk
+            else:
+                head += self._frame(chunk)
+        return head, mode, close
 
     def write(self, chunk: bytes) -> asyncio.Future[None]:
         """Send a body chunk. The future fails with StreamClosedError once the peer is gone,
@@ -765,7 +712,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             return self._closed_future()
         if not self._response_started:
             raise RuntimeError("write() before write_headers()")
-        if not chunk or self._body_mode == _NO_BODY:
+        if not chunk or self._body_mode == NO_BODY:
             return self._done_future
         future = self._write_out(self._frame(chunk))
         if future is self._done_future:
@@ -774,14 +721,14 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def _frame(self, chunk: bytes) -> bytes:
         mode = self._body_mode
-        if mode == _LENGTH:
+        if mode == LENGTH:
             if len(chunk) > self._body_remaining:
                 raise HTTPOutputError("response body longer than its Content-Length")
             self._body_remaining -= len(chunk)
             return chunk
-        if mode == _CHUNKED:
+        if mode == CHUNKED:
             return b"%x\r\n%b\r\n" % (len(chunk), chunk)
-        if mode == _UNTIL_CLOSE:
+        if mode == UNTIL_CLOSE:
             return chunk
         return b""
 
@@ -791,14 +738,26 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             return
         if not self._response_started:
             raise RuntimeError("finish() before write_headers()")
-        if self._body_mode == _CHUNKED:
-            self._write_out(b"0\r\n\r\n")
-        elif self._body_mode == _LENGTH and self._body_remaining:
-            # The peer can't trust this connection's framing any more.
-            missing = self._body_remaining
-            self.close()
-            raise HTTPOutputError(f"response body {missing} bytes short of its Content-Length")
+        if not self._switching:
+            try:
+                data, close = self._encode_end()
+            except HTTPOutputError:
+                self.close()  # the peer can't trust this connection's framing any more
+                raise
+            if data:
+                self._write_out(data)
+            if close:
+                self._keep_alive = False
         self._exchange_written()
+
+    def _encode_end(self) -> tuple[bytes, bool]:
+        """What ends the response body, and whether the connection must close after it."""
+        if self._body_mode == CHUNKED:
+            return b"0\r\n\r\n", False
+        if self._body_mode == LENGTH and self._body_remaining:
+            missing = self._body_remaining
+            raise HTTPOutputError(f"response body {missing} bytes short of its Content-Length")
+        return b"", False
 
     def _exchange_written(self) -> None:
         self._response_done = True
@@ -816,26 +775,27 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def _send_continue(self) -> None:
         assert self.transport is not None
-        self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.transport.write(self._encode_continue())
 
-    def _restart_h11(self) -> bytes | None:
-        """A fresh request parser per exchange, fed what is left of the old one's buffer:
+    def _encode_continue(self) -> bytes:
+        return b"HTTP/1.1 100 Continue\r\n\r\n"
+
+    def _restart_parser(self, parser: RequestParser) -> tuple[RequestParser, bytes] | None:
+        """The parser for the next exchange and the bytes it holds (None if the connection
+        can't go on). A new parser per exchange, fed what is left of the old one's buffer:
         responses (written by us) never go through h11's send path, so no state carries over.
         Without buffered bytes the next one is made when bytes come (an idle connection keeps
-        none). Returns the bytes carried over (None if the connection can't go on)."""
-        leftover = self._h11.trailing_data[0]
-        if leftover[:1] in _EMPTY_LINE_STARTS:
-            leftover = leftover.lstrip(b"\r\n")  # see data_received
+        none)."""
+        leftover = parser.trailing_data[0]
         if leftover:
-            self._h11 = self._fresh_h11()
-            self._h11.receive_data(leftover)
-            self._h11_has_data = True
-        else:
-            self._h11 = _NO_H11
-            self._h11_has_data = False
-        return leftover
+            parser = self._new_parser()
+            parser.receive_data(leftover)
+            leftover = parser.trailing_data[0]  # less any empty lines
+            if leftover:
+                return parser, leftover
+        return _NO_PARSER, b""
 
-    def _fresh_h11(self) -> RequestParser:
+    def _new_parser(self) -> RequestParser:
         """One exchange's parser: heads on the short path, anything unusual through a real
         ``h11.Connection`` (see protocol.request_parser)."""
         return HeadFirstConnection(self.params.read_head, self.params.max_header_size)
@@ -909,28 +869,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     # -- timeouts --------------------------------------------------------------------------
 
-    def _head_has_obs_fold(self, tail: bytes, data: bytes) -> bool:
-        """Look for obsolete line folding (a header line starting with SP or HTAB) in the head
-        bytes of ``data`` (``tail``: the last bytes of the previous chunk of this head). h11
-        would unfold it; we reject it (RFC 9112 5.2 allows either), since proxies that disagree
-        about folding are a request-smuggling vector."""
-        if tail:
-            # Patterns straddling the previous chunk and this one.
-            found, head_ended = _fold_before_head_end(tail + data[:4])
-            if found or head_ended:
-                self._scanning_head = not head_ended
-                return found
-        found, head_ended = _fold_before_head_end(data)
-        if head_ended:
-            self._scanning_head = False
-        return found
-
     def _wait_for_head(self, buffered: bytes = b"") -> None:
-        self._scanning_head = True
-        self._scan_tail = b""
-        if buffered and self._head_has_obs_fold(b"", buffered):
-            self._bad_request(400, "obsolete line folding is not allowed")
-            return
         if buffered:
             self._idle = False
             self._arm_deadline(self.params.head_timeout, "timed out reading the request head")
@@ -1049,8 +988,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._reading_paused:
             self._reading_paused = False
             self.transport.resume_reading()
-        leftover = bytes(self._h11.trailing_data[0])
-        self._h11 = _NO_H11  # the parser state is of no use to the successor
+        leftover = bytes(self._parser.trailing_data[0])
+        self._parser = _NO_PARSER  # the parser state is of no use to the successor
         return self.transport, leftover
 
     def _successor_lost(self) -> None:
@@ -1101,141 +1040,22 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._on_closed(self)
 
 
-class H11ReferenceProtocol(HTTP1ServerProtocol):
-    """Every response byte goes through h11's send path and h11 decides framing and keep-alive.
+class _NoParser:
+    """Stands for "no parser yet" (an idle connection): only its empty buffer may be read,
+    it is shared."""
 
-    Slower than the default writer; kept as the reference that the protocol test suite runs
-    against too, so the two can't drift apart.
-    """
-
-    __slots__ = ()
-
-    # h11 must see the EndOfMessage itself before start_next_cycle() is allowed.
-    _end_empty_requests_early = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._h11 = self._fresh_h11()  # one for the whole connection; errors are sent through it
-
-    @property
-    def _connection(self) -> h11.Connection:
-        return cast(h11.Connection, self._h11)
-
-    def _fresh_h11(self) -> h11.Connection:
-        # The whole connection, requests and responses, goes through h11's own state machine.
-        return h11.Connection(h11.SERVER, max_incomplete_event_size=self.params.max_header_size)
-
-    def write_headers(
-        self, start_line: StartLine, headers: HeaderSource, chunk: bytes | None = None
-    ) -> asyncio.Future[None]:
-        if self._response_started:
-            raise RuntimeError("response headers already written")
-        if self._closed:
-            return self._closed_future()
-        code = start_line.code
-        raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers.get_all()]
-        if code == 101:
-            try:
-                data = self._connection.send(
-                    h11.InformationalResponse(
-                        status_code=101, headers=raw, reason=start_line.reason.encode("latin-1")
-                    )
-                )
-            except h11.LocalProtocolError as err:
-                raise HTTPOutputError(f"invalid response: {err}") from None
-            self._switching = True
-            self._response_started = True
-            self._body_mode = _NO_BODY
-            return self._write_out(data or b"")
-        if not self._keep_alive or self._closing_after_response:
-            raw.append((b"connection", b"close"))
-        bodyless = self._head_only or code in _BODYLESS_STATUSES or code < 200
-        self._body_mode = _NO_BODY if bodyless else _LENGTH
-        try:
-            response = h11.Response(
-                status_code=code, headers=raw, reason=start_line.reason.encode("latin-1")
-            )
-            data = self._connection.send(response)
-            if chunk and not bodyless:
-                data += self._connection.send(h11.Data(data=chunk))
-        except h11.LocalProtocolError as err:
-            raise HTTPOutputError(f"invalid response: {err}") from None
-        self._response_started = True
-        return self._write_out(data)
-
-    def _frame(self, chunk: bytes) -> bytes:
-        try:
-            return self._connection.send(h11.Data(data=chunk)) or b""
-        except h11.LocalProtocolError as err:
-            raise HTTPOutputError(str(err)) from None
-
-    def finish(self) -> None:
-        if self._closed or self._response_done:
-            return
-        if not self._response_started:
-            raise RuntimeError("finish() before write_headers()")
-        if self._switching:
-            self._exchange_written()
-            return
-        try:
-            data = self._connection.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as err:
-            self.close()
-            raise HTTPOutputError(str(err)) from None
-        if data:
-            self._write_out(data)
-        if self._connection.our_state is h11.MUST_CLOSE:
-            self._keep_alive = False
-        self._exchange_written()
-
-    def _on_request(self, request: h11.Request) -> None:
-        try:
-            refuse_control_characters(request)
-        except h11.RemoteProtocolError as err:
-            self._bad_request(err.error_status_hint, str(err))
-            return
-        super()._on_request(request)
-
-    def _send_continue(self) -> None:
-        self._write_out(
-            self._connection.send(h11.InformationalResponse(status_code=100, headers=[]))
-        )
-
-    def _restart_h11(self) -> bytes | None:
-        try:
-            self._connection.start_next_cycle()
-        except h11.LocalProtocolError:
-            return None
-        leftover = self._h11.trailing_data[0]
-        if leftover[:1] in _EMPTY_LINE_STARTS:
-            # Empty lines before the next request line are ignored (see data_received); h11's
-            # buffer can't be trimmed, so the next cycle starts on a fresh h11 connection.
-            leftover = leftover.lstrip(b"\r\n")
-            self._h11 = self._fresh_h11()
-            if leftover:
-                self._h11.receive_data(leftover)
-        self._h11_has_data = bool(leftover)
-        return leftover
-
-
-class _NoConnection(h11.Connection):
-    """Stands for "no h11 connection yet" (an idle connection): only its empty buffer and
-    state may be read, it is shared."""
+    trailing_data = (b"", False)
+    they_are_waiting_for_100_continue = False
+    facts: HeadFacts | None = None
 
     def receive_data(self, data: bytes) -> None:
-        raise RuntimeError("the idle placeholder h11 connection can't be fed")
+        raise RuntimeError("the idle placeholder parser can't be fed")
 
     def next_event(self) -> Any:
-        raise RuntimeError("the idle placeholder h11 connection has no events")
-
-    def send(self, event: Any) -> Any:
-        raise RuntimeError("the idle placeholder h11 connection can't send")
-
-    def start_next_cycle(self) -> None:
-        raise RuntimeError("the idle placeholder h11 connection has no cycle")
+        raise RuntimeError("the idle placeholder parser has no events")
 
 
-_NO_H11: h11.Connection = _NoConnection(h11.SERVER)
+_NO_PARSER: RequestParser = _NoParser()
 
 # One already-done future per event loop, returned by writes that need not wait.
 _done_futures: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
@@ -1282,46 +1102,8 @@ _REASONS = {
 }
 
 
-_NO_BODY, _LENGTH, _CHUNKED, _UNTIL_CLOSE = range(4)
-
 # A chunk size needs at most 16 hex digits (64 bits); h11 takes 20, and waits for the line end.
 _LONG_CHUNK_SIZE = re.compile(b"[0-9A-Fa-f]{17}")
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_PLAIN, _CONTENT_LENGTH, _CONNECTION, _TRANSFER_ENCODING = range(4)
-_FRAMING_KINDS = {
-    "content-length": _CONTENT_LENGTH,
-    "connection": _CONNECTION,
-    "transfer-encoding": _TRANSFER_ENCODING,
-}
-# Response header name -> what the writer must do with it; only valid tokens get in.
-_header_kinds: dict[str, int] = {}
-
-
-def _header_kind(name: str) -> int:
-    """Classify a response header name, after checking it is an RFC 9110 token (cached)."""
-    if not _TOKEN.fullmatch(name):
-        raise HTTPOutputError(f"invalid header name {name!r}")
-    kind = _FRAMING_KINDS.get(name.lower(), _PLAIN)
-    if len(_header_kinds) < 4096:
-        _header_kinds[name] = kind
-    return kind
-
-
-_status_lines: dict[tuple[int, str], str] = {}
-
-
-def _status_line(code: int, reason: str) -> str:
-    line = f"HTTP/1.1 {code} {reason}\r\n"
-    if len(_status_lines) < 1024:
-        _status_lines[(code, reason)] = line
-    return line
-
-
-def _parse_length(value: str) -> int:
-    if not value.isdigit() or not value.isascii():
-        raise HTTPOutputError(f"invalid Content-Length {value!r}")
-    return int(value)
 
 
 class _ErrorStartLine(NamedTuple):
@@ -1332,23 +1114,6 @@ class _ErrorStartLine(NamedTuple):
 class _HeaderList(list[tuple[str, str]]):
     def get_all(self) -> Iterable[tuple[str, str]]:
         return self
-
-
-def _fold_before_head_end(buf: bytes) -> tuple[bool, bool]:
-    """(a line starting with SP/HTAB before the blank line ending the head, that line seen)."""
-    end = buf.find(b"\r\n\r\n")
-    limit = end + 3 if end >= 0 else len(buf)
-    found = buf.find(b"\n ", 0, limit) >= 0 or buf.find(b"\n\t", 0, limit) >= 0
-    return found, end >= 0
-
-
-def _header_pairs(headers: Any) -> list[tuple[bytes, bytes]]:
-    """(lowercase name, value) pairs of an h11 request. h11's Headers has no __iter__ of its
-    own, so iterating goes item by item through Sequence.__getitem__; its item list is faster."""
-    items = getattr(headers, "_full_items", None)
-    if items is None:
-        return list(headers)
-    return [(name, value) for _, name, value in items]
 
 
 def _head_size(request: h11.Request) -> int:

@@ -18,8 +18,13 @@ A Content-Length body is counted out of the buffer. Anything else goes to a real
 ``h11.Connection`` fed the exchange from its first byte: a head either reader refuses or
 doubts, bare-LF line ends, a chunked body, a head that outgrows the limit, input ending
 mid-head. So every rejection carries h11's own status and reason, and ``pure_h11`` (one
-``h11.Connection`` per connection, responses through it too) stays the reference all of them
-are tested against.
+``h11.Connection`` per connection, responses through it too, read through
+:class:`ScreenedH11Connection`) stays the reference all of them are tested against.
+
+Both parsers also keep a head's hygiene: empty lines before a request line are dropped (RFC 9112
+2.2; old clients send a CRLF after a POST body), obsolete line folding is refused with a 400
+(h11 would unfold it; proxies that disagree about folding are a smuggling vector), and the
+headers are scanned once, into the :data:`HeadFacts` the server protocol reads.
 """
 
 from __future__ import annotations
@@ -45,6 +50,15 @@ except ImportError:  # pragma: no cover - the default parser needs nothing extra
 # real h11.Connection read this exchange".
 HeadReader = Callable[[bytes], "h11.Request | None"]
 
+# What the server protocol needs of a request's headers, read in one pass (see scan_head):
+# (lowercase name, value) pairs, Content-Length, chunked, Connection (lowercase), gzipped,
+# Expect: 100-continue.
+HeadFacts = tuple[list[tuple[bytes, bytes]], "int | None", bool, bytes, bool, bool]
+
+# What may start an empty line, which is ignored where a request line is expected.
+EMPTY_LINE_STARTS = (b"\r", b"\n")
+_FOLDED = "obsolete line folding is not allowed"
+
 # What ends a head for h11: a blank line after a CRLF or a bare LF.
 _BLANK_LINE = re.compile(b"\n\r?\n")
 _OWS = b" \t"
@@ -68,6 +82,34 @@ def refuse_control_characters(request: h11.Request) -> None:
             raise h11.RemoteProtocolError(
                 "control character in a header value", error_status_hint=400
             )
+
+
+def scan_head(request: h11.Request) -> HeadFacts:
+    """Everything the server protocol reads from a request's headers, in one pass."""
+    pairs = []
+    declared: int | None = None
+    gzipped = chunked = expect_continue = False
+    connection = b""
+    for _, name, value in request.headers._full_items:
+        pairs.append((name, value))
+        if name == b"content-length":
+            declared = int(value)
+        elif name == b"connection":
+            connection = value.lower()
+        elif name == b"content-encoding":
+            gzipped = value.strip().lower() == b"gzip"
+        elif name == b"transfer-encoding":
+            chunked = True
+        elif name == b"expect":
+            expect_continue = expect_continue or any(
+                item.strip().lower() == b"100-continue" for item in value.split(b",")
+            )
+    return pairs, declared, chunked, connection, gzipped, expect_continue
+
+
+def _folded(buffer: bytes, start: int, end: int) -> bool:
+    """A line of buffer[start:end] starts with SP or HTAB (obsolete line folding)."""
+    return buffer.find(b"\n ", start, end) >= 0 or buffer.find(b"\n\t", start, end) >= 0
 
 
 def read_head_h11(head: bytes) -> h11.Request | None:
@@ -146,13 +188,14 @@ class HeadFirstConnection:
         "_buffer",
         "_eof",
         "_expect_continue",
-        "_h11",
+        "_fallback",
         "_max_head",
         "_read_head",
         "_received",
         "_remaining",
         "_scanned",
         "_state",
+        "facts",
     )
 
     def __init__(self, read_head: HeadReader, max_incomplete_event_size: int) -> None:
@@ -165,42 +208,47 @@ class HeadFirstConnection:
         self._remaining = 0
         self._received = 0
         self._expect_continue = False
-        self._h11: h11.Connection | None = None
+        self._fallback: h11.Connection | None = None
+        # The headers of the request last returned by next_event.
+        self.facts: HeadFacts | None = None
 
     # -- the part of h11.Connection's interface the protocol uses ----------------------------
 
     def receive_data(self, data: bytes) -> None:
-        if self._h11 is not None:
-            self._h11.receive_data(data)
+        if self._fallback is not None:
+            self._fallback.receive_data(data)
         elif not data:
             self._eof = True
         elif self._buffer:
             self._buffer += data
+        elif data[:1] in EMPTY_LINE_STARTS and self._state == _HEAD:
+            self._buffer = data.lstrip(b"\r\n")  # empty lines before the request line
         else:
             self._buffer = data
 
     @property
     def trailing_data(self) -> tuple[bytes, bool]:
-        if self._h11 is not None:
-            return self._h11.trailing_data
+        if self._fallback is not None:
+            return self._fallback.trailing_data
         return self._buffer, self._eof
 
     @property
     def they_are_waiting_for_100_continue(self) -> bool:
-        if self._h11 is not None:
-            return self._h11.they_are_waiting_for_100_continue
+        if self._fallback is not None:
+            return self._fallback.they_are_waiting_for_100_continue
         return self._expect_continue
 
     @property
     def connection(self) -> h11.Connection | None:
         """The ``h11.Connection`` reading this exchange, once it was handed over."""
-        return self._h11
+        return self._fallback
 
     def next_event(self) -> Any:
-        if self._h11 is not None:
-            event = self._h11.next_event()
+        if self._fallback is not None:
+            event = self._fallback.next_event()
             if type(event) is h11.Request:
                 refuse_control_characters(event)
+                self.facts = scan_head(event)
             return event
         if self._state == _HEAD:
             return self._next_head()
@@ -217,13 +265,16 @@ class HeadFirstConnection:
         if buffer and buffer[0] < 0x21:
             # Not a request line (a TLS hello on a plain port, say): h11 says so at once.
             return self._fall_back()
-        blank = _BLANK_LINE.search(buffer, self._scanned)
+        scanned = self._scanned
+        blank = _BLANK_LINE.search(buffer, scanned)
+        end = len(buffer) if blank is None else blank.end()
+        if _folded(buffer, scanned, end):
+            raise h11.RemoteProtocolError(_FOLDED, error_status_hint=400)
         if blank is None:
             self._scanned = max(0, len(buffer) - 2)
             if len(buffer) > self._max_head or self._eof:
                 return self._fall_back()  # h11 answers 431, or what EOF means where it came
             return h11.NEED_DATA
-        end = blank.end()
         if buffer[end - 4 : end] != b"\r\n\r\n":
             return self._fall_back()  # bare LF line ends (llhttp refuses what h11 accepts)
         head = buffer[:end] if end < len(buffer) else buffer
@@ -235,19 +286,14 @@ class HeadFirstConnection:
             raise h11.RemoteProtocolError(
                 "control character in a header value", error_status_hint=400
             )
-        length = 0
-        for _, name, value in request.headers._full_items:
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"transfer-encoding":
-                return self._fall_back()  # chunked bodies are read by h11
-            elif name == b"expect" and request.http_version >= b"1.1":
-                self._expect_continue = self._expect_continue or any(
-                    item.strip().lower() == b"100-continue" for item in value.split(b",")
-                )
+        facts = scan_head(request)
+        if facts[2]:
+            return self._fall_back()  # chunked bodies are read by h11
+        self.facts = facts
+        self._expect_continue = facts[5] and request.http_version >= b"1.1"
         self._buffer = buffer[end:]
         self._state = _BODY
-        self._remaining = length
+        self._remaining = facts[1] or 0
         return request
 
     def _next_body(self) -> Any:
@@ -274,11 +320,66 @@ class HeadFirstConnection:
 
     def _fall_back(self) -> Any:
         """Hand this exchange, from its first byte, to h11 (see the module docstring)."""
+        buffer = self._buffer
+        blank = _BLANK_LINE.search(buffer)
+        if _folded(buffer, 0, len(buffer) if blank is None else blank.end()):
+            raise h11.RemoteProtocolError(_FOLDED, error_status_hint=400)
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=self._max_head)
-        if self._buffer:
-            connection.receive_data(self._buffer)
+        if buffer:
+            connection.receive_data(buffer)
         if self._eof:
             connection.receive_data(b"")
-        self._h11 = connection
+        self._fallback = connection
         self._buffer = b""
         return self.next_event()
+
+
+class ScreenedH11Connection(h11.Connection):
+    """A server-side ``h11.Connection`` for a whole connection (the ``pure_h11`` reference)
+    with the same head hygiene as :class:`HeadFirstConnection`: empty lines before a request
+    line dropped, folded header lines refused, control characters in values refused, and the
+    :data:`HeadFacts` of each request."""
+
+    def __init__(self, max_incomplete_event_size: int) -> None:
+        super().__init__(h11.SERVER, max_incomplete_event_size=max_incomplete_event_size)
+        self.facts: HeadFacts | None = None
+        self.request_method = b""  # of the request last read
+        self._scanning = True  # a request head is arriving: look for folded lines
+        self._tail = b""  # the last bytes of the head scanned so far
+        self._folded = False
+
+    def receive_data(self, data: bytes) -> None:
+        idle = self.their_state is h11.IDLE
+        if data[:1] in EMPTY_LINE_STARTS and idle and not self.trailing_data[0]:
+            data = data.lstrip(b"\r\n")  # empty lines before the request line
+            if not data:
+                return
+        if self._scanning and data:
+            self._screen(data)
+        super().receive_data(data)
+
+    def _screen(self, data: bytes) -> None:
+        probe = self._tail + data
+        end = probe.find(b"\r\n\r\n")
+        if _folded(probe, 0, end + 3 if end >= 0 else len(probe)):
+            self._folded = True
+        self._scanning = end < 0
+        self._tail = probe[-3:]
+
+    def next_event(self) -> Any:
+        if self._folded:
+            raise h11.RemoteProtocolError(_FOLDED, error_status_hint=400)
+        event = super().next_event()
+        if type(event) is h11.Request:
+            refuse_control_characters(event)
+            self.facts = scan_head(event)
+            self.request_method = event.method
+        return event
+
+    def start_next_cycle(self) -> None:
+        super().start_next_cycle()
+        self._scanning = True
+        self._tail = b""
+        buffered = self.trailing_data[0]
+        if buffered:
+            self._screen(bytes(buffered))
