@@ -459,6 +459,8 @@ class AsyncHTTPClient:
 
     def _validate(self, request: HTTPRequest) -> None:
         for name, value in request.headers.get_all():
+            if isinstance(value, bytes):  # allowed, as in Tornado; checked as latin-1 text
+                value = value.decode("latin-1")
             if httputil._FORBIDDEN_VALUE_RE.search(value) or "\n" in value or "\r" in value:
                 raise ValueError(f"Unsafe header value {value!r} for header {name!r}")
 

@@ -311,7 +311,12 @@ class SimpleAsyncHTTPClient(AsyncHTTPClient):
             headers["Accept-Encoding"] = "gzip"
         if proxy.expect_100_continue:
             headers["Expect"] = "100-continue"
-        return list(headers.get_all())
+        # Values go out as bytes: str as latin-1 (as Tornado writes them; UTF-8 past it),
+        # bytes as given. h11 would take str as ASCII only.
+        pairs: list[tuple[str, Any]] = [
+            (name, _header_bytes(value)) for name, value in headers.get_all()
+        ]
+        return pairs
 
     async def _exchange(
         self,
@@ -703,6 +708,15 @@ async def connect_resolved(
             raise
     assert error is not None
     raise error
+
+
+def _header_bytes(value: str | bytes) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
 
 
 def _b64(data: bytes) -> str:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from asyncweb import escape, httputil
 from asyncweb.log import app_log, gen_log
 from asyncweb.protocol import StreamClosedError
+from asyncweb.protocol.flow_control import quiet as _quiet
 from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
 from asyncweb.web.rendering import _RenderingMixin
 from asyncweb.web.signing import _SecureCookiesMixin
@@ -448,6 +449,9 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
         """Queue a ``Set-Cookie`` header (sent with the response head)."""
         name = escape.native_str(name)
         value = escape.native_str(value)
+        # Tornado's wording ("Invalid cookie attribute <key>"), which callers match on.
+        if _BAD_COOKIE_ATTRIBUTE.search(name):
+            raise _CookieAttributeError(f"Invalid cookie attribute name: {name!r}")
         if re.search(r"[\x00-\x20]", name + value):
             # Cookie syntax allows neither whitespace nor control characters unquoted.
             raise ValueError(f"Cookie {name!r} has whitespace or a control character: {value!r}")
@@ -462,9 +466,7 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
         attributes.extend(kwargs.items())
         for attribute, given in attributes:
             if given is not None and _BAD_COOKIE_ATTRIBUTE.search(str(given)):
-                raise _CookieAttributeError(
-                    f"Cookie {name!r}: {attribute} {given!r} is not allowed"
-                )
+                raise _CookieAttributeError(f"Invalid cookie attribute {attribute}: {given!r}")
         if self._new_cookie is None:
             self._new_cookie = http.cookies.SimpleCookie()
         if name in self._new_cookie:
@@ -951,22 +953,6 @@ def _check_header_name(name: str) -> str:
     if not _HEADER_NAME.fullmatch(name):
         raise ValueError(f"Invalid header name {name!r}")
     return name
-
-
-def _quiet(future: asyncio.Future[None]) -> asyncio.Future[None]:
-    """Mark a write's failure as seen: callers often ignore flush()/finish()'s future, and a
-    vanished client is not worth an "exception was never retrieved" report."""
-    if future.done():
-        if not future.cancelled():
-            future.exception()
-    else:
-        future.add_done_callback(_retrieve)
-    return future
-
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 _BARE_500_BODY = b"<html><title>500: Internal Server Error</title><body>500</body></html>"

@@ -41,6 +41,8 @@ class StaticFileHandler(RequestHandler):
     CACHE_MAX_AGE = 86400 * 365 * 10
     CHUNK_SIZE = 64 * 1024
     MAX_CACHED_VERSIONS = 10000
+    # Files larger than this get no version (hashing them would hold up the loop); None: any.
+    MAX_VERSION_CONTENT_SIZE: int | None = None
 
     _static_hashes: dict[str, str | None] = {}
     _lock = threading.Lock()  # static_url may be called from other threads (templates)
@@ -288,7 +290,14 @@ class StaticFileHandler(RequestHandler):
 
     @classmethod
     def get_version(cls, settings: dict[str, Any], path: str) -> str | None:
-        return cls._get_cached_version(cls.get_absolute_path(settings["static_path"], path))
+        """The version hash of static file ``path``, or None when it cannot be read (logged).
+        A path outside ``static_path`` raises HTTPError(403): ``static_url`` never reads
+        anything outside the static directory."""
+        root = os.path.abspath(settings["static_path"])
+        abs_path = cls.get_absolute_path(root, path)
+        if not _inside(root, os.path.abspath(abs_path)):
+            raise HTTPError(403, "%s is not in root static directory", path)
+        return cls._get_cached_version(abs_path)
 
     @classmethod
     def _get_cached_version(cls, abs_path: str) -> str | None:
@@ -298,6 +307,7 @@ class StaticFileHandler(RequestHandler):
                 version = hashes.pop(abs_path)  # re-inserted below: most recently used last
             else:
                 try:
+                    cls._check_versionable(abs_path)
                     version = cls.get_content_version(abs_path)
                 except Exception as e:
                     gen_log.error("Could not open static file %r: %s", abs_path, e)
@@ -307,6 +317,24 @@ class StaticFileHandler(RequestHandler):
                     del hashes[next(iter(hashes))]
             hashes[abs_path] = version
         return version or None
+
+
+    @classmethod
+    def _check_versionable(cls, abs_path: str) -> None:
+        """Refuse what reading to the end would never finish or block on (a device such as
+        /dev/zero, a FIFO, a directory) and files over MAX_VERSION_CONTENT_SIZE. Only for the
+        default get_content, which reads the filesystem; overrides may serve anything."""
+        if getattr(cls.get_content, "__func__", None) is not _default_get_content:
+            return
+        info = os.stat(abs_path)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{abs_path} is not a file")
+        limit = cls.MAX_VERSION_CONTENT_SIZE
+        if limit is not None and info.st_size > limit:
+            raise ValueError(f"{abs_path} is larger than MAX_VERSION_CONTENT_SIZE ({limit})")
+
+
+_default_get_content = StaticFileHandler.get_content.__func__  # type: ignore[attr-defined]
 
 
 def _read_chunks(abspath: str, start: int | None, end: int | None, size: int) -> Iterator[bytes]:
