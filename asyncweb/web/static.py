@@ -318,7 +318,6 @@ class StaticFileHandler(RequestHandler):
             hashes[abs_path] = version
         return version or None
 
-
     @classmethod
     def _check_versionable(cls, abs_path: str) -> None:
         """Refuse what reading to the end would never finish or block on (a device such as
