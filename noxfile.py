@@ -163,3 +163,18 @@ def autobahn(session: nox.Session) -> None:
     session.log(f"Autobahn: {len(results)} cases: {counts}")
     if failed:
         session.error(f"FAILED cases: {', '.join(failed)}")
+
+
+@nox.session(venv_backend="none")
+def demos(session: nox.Session) -> None:
+    """Tornado's demos (GitHub master, from the Tornado mirror or ``--demos DIR``), unmodified,
+    on the drop-in: ``nox -s demos -- [compare] [--demos DIR] [DEMO ...]``. ``compare`` also runs
+    them on Tornado 6.6.1 (a venv under .nox/demos-tornado) and prints the two side by side."""
+    args = [a for a in session.posargs if a != "compare"]
+    if "compare" in session.posargs:
+        venv = ".nox/demos-tornado"
+        session.run(sys.executable, "-m", "venv", venv, external=True)
+        pip = f"{venv}/bin/pip"
+        session.run(pip, "install", "-q", "tornado==6.6.1", "websockets", external=True)
+        args = ["--tornado-python", f"{venv}/bin/python", *args]
+    session.run(sys.executable, "compat/demos_check.py", *args, external=True)

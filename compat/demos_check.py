@@ -50,7 +50,7 @@ class Runner:
     """How a demo script is started: on the drop-in, or on real Tornado."""
 
     def __init__(self, python: str, real_tornado: bool) -> None:
-        self.python = python
+        self.python = os.path.abspath(python)  # the demos run in their own folders
         self.real_tornado = real_tornado
         # The demos' own clients run under this runner and, when comparing, under the other too.
         self.clients: list[Runner] = [self]
