@@ -34,6 +34,7 @@ from asyncweb.netutil import ssl_options_to_context
 
 # One class for both layers, so ``except iostream.StreamClosedError`` also catches the
 # protocol layer's closed-connection errors.
+from asyncweb.protocol.flow_control import FlowControl
 from asyncweb.protocol.http1 import StreamClosedError
 
 __all__ = [
@@ -128,7 +129,7 @@ class _StreamProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         if self.stream is not None:
-            self.stream._write_paused = True
+            self.stream._flow.pause_writing()
 
     def resume_writing(self) -> None:
         if self.stream is not None:
@@ -171,12 +172,11 @@ class BaseIOStream:
         self._protocol: _StreamProtocol | None = None
         self._read_buffer = bytearray()
         self._read: _PendingRead | None = None
-        self._reading_paused = False
         self._closed = False
         self._close_callback: Callable[[], Any] | None = None
         self._close_callback_ran = False
-        self._write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        # Write pausing, drain waiters (the writes' futures) and read pausing.
+        self._flow = FlowControl(self.io_loop.asyncio_loop)
         self._unsent: list[bytes] = []  # writes made before the transport exists
         self._connecting = False
         self._connection_lost = False
@@ -184,7 +184,7 @@ class BaseIOStream:
     # -- attaching -----------------------------------------------------------------------------
 
     def _attach(self, transport: asyncio.Transport, protocol: _StreamProtocol) -> None:
-        self._transport = transport
+        self._transport = self._flow.transport = transport
         self._protocol = protocol
         self._connecting = False
         sock = transport.get_extra_info("socket")
@@ -196,7 +196,7 @@ class BaseIOStream:
         for data in self._unsent:
             transport.write(data)
         self._unsent.clear()
-        if not self._write_paused:
+        if not self._flow.write_paused:
             # Writes made before the transport existed are in its buffer now, below the
             # high-water mark (else pause_writing would have been called): they are done.
             self._on_drained()
@@ -438,13 +438,14 @@ class BaseIOStream:
         transport = self._transport
         if transport is None or self._closed:
             return
-        wants_more = self._read is not None or len(self._read_buffer) < self.read_chunk_size
-        if wants_more and self._reading_paused:
-            self._reading_paused = False
-            transport.resume_reading()
-        elif not wants_more and not self._reading_paused:
-            self._reading_paused = True
-            transport.pause_reading()
+        if self._read is not None or len(self._read_buffer) < self.read_chunk_size:
+            self._flow.resume_reading()
+        else:
+            self._flow.pause_reading()
+
+    @property
+    def _reading_paused(self) -> bool:
+        return self._flow.read_paused
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -475,8 +476,8 @@ class BaseIOStream:
                 self._unsent.append(data)
             else:
                 self._transport.write(data)
-        if self._transport is None or self._write_paused:
-            self._drain_waiters.append(future)
+        if self._transport is None or self._flow.write_paused:
+            self._flow.drain_waiter(future)
         else:
             future.set_result(None)
         return future
@@ -488,11 +489,7 @@ class BaseIOStream:
         return _buffered(self._transport) > 0
 
     def _on_drained(self) -> None:
-        self._write_paused = False
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._flow.resume_writing()
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -542,7 +539,7 @@ class BaseIOStream:
         self._connection_lost = True
         if exc is not None and self.error is None:
             self.error = exc
-        self._write_paused = False
+        self._flow.write_paused = False
         if not self._closed:
             self._closed = True
             self._try_read()
@@ -554,11 +551,7 @@ class BaseIOStream:
             self._try_read()
             if self._read is not None:
                 self._fail_read(self._read)
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_exception(StreamClosedError(real_error=self.error))
-                waiter.exception()
+        self._flow.close(StreamClosedError(real_error=self.error))
         self._schedule_close_callback()
 
     def _schedule_close_callback(self) -> None:

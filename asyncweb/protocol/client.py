@@ -15,7 +15,7 @@ from typing import cast
 
 import h11
 
-from asyncweb.protocol.http1 import next_tick_future
+from asyncweb.protocol.flow_control import FlowControl, next_tick_future
 
 # Bytes received beyond what the reader has consumed before we stop reading the socket.
 _READ_BUFFER_LIMIT = 256 * 1024
@@ -48,9 +48,7 @@ class HTTP1ClientProtocol(asyncio.Protocol):
         self._eof = False
         self._eof_fed = False
         self._data_waiter: asyncio.Future[None] | None = None
-        self._drain_waiter: asyncio.Future[None] | None = None
-        self._write_paused = False
-        self._read_paused = False
+        self._flow = FlowControl()
         self._response_started = False
         # How many exchanges this connection completed (a pool's reuse is visible here).
         self.exchanges = 0
@@ -59,15 +57,14 @@ class HTTP1ClientProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = self._flow.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self._response_started = True
         self._h11.receive_data(data)
         if self._data_waiter is None:
-            if len(self._h11.trailing_data[0]) > _READ_BUFFER_LIMIT and self.transport:
-                self.transport.pause_reading()
-                self._read_paused = True
+            if len(self._h11.trailing_data[0]) > _READ_BUFFER_LIMIT:
+                self._flow.pause_reading()
         else:
             self._wake()
 
@@ -81,18 +78,13 @@ class HTTP1ClientProtocol(asyncio.Protocol):
         self._close_error = exc
         self._eof = True
         self._wake()
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)  # the next write or read reports the close
+        self._flow.close(None)  # the next write or read reports the close
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._flow.resume_writing()
 
     # The exchange
 
@@ -132,10 +124,8 @@ class HTTP1ClientProtocol(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         if self.closed or self.transport is None or self.transport.is_closing():
             raise ConnectionClosedError("Connection closed", self._response_started)
-        if self._write_paused:
-            if self._drain_waiter is None:
-                self._drain_waiter = loop.create_future()
-            return self._drain_waiter
+        if self._flow.write_paused:
+            return self._flow.drain_waiter()
         return next_tick_future(loop)
 
     async def next_event(self) -> h11.Event:
@@ -152,9 +142,7 @@ class HTTP1ClientProtocol(asyncio.Protocol):
                     ) from None
                 raise ResponseProtocolError(str(e)) from None
             if event is h11.NEED_DATA:
-                if self._read_paused and self.transport is not None:
-                    self._read_paused = False
-                    self.transport.resume_reading()
+                self._flow.resume_reading()
                 if self._eof and not self._eof_fed:
                     self._feed_eof()
                     continue

@@ -18,7 +18,6 @@ import contextlib
 import logging
 import re
 import time
-import weakref
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from typing import Any, NamedTuple, Protocol, cast
 import h11
 
 from asyncweb.protocol.errors import HTTPOutputError, StreamClosedError
+from asyncweb.protocol.flow_control import FlowControl, next_tick_future, shared_done_future
 from asyncweb.protocol.request_parser import (
     EMPTY_LINE_STARTS,
     HEAD_READERS,
@@ -235,8 +235,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_declared_length",
         "_decompressor",
         "_done_future",
-        "_drain_waiters",
         "_empty_body",
+        "_flow",
         "_head_only",
         "_head_pending",
         "_http10",
@@ -248,7 +248,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_parser",
         "_parser_has_data",
         "_processing",
-        "_reading_paused",
         "_receiver",
         "_request_done",
         "_response_done",
@@ -260,7 +259,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "_timer_at",
         "_unchecked_bytes",
         "_waiting_for_app",
-        "_write_paused",
         "context",
         "detached",
         "params",
@@ -303,10 +301,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         # Event processing: re-entrancy guard and what stalls it.
         self._processing = False
         self._waiting_for_app: Awaitable[None] | None = None
-        self._reading_paused = False
-        # Output flow control.
-        self._write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] | None = None
+        # Flow control, both ways.
+        self._flow = FlowControl(self._loop)
         self._done_future = shared_done_future(self._loop)
         self._closed = False
         self._closing_after_response = False
@@ -328,7 +324,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = self._flow.transport = cast(asyncio.Transport, transport)
         if self.params.max_connections_per_address and not self._admit():
             return
         self._wait_for_head()
@@ -392,14 +388,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._shutdown(exc)
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        waiters, self._drain_waiters = self._drain_waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
+        self._flow.resume_writing()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -410,7 +402,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             while not self._closed and not self.detached and self._waiting_for_app is None:
                 if not self._parser_has_data:
                     # A fresh parser with nothing buffered: no event to look for.
-                    if self._reading_paused:
+                    if self._flow.read_paused:
                         self._resume_reading()
                     return
                 if self._request_done and not self._response_done:
@@ -445,7 +437,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 if event is h11.NEED_DATA:
                     if self._chunked_in and self._chunk_refused():
                         return
-                    if self._reading_paused:
+                    if self._flow.read_paused:
                         self._resume_reading()
                     return
                 elif event is h11.PAUSED:
@@ -640,15 +632,12 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def _limit_pipeline_buffer(self) -> None:
         buffered = self._parser.trailing_data[0]
-        if not self._reading_paused and len(buffered) > _PIPELINE_BUFFER_LIMIT:
-            self._reading_paused = True
-            if self.transport is not None:
-                self.transport.pause_reading()
+        if len(buffered) > _PIPELINE_BUFFER_LIMIT:
+            self._flow.pause_reading()
 
     def _resume_reading(self) -> None:
-        self._reading_paused = False
-        if self.transport is not None and not self._closed:
-            self.transport.resume_reading()
+        if not self._closed:
+            self._flow.resume_reading()
 
     # -- responses -------------------------------------------------------------------------
 
@@ -678,8 +667,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._response_started = True
         assert self.transport is not None
         self.transport.write(data)
-        if self._write_paused:
-            return self._drain_waiter()
+        if self._flow.write_paused:
+            return self._flow.drain_waiter()
         return self._done_future
 
     def _encode_head(
@@ -808,16 +797,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             # the next loop iteration; writing on would only be counted (and logged) by it.
             return self._closed_future()
         transport.write(data)
-        if self._write_paused:
-            return self._drain_waiter()
+        if self._flow.write_paused:
+            return self._flow.drain_waiter()
         return self._done_future
-
-    def _drain_waiter(self) -> asyncio.Future[None]:
-        waiter = self._loop.create_future()
-        if self._drain_waiters is None:
-            self._drain_waiters = []
-        self._drain_waiters.append(waiter)
-        return waiter
 
     def _peer_lost(self) -> bool:
         """The transport is closing (a send failed, or we closed it) while connection_lost is
@@ -945,8 +927,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         """Resolves once the transport's buffer is below its high-water mark."""
         if self._closed or self._peer_lost():
             return self._closed_future()
-        if self._write_paused:
-            return self._drain_waiter()
+        if self._flow.write_paused:
+            return self._flow.drain_waiter()
         return self._done_future
 
     def detach(self) -> tuple[asyncio.Transport, bytes]:
@@ -985,9 +967,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         # The request is over for this layer: nothing more is reported to its receiver.
         self._receiver = None
         self._close_callback = None
-        if self._reading_paused:
-            self._reading_paused = False
-            self.transport.resume_reading()
+        self._flow.resume_reading()
         leftover = bytes(self._parser.trailing_data[0])
         self._parser = _NO_PARSER  # the parser state is of no use to the successor
         return self.transport, leftover
@@ -1023,10 +1003,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._timer = None
         if self.transport is not None and not self.transport.is_closing() and not self.detached:
             self.transport.close()
-        waiters, self._drain_waiters = self._drain_waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_exception(StreamClosedError(exc))
+        self._flow.close(StreamClosedError(exc))
         receiver, self._receiver = self._receiver, None
         if receiver is not None and not self._response_done:
             receiver.connection_lost()
@@ -1056,34 +1033,6 @@ class _NoParser:
 
 
 _NO_PARSER: RequestParser = _NoParser()
-
-# One already-done future per event loop, returned by writes that need not wait.
-_done_futures: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Future[None]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def shared_done_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-    """An already-done future of ``loop``, shared: what writes that need not wait return."""
-    future = _done_futures.get(loop)
-    if future is None:
-        future = _done_futures[loop] = loop.create_future()
-        future.set_result(None)
-    return future
-
-
-def next_tick_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-    """A future of ``loop`` that resolves on its next iteration: what a streaming write that
-    need not wait for a drain returns, so that ``await`` on it yields to the loop."""
-    future = loop.create_future()
-    loop.call_soon(_resolve, future)
-    return future
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():  # it may have been cancelled
-        future.set_result(None)
-
 
 _TOO_MANY_CONNECTIONS = (
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"

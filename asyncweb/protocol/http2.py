@@ -34,6 +34,7 @@ import h2.exceptions
 import h2.settings
 from hyperframe.frame import GoAwayFrame
 
+from asyncweb.protocol.flow_control import FlowControl, shared_done_future
 from asyncweb.protocol.h2_hpack import StatelessEncoder
 from asyncweb.protocol.http1 import (
     HeaderSource,
@@ -42,7 +43,6 @@ from asyncweb.protocol.http1 import (
     RequestReceiver,
     StartLine,
     StreamClosedError,
-    shared_done_future,
 )
 
 log = logging.getLogger("asyncweb.general")
@@ -109,8 +109,7 @@ class HTTP2ServerProtocol(asyncio.Protocol):
         self._closed = False
         self._going_away = False  # GOAWAY sent: no new streams, close when the last one ends
         self._last_stream_id = 0
-        self._write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._flow = FlowControl(self._loop)
         self._flush_scheduled = False
         self._done_future = shared_done_future(self._loop)
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -121,7 +120,7 @@ class HTTP2ServerProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = self._flow.transport = cast(asyncio.Transport, transport)
         p = self.h2_params
         settings = h2.settings.SettingCodes
         self._h2.local_settings = h2.settings.Settings(
@@ -173,15 +172,12 @@ class HTTP2ServerProtocol(asyncio.Protocol):
         self._shutdown(exc)
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
+        self._flow.write_paused = False  # streams pump before their writers resume
         self._pump_all()
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        self._flow.resume_writing()
 
     # -- events --------------------------------------------------------------------------------
 
@@ -318,11 +314,6 @@ class HTTP2ServerProtocol(asyncio.Protocol):
             with contextlib.suppress(h2.exceptions.ProtocolError):
                 self._h2.acknowledge_received_data(length, stream_id)
 
-    def _drain_waiter(self) -> asyncio.Future[None]:
-        waiter = self._loop.create_future()
-        self._drain_waiters.append(waiter)
-        return waiter
-
     # -- streams and lifetime ------------------------------------------------------------------
 
     def _stream_done(self, stream: HTTP2Stream) -> None:
@@ -396,10 +387,7 @@ class HTTP2ServerProtocol(asyncio.Protocol):
         for stream in list(self._streams.values()):
             stream._gone(reset=False, exc=exc)
         self._streams.clear()
-        waiters, self._drain_waiters = self._drain_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_exception(StreamClosedError(exc))
+        self._flow.close(StreamClosedError(exc))
         if self._on_closed is not None:
             self._on_closed(self)
 
@@ -687,7 +675,7 @@ class HTTP2Stream:
 
     def _done_or_wait(self) -> asyncio.Future[None]:
         conn = self.connection
-        if self._pending_size <= conn.h2_params.stream_buffer_size and not conn._write_paused:
+        if self._pending_size <= conn.h2_params.stream_buffer_size and not conn._flow.write_paused:
             return conn._done_future
         waiter = self._loop.create_future()
         self._waiters.append(waiter)
@@ -710,7 +698,7 @@ class HTTP2Stream:
                     self._sent_all()
                     return
             progressed = False
-            while self._pending and not conn._write_paused:
+            while self._pending and not conn._flow.write_paused:
                 window = min(h2conn.local_flow_control_window(sid), h2conn.max_outbound_frame_size)
                 if window <= 0:
                     break
@@ -750,7 +738,7 @@ class HTTP2Stream:
         if not self._waiters:
             return
         conn = self.connection
-        if self._pending_size <= conn.h2_params.stream_buffer_size and not conn._write_paused:
+        if self._pending_size <= conn.h2_params.stream_buffer_size and not conn._flow.write_paused:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
                 if not waiter.done():

@@ -48,7 +48,7 @@ from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, RsvBits
 from wsproto.handshake import client_extensions_handshake, server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, generate_accept_token, generate_nonce
 
-from .http1 import next_tick_future, shared_done_future
+from .flow_control import FlowControl, next_tick_future, shared_done_future
 
 log = logging.getLogger("asyncweb.websocket")
 
@@ -251,7 +251,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_compressed",
         "_discarding",
         "_done",
-        "_drain_waiters",
+        "_flow",
         "_last_heard",
         "_loop",
         "_lost_callbacks",
@@ -260,11 +260,9 @@ class WebSocketProtocol(asyncio.Protocol):
         "_ping_timer",
         "_pong_timer",
         "_processing",
-        "_reading_paused",
         "_receiving",
         "_size",
         "_waiting_for_app",
-        "_write_paused",
         "_ws",
         "client",
         "close_code",
@@ -300,10 +298,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self._parts: list[Any] | None = None  # fragments of the message being received
         self._size = 0
         self._waiting_for_app: asyncio.Future[Any] | None = None
-        self._reading_paused = False
         self._processing = False
-        self._write_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] | None = None
+        self._flow = FlowControl(self._loop)
         self._done = shared_done_future(self._loop)
         # Close state: our Close sent, the peer's received, and what the peer said.
         self._close_sent = False
@@ -331,7 +327,7 @@ class WebSocketProtocol(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
+        self.transport = self._flow.transport = cast(asyncio.Transport, transport)
         self._last_heard = self._loop.time()
         if self.params.ping_interval:
             self._ping_timer = self._loop.call_later(self.params.ping_interval, self._keepalive)
@@ -354,14 +350,10 @@ class WebSocketProtocol(asyncio.Protocol):
         self._connection_gone()
 
     def pause_writing(self) -> None:
-        self._write_paused = True
+        self._flow.pause_writing()
 
     def resume_writing(self) -> None:
-        self._write_paused = False
-        waiters, self._drain_waiters = self._drain_waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
+        self._flow.resume_writing()
 
     # -- SwitchedProtocol (the HTTP layer's view) -----------------------------------------------
 
@@ -521,16 +513,11 @@ class WebSocketProtocol(asyncio.Protocol):
         self._pending.append(data)
 
     def _pause_reading(self) -> None:
-        if not self._reading_paused and self.transport is not None:
-            self._reading_paused = True
-            with contextlib.suppress(RuntimeError):
-                self.transport.pause_reading()
+        self._flow.pause_reading()
 
     def _resume_reading(self) -> None:
-        if self._reading_paused and self.transport is not None and not self._closed:
-            self._reading_paused = False
-            with contextlib.suppress(RuntimeError):
-                self.transport.resume_reading()
+        if not self._closed:
+            self._flow.resume_reading()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -564,8 +551,8 @@ class WebSocketProtocol(asyncio.Protocol):
             TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
         )
         self.transport.write(self._ws.send(event))
-        if self._write_paused:
-            return self._drain_waiter()
+        if self._flow.write_paused:
+            return self._flow.drain_waiter()
         return next_tick_future(self._loop)
 
     def send_frame_bytes(self, frame: bytes) -> None:
@@ -574,13 +561,6 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.is_closing or self.transport is None:
             raise WebSocketClosedError()
         self.transport.write(frame)
-
-    def _drain_waiter(self) -> asyncio.Future[None]:
-        waiter = self._loop.create_future()
-        if self._drain_waiters is None:
-            self._drain_waiters = []
-        self._drain_waiters.append(waiter)
-        return waiter
 
     @property
     def compressed(self) -> bool:
@@ -596,8 +576,8 @@ class WebSocketProtocol(asyncio.Protocol):
             future = self._loop.create_future()
             future.set_exception(WebSocketClosedError())
             return future
-        if self._write_paused:
-            return self._drain_waiter()
+        if self._flow.write_paused:
+            return self._flow.drain_waiter()
         return self._done
 
     def ping(self, data: bytes = b"") -> None:
@@ -695,11 +675,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._close_timer = self._ping_timer = self._pong_timer = None
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
-        waiters, self._drain_waiters = self._drain_waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_exception(WebSocketClosedError())
-                waiter.exception()  # nobody may be waiting: don't warn
+        self._flow.close(WebSocketClosedError())
         self._pending = None
         if self._closed_future is not None and not self._closed_future.done():
             self._closed_future.set_result(None)
@@ -735,7 +711,7 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         # While we are not reading (the application is behind), the answer may be waiting
         # unread in the socket: only a peer we are listening to can be judged silent.
-        if self._last_heard < ping_sent_at and not self._reading_paused:
+        if self._last_heard < ping_sent_at and not self._flow.read_paused:
             log.info("closing WebSocket: the peer did not answer a ping in time")
             self.close(1000, "ping timeout")
             self.abort()

@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from asyncweb.protocol.flow_control import quiet as _quiet
 from asyncweb.protocol.websocket import (
     WebSocketClosedError,
     build_frame,
@@ -148,9 +149,3 @@ def _connection_of(member: Any) -> WebSocketConnection | None:
     if isinstance(member, WebSocketHandler):
         return member.ws_connection
     return cast(WebSocketConnection, member)
-
-
-def _quiet(written: Awaitable[None]) -> None:
-    """A broadcast does not wait for writes; their failures are expected (closed peers)."""
-    if isinstance(written, asyncio.Future) and not written.done():
-        written.add_done_callback(lambda f: f.cancelled() or f.exception())
