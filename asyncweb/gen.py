@@ -250,12 +250,26 @@ def _start(func: Callable[..., Any], args: Any, kwargs: Any) -> asyncio.Future[A
     except Exception as err:
         future.set_exception(err)
         return future
+    except asyncio.CancelledError:
+        future.cancel()  # as a Task raising CancelledError ends cancelled
+        return future
     if isinstance(result, types.GeneratorType):
         runner = _Runner(result)
         try:
             finished, value = runner.step()
+            # Futures that are already done are answered at once, without a loop iteration
+            # (as Tornado's runner does): the coroutine runs on until it really waits.
+            while not finished and isinstance(value, asyncio.Future) and value.done():
+                if value.cancelled() or value.exception() is not None:
+                    error = asyncio.CancelledError() if value.cancelled() else value.exception()
+                    finished, value = runner.step(None, error)
+                else:
+                    finished, value = runner.step(value.result())
         except Exception as err:
             future.set_exception(err)
+            return future
+        except asyncio.CancelledError:
+            future.cancel()
             return future
         if finished:
             future.set_result(value)
@@ -449,9 +463,11 @@ def multi_future(
                         app_log.error("Multiple exceptions in yield list", exc_info=err)
                 else:
                     result.set_exception(err)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as err:
+                # As asyncio.gather: the error is CancelledError, the multi future itself
+                # is not cancelled.
                 if not result.done():
-                    result.cancel()
+                    result.set_exception(err)
         if not result.done():
             result.set_result(dict(zip(keys, values, strict=True)) if keys is not None else values)
 
