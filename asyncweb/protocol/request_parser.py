@@ -360,10 +360,10 @@ class ScreenedH11Connection(h11.Connection):
 
     def _screen(self, data: bytes) -> None:
         probe = self._tail + data
-        end = probe.find(b"\r\n\r\n")
-        if _folded(probe, 0, end + 3 if end >= 0 else len(probe)):
+        blank = _BLANK_LINE.search(probe)
+        if _folded(probe, 0, len(probe) if blank is None else blank.end()):
             self._folded = True
-        self._scanning = end < 0
+        self._scanning = blank is None
         self._tail = probe[-3:]
 
     def next_event(self) -> Any:
