@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, TypeVar, overload
 
 from asyncweb.httputil.errors import HTTPInputError
+from asyncweb.protocol.response_head import HEADER_NAME_TOKEN as _TOKEN_RE
 
 _T = TypeVar("_T")
 
@@ -16,7 +17,6 @@ _T = TypeVar("_T")
 # RFC 7230 OWS: only space and tab, not every str.isspace() character.
 HTTP_WHITESPACE = " \t"
 
-_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Control characters other than tab are never legal in a header value.
 _FORBIDDEN_VALUE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 

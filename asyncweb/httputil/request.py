@@ -17,9 +17,10 @@ from asyncweb.httputil import forms
 from asyncweb.httputil.errors import HTTPInputError, _LazyInputError
 from asyncweb.httputil.forms import HTTPFile, parse_body_arguments
 from asyncweb.httputil.header_values import parse_cookie
-from asyncweb.httputil.headers import _TOKEN_RE, HTTPHeaders, _raw_get
+from asyncweb.httputil.headers import HTTPHeaders, _raw_get
 from asyncweb.httputil.urls import parse_qs_bytes, split_host_and_port
 from asyncweb.log import gen_log
+from asyncweb.protocol.response_head import HEADER_NAME_TOKEN as _TOKEN_RE
 
 if TYPE_CHECKING:
     import asyncio

@@ -294,7 +294,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._response_started = False
         self._response_done = False
         self._request_done = False
-        self._head_only = False  # HEAD, 204 and 304 responses carry no body bytes
+        self._head_only = False  # a HEAD request: its response carries no body bytes
         self._max_body_size = params.max_body_size
         self._body_received = 0
         self._decompressor: Any = None

@@ -44,6 +44,7 @@ from asyncweb.protocol.http1 import (
     StartLine,
     StreamClosedError,
 )
+from asyncweb.protocol.response_head import status_has_no_body
 
 log = logging.getLogger("asyncweb.general")
 
@@ -601,7 +602,7 @@ class HTTP2Stream:
             self.connection._schedule_flush()
             return self._done_or_wait()
         self._response_started = True
-        self._no_body = self._head_only or code in (204, 304)
+        self._no_body = self._head_only or status_has_no_body(code)
         if code == 204:
             out = [pair for pair in out if pair[0] != b"content-length"]
         self._body_remaining = None if self._no_body else length

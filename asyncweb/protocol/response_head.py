@@ -76,7 +76,7 @@ def frame_response(
             continue  # Transfer-Encoding too: framing is decided below
         lines.append(f"{name}: {value}\r\n")
     remaining = 0
-    if head_request or code < 200 or code in BODYLESS_STATUSES:
+    if head_request or status_has_no_body(code):
         mode = NO_BODY
         if content_length is not None and (code < 200 or code == 204):
             content_length = None  # RFC 9110 8.6: never on 1xx and 204

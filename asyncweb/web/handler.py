@@ -31,6 +31,8 @@ from asyncweb import escape, httputil
 from asyncweb.log import app_log, gen_log
 from asyncweb.protocol import StreamClosedError
 from asyncweb.protocol.flow_control import quiet as _quiet
+from asyncweb.protocol.response_head import HEADER_NAME_TOKEN as _HEADER_NAME
+from asyncweb.protocol.response_head import status_has_no_body
 from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
 from asyncweb.web.rendering import _RenderingMixin
 from asyncweb.web.signing import _SecureCookiesMixin
@@ -67,7 +69,6 @@ _NO_TRANSFORMS: Sequence[OutputTransform] = ()
 # Control characters would split or corrupt the response head (header injection).
 # RFC 9110 5.5: field values may hold HTAB but no other control character.
 _UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 # RFC 9112 4: what a status line's reason may hold (HTAB, SP, visible ASCII, obs-text).
 _REASON_PHRASE = re.compile(r"[\t\x20-\x7e\x80-\xff]+")
@@ -589,7 +590,7 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
                     self._write_buffer = []
                     self.set_status(304)
                     status = 304
-            if status in (204, 304) or 100 <= status < 200:
+            if status_has_no_body(status):
                 if any(self._write_buffer):
                     raise RuntimeError(f"A {status} response can't have a body")
                 self._write_buffer = []
@@ -679,7 +680,7 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
         self.set_status(status_code, reason=reason)
         if status_code == 405:
             self._headers["Allow"] = _allowed_methods(type(self))
-        if not (status_code in (204, 304) or 100 <= status_code < 200):
+        if not status_has_no_body(status_code):
             try:
                 self.write_error(status_code, **kwargs)
             except Exception:
