@@ -604,3 +604,40 @@ async def test_static_symlinks_may_point_only_into_allowed_directories(
     assert (await fetch(url + "/per/ext/index.js")).status == 403
     assert (await fetch(url + "/per/ext/index.js?follow=1")).status == 200
     assert (await fetch(url + "/per/ext/escape.txt?follow=1")).status == 403
+
+
+# -- static_url with a handler class that takes several static roots -----------------------
+
+
+async def test_static_url_passes_a_list_static_path_to_get_absolute_path(
+    serve: Serve, fetch: Fetch, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    (second / "app.css").write_text("body {}")
+
+    class SearchPath(web.StaticFileHandler):
+        # Jupyter's FileFindHandler: static_path is a list, searched in order.
+        @classmethod
+        def get_absolute_path(cls, root: Any, path: str) -> str:
+            for directory in root:
+                candidate = os.path.join(directory, path)
+                if os.path.isfile(candidate):
+                    return os.path.abspath(candidate)
+            return ""
+
+    class Page(web.RequestHandler):
+        def get(self) -> None:
+            self.write(self.static_url("app.css"))
+
+    url = await serve(
+        web.Application(
+            [(r"/page", Page)],
+            static_path=[str(first), str(second)],
+            static_handler_class=SearchPath,
+        )
+    )
+    response = await fetch(url + "/page")
+    assert response.status == 200
+    assert response.text.startswith("/static/app.css?v=")

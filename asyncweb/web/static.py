@@ -293,10 +293,14 @@ class StaticFileHandler(RequestHandler):
         """The version hash of static file ``path``, or None when it cannot be read (logged).
         A path outside ``static_path`` raises HTTPError(403): ``static_url`` never reads
         anything outside the static directory."""
-        root = os.path.abspath(settings["static_path"])
-        abs_path = cls.get_absolute_path(root, path)
-        if not _inside(root, os.path.abspath(abs_path)):
-            raise HTTPError(403, "%s is not in root static directory", path)
+        static_path = settings["static_path"]
+        abs_path = cls.get_absolute_path(static_path, path)
+        # Passed on as given: a subclass may take other roots (Jupyter's FileFindHandler takes
+        # a list and checks its own); the containment check is for one directory.
+        if isinstance(static_path, (str, os.PathLike)):
+            root = os.path.abspath(static_path)
+            if not _inside(root, os.path.abspath(abs_path)):
+                raise HTTPError(403, "%s is not in root static directory", path)
         return cls._get_cached_version(abs_path)
 
     @classmethod
