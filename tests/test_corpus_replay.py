@@ -40,3 +40,20 @@ def test_every_target_has_inputs_to_replay() -> None:
 )
 def test_replay(path: Path) -> None:
     targets.TARGETS[path.parent.name](path.read_bytes())
+
+
+MULTIPART_SEEDS = sorted((ROOT / "fuzz" / "seeds" / "multipart").glob("*"))
+
+
+@pytest.mark.parametrize("path", MULTIPART_SEEDS, ids=lambda p: p.name)
+def test_multipart_seeds_are_valid_bodies_the_parser_accepts(path: Path) -> None:
+    # The target tolerates HTTPInputError; the seeds are well-formed forms and must parse,
+    # with and without the optional CRLF after the closing delimiter (RFC 2046 epilogue).
+    from asyncweb import httputil
+
+    content_type, _, body = path.read_bytes().partition(b"\n")
+    for variant in (body, body.removesuffix(b"\r\n")):
+        arguments: dict[str, list[bytes]] = {}
+        files: dict[str, list[httputil.HTTPFile]] = {}
+        httputil.parse_body_arguments(content_type.decode("latin-1"), variant, arguments, files)
+        assert arguments or files
