@@ -259,6 +259,23 @@ def _unquote_to_bytes(value: str | bytes) -> bytes:
     return bytes(out)
 
 
+# Runs of characters beyond latin-1: they can hold no escape, so they pass through verbatim.
+_BEYOND_LATIN1 = re.compile("([^\x00-\xff]+)")
+
+
+def _unquote_name(name: str) -> str:
+    """A field name decoded as urllib.parse.unquote(name, encoding="latin-1") does (names
+    stay str, so characters beyond latin-1 are kept, as in Tornado), with our decoder."""
+    try:
+        return _unquote_to_bytes(name.encode("latin-1")).decode("latin-1")
+    except UnicodeEncodeError:
+        pieces = _BEYOND_LATIN1.split(name)
+        # Even indexes are latin-1 text between the runs (an escape is ASCII: never split).
+        for index in range(0, len(pieces), 2):
+            pieces[index] = _unquote_to_bytes(pieces[index].encode("latin-1")).decode("latin-1")
+        return "".join(pieces)
+
+
 def parse_qs_bytes(
     qs: str | bytes,
     keep_blank_values: bool = False,
@@ -305,7 +322,7 @@ def parse_qs_bytes(
                 continue
         if not value and not keep_blank_values:
             continue
-        key = _unquote_to_bytes(name.replace("+", " ").encode("latin-1")).decode("latin-1")
+        key = _unquote_name(name.replace("+", " "))
         raw = _unquote_to_bytes(value.replace("+", " ").encode("latin-1"))
         parsed.setdefault(key, []).append(raw)
     return parsed

@@ -65,6 +65,8 @@ def test_parse_qs_bytes_matches_the_general_parser(qs: str, keep_blank_values: b
         ("flag&&=x", True, {"flag": [b""], "": [b"x"]}),
         ("flag&&=x", False, {"": [b"x"]}),
         ("x=\xe9", True, {"x": [b"\xe9"]}),
+        # Names stay str: characters beyond latin-1 are kept, as urllib (and Tornado) keep them.
+        ("\u0100+%41=v", True, {"\u0100 A": [b"v"]}),
     ],
 )
 def test_parse_qs_bytes_examples(
