@@ -285,13 +285,20 @@ def _iter_tests(suite: unittest.TestSuite | unittest.TestCase) -> list[unittest.
 # --- the parent ---------------------------------------------------------------------------
 
 
+_SITE_LOCK = threading.Lock()
+
+
 def _child_env(test_dir: Path) -> dict[str, str]:
     repo = Path(__file__).resolve().parents[2]
     site = test_dir.parent.parent / "site"
-    if not site.is_dir():
-        site.mkdir()
-        text = _SITECUSTOMIZE.format(runner=str(Path(__file__).resolve()), test_dir=str(test_dir))
-        (site / "sitecustomize.py").write_text(text)
+    # The pool's threads all come here first: one writes the site folder, the others wait.
+    with _SITE_LOCK:
+        if not site.is_dir():
+            site.mkdir()
+            text = _SITECUSTOMIZE.format(
+                runner=str(Path(__file__).resolve()), test_dir=str(test_dir)
+            )
+            (site / "sitecustomize.py").write_text(text)
     env = dict(os.environ)
     paths = [str(site), str(repo), env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
