@@ -55,6 +55,33 @@ __all__ = [
 
 log = logging.getLogger("asyncweb.general")
 
+
+def run_close_callback(callback: Callable[[], None] | None) -> None:
+    """Run an application's close callback; its failure is logged so teardown goes on."""
+    if callback is not None:
+        try:
+            callback()
+        except Exception:
+            log.exception("error in connection close callback")
+
+
+def closed_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """What a write on a closed connection or stream returns."""
+    future: asyncio.Future[None] = loop.create_future()
+    future.set_exception(StreamClosedError())
+    return future
+
+
+def gunzip_request(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[bytes, bytes]], Any]:
+    """A gzip request body is inflated for the application: its Content-Encoding is renamed
+    (the body it describes is gone) and a decompressor made. Called only for gzip bodies."""
+    renamed = [
+        (b"x-consumed-content-encoding", value) if name == b"content-encoding" else (name, value)
+        for name, value in headers
+    ]
+    return renamed, zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
 # Pipelined bytes we accept beyond the request being handled before we stop reading the socket.
 _PIPELINE_BUFFER_LIMIT = 65536
 
@@ -492,13 +519,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self.params.no_keep_alive:
             self._keep_alive = False
         if self.params.decompress and gzipped:
-            headers = [
-                (b"x-consumed-content-encoding", value)
-                if name == b"content-encoding"
-                else (name, value)
-                for name, value in headers
-            ]
-            self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            headers, self._decompressor = gunzip_request(headers)
         self._receiver = self._start_request(self)
         self._declared_length = declared
         self._head_pending = True
@@ -649,7 +670,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._response_started:
             raise RuntimeError("response headers already written")
         if self._closed:
-            return self._closed_future()
+            return closed_future(self._loop)
         # Not checked here for a closing transport (a failed send): one write more is harmless
         # (the transport counts it), and the head is on every request's path.
         code = start_line.code
@@ -698,7 +719,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         waits for a drain under back-pressure, and otherwise resolves on the loop's next
         iteration: a handler looping on ``await flush()`` still lets the loop run."""
         if self._closed:
-            return self._closed_future()
+            return closed_future(self._loop)
         if not self._response_started:
             raise RuntimeError("write() before write_headers()")
         if not chunk or self._body_mode == NO_BODY:
@@ -795,7 +816,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._closed or transport.is_closing():
             # A failed send closes the transport at once but reports connection_lost only on
             # the next loop iteration; writing on would only be counted (and logged) by it.
-            return self._closed_future()
+            return closed_future(self._loop)
         transport.write(data)
         if self._flow.write_paused:
             return self._flow.drain_waiter()
@@ -806,11 +827,6 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         yet to come: nothing more can be sent."""
         transport = self.transport
         return transport is not None and not self.detached and transport.is_closing()
-
-    def _closed_future(self) -> asyncio.Future[None]:
-        future = self._loop.create_future()
-        future.set_exception(StreamClosedError())
-        return future
 
     def _bad_request(self, status: int, why: str) -> None:
         """Answer input h11 (or we) rejected with a short error and close."""
@@ -926,7 +942,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
     def drain(self) -> asyncio.Future[None]:
         """Resolves once the transport's buffer is below its high-water mark."""
         if self._closed or self._peer_lost():
-            return self._closed_future()
+            return closed_future(self._loop)
         if self._flow.write_paused:
             return self._flow.drain_waiter()
         return self._done_future
@@ -1008,11 +1024,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if receiver is not None and not self._response_done:
             receiver.connection_lost()
         callback, self._close_callback = self._close_callback, None
-        if callback is not None:
-            try:
-                callback()
-            except Exception:
-                log.exception("error in connection close callback")
+        run_close_callback(callback)
         if self._on_closed is not None:
             self._on_closed(self)
 

@@ -43,6 +43,9 @@ from asyncweb.protocol.http1 import (
     RequestReceiver,
     StartLine,
     StreamClosedError,
+    closed_future,
+    gunzip_request,
+    run_close_callback,
 )
 from asyncweb.protocol.response_head import status_has_no_body
 
@@ -461,13 +464,7 @@ class HTTP2Stream:
             elif name == b"expect":
                 self._expect_continue = value.lower() == b"100-continue"
         if self.params.decompress and gzipped:
-            headers = [
-                (b"x-consumed-content-encoding", value)
-                if name == b"content-encoding"
-                else (name, value)
-                for name, value in headers
-            ]
-            self._decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            headers, self._decompressor = gunzip_request(headers)
         self._expects_body = not ended
         if not ended:
             self._arm_body_timeout(self.params.body_timeout)
@@ -580,7 +577,7 @@ class HTTP2Stream:
         if self._response_started:
             raise RuntimeError("response headers already written")
         if self._closed:
-            return self._closed_future()
+            return closed_future(self._loop)
         code = start_line.code
         if code == 101:
             raise HTTPOutputError("HTTP/2 has no 101 Switching Protocols")
@@ -614,7 +611,7 @@ class HTTP2Stream:
 
     def write(self, chunk: bytes) -> asyncio.Future[None]:
         if self._closed or self.connection._closed:
-            return self._closed_future()
+            return closed_future(self._loop)
         if not self._response_started:
             raise RuntimeError("write() before write_headers()")
         if not chunk or self._no_body:
@@ -647,7 +644,7 @@ class HTTP2Stream:
 
     def drain(self) -> asyncio.Future[None]:
         if self._closed:
-            return self._closed_future()
+            return closed_future(self._loop)
         return self._done_or_wait()
 
     def set_close_callback(self, callback: Callable[[], None] | None) -> None:
@@ -819,11 +816,7 @@ class HTTP2Stream:
                 log.exception("error in request receiver")
         self._inbox.clear()
         callback, self._close_callback = self._close_callback, None
-        if callback is not None:
-            try:
-                callback()
-            except Exception:
-                log.exception("error in connection close callback")
+        run_close_callback(callback)
         if self._closed:
             return
         if self._response_started:
@@ -869,11 +862,7 @@ class HTTP2Stream:
             except Exception:
                 log.exception("error in request receiver")
         callback, self._close_callback = self._close_callback, None
-        if callback is not None:
-            try:
-                callback()
-            except Exception:
-                log.exception("error in connection close callback")
+        run_close_callback(callback)
         self.connection._stream_done(self)
 
     def _release(self, exc: BaseException | None = None) -> None:
@@ -887,11 +876,6 @@ class HTTP2Stream:
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_exception(StreamClosedError(exc))
-
-    def _closed_future(self) -> asyncio.Future[None]:
-        future = self._loop.create_future()
-        future.set_exception(StreamClosedError())
-        return future
 
 
 # (name, value) as the framework gives it -> the checked HTTP/2 field (lowercase bytes), or
