@@ -28,6 +28,9 @@ class _Backend:
     # Whether an OperationalError means the connection itself is gone.
     operational_breaks = True
 
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
     async def fetch(self, sql: str, params: list[Any]) -> list[Row]:
         raise NotImplementedError
 
@@ -58,9 +61,6 @@ class _SQLite(_Backend):
     # taking the write lock at BEGIN makes it wait for the busy timeout instead.
     begin = "BEGIN IMMEDIATE"
     operational_breaks = False
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
 
     @classmethod
     async def open(cls, path: str, options: dict[str, str]) -> _SQLite:
@@ -121,9 +121,6 @@ class _SQLite(_Backend):
 
 
 class _MySQL(_Backend):
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
     @classmethod
     async def open(cls, url: Any, options: dict[str, str]) -> _MySQL:
         try:
@@ -206,9 +203,6 @@ _RETURNING = re.compile(r"\breturning\b", re.IGNORECASE)
 
 class _PostgreSQL(_Backend):
     style = "numeric"
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
 
     @classmethod
     async def open(cls, url: str) -> _PostgreSQL:
