@@ -808,15 +808,8 @@ class HTTP2Stream:
     def _error_response(self, status: int, why: str) -> None:
         """A short text/plain answer if no response began (the request's rest is refused with
         RST_STREAM NO_ERROR once it is out), else a reset; the receiver hears the end."""
-        receiver, self._receiver = self._receiver, None
-        if receiver is not None and not self._response_done:
-            try:
-                receiver.connection_lost()
-            except Exception:
-                log.exception("error in request receiver")
         self._inbox.clear()
-        callback, self._close_callback = self._close_callback, None
-        run_close_callback(callback)
+        self._tell_gone()
         if self._closed:
             return
         if self._response_started:
@@ -855,6 +848,11 @@ class HTTP2Stream:
         if self._closed:
             return
         self._release(exc)
+        self._tell_gone()
+        self.connection._stream_done(self)
+
+    def _tell_gone(self) -> None:
+        """The receiver and the close callback hear, once each, that the exchange is over."""
         receiver, self._receiver = self._receiver, None
         if receiver is not None and not self._response_done:
             try:
@@ -863,7 +861,6 @@ class HTTP2Stream:
                 log.exception("error in request receiver")
         callback, self._close_callback = self._close_callback, None
         run_close_callback(callback)
-        self.connection._stream_done(self)
 
     def _release(self, exc: BaseException | None = None) -> None:
         self._closed = True
