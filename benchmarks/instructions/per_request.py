@@ -9,10 +9,16 @@ difference, which cancels start-up: see count.sh beside this file.
 
 import asyncio
 import sys
+from pathlib import Path
 
 from asyncweb import web
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
+
+# The handlers are the wrk benchmark's own (benchmarks/apps), so both measure the same code.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "apps"))
+from asyncweb_hello import MainHandler
+from asyncweb_realistic import UserHandler
 
 HELLO = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 REALISTIC = (
@@ -21,22 +27,9 @@ REALISTIC = (
 )
 
 
-class Main(web.RequestHandler):
-    def get(self) -> None:
-        self.write("Hello, world")
-
-
-class UserHandler(web.RequestHandler):
-    def get(self, name: str) -> None:
-        greeting = self.get_argument("greeting", "hello")
-        session = self.get_cookie("session", "anonymous")
-        self.set_header("Cache-Control", "no-store")
-        self.write({"user": name, "greeting": greeting, "session": session})
-
-
 async def main(n: int, endpoint: str, parser: str) -> None:
     app = web.Application(
-        [(r"/", Main), (r"/user/([^/]+)", UserHandler)], log_function=lambda handler: None
+        [(r"/", MainHandler), (r"/user/([^/]+)", UserHandler)], log_function=lambda handler: None
     )
     server = HTTPServer(app, http_parser=parser)
     sockets = bind_sockets(0, "127.0.0.1")
