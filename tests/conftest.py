@@ -18,6 +18,7 @@ import pytest
 
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
+from tests.brokers import broker  # noqa: F401  (a fixture, registered for every test module)
 
 # Database servers, started once per session for every module that asks (tests/dbservers.py).
 from tests.dbservers import mariadb, postgresql  # noqa: F401

@@ -9,17 +9,16 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import websockets
 from cli_apps.redis_process import REDIS_SERVER, RedisProcess
 
-from asyncweb.pubsub import Broker, MemoryBroker, RedisBroker
+from asyncweb.pubsub import Broker, RedisBroker
+from tests.brokers import needs_redis
 from tests.test_chat import SECRET, Browserless, ChatServer
-
-needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -203,24 +202,6 @@ def test_websocket_sends_what_came_after_the_cursor_then_live(chat: ChatServer) 
 
 
 # -- the broker's shared sets ------------------------------------------------------------------
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=needs_redis)])
-async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
-    made: Broker
-    if request.param == "memory":
-        made = MemoryBroker()
-        yield made
-        await made.close()
-        return
-    server = RedisProcess()
-    server.start()
-    try:
-        made = RedisBroker(server.url)
-        yield made
-        await made.close()
-    finally:
-        server.kill()
 
 
 async def test_shared_sets_cap_stamp_and_expire(broker: Broker) -> None:

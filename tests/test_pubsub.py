@@ -6,16 +6,15 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cli_apps.redis_process import REDIS_SERVER, RedisProcess
+from cli_apps.redis_process import RedisProcess
 from conftest import wait_until
 
 from asyncweb.pubsub import Broker, MemoryBroker, RedisBroker, decode, encode
-
-needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
+from tests.brokers import needs_redis
 
 
 @pytest.fixture
@@ -24,24 +23,6 @@ def redis_server() -> Iterator[RedisProcess]:
     server.start()
     yield server
     server.kill()
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=needs_redis)])
-async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
-    made: Broker
-    if request.param == "memory":
-        made = MemoryBroker()
-        yield made
-        await made.close()
-        return
-    server = RedisProcess()
-    server.start()
-    try:
-        made = RedisBroker(server.url)
-        yield made
-        await made.close()
-    finally:
-        server.kill()
 
 
 async def next_message(subscription: Any, timeout: float = 10.0) -> Any:
