@@ -8,11 +8,10 @@ import re
 import socket
 import threading
 import types
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from asyncweb import httputil
-from asyncweb.httputil.body import BodySpool
 from asyncweb.log import access_log, app_log
 from asyncweb.routing import (
     AnyMatches,
@@ -24,9 +23,9 @@ from asyncweb.routing import (
     _RuleList,
 )
 from asyncweb.web import lifecycle
-from asyncweb.web.errors import HTTPError
-from asyncweb.web.handler import ErrorHandler, RequestHandler, _bare_error
-from asyncweb.web.rendering import _AllTemplateLoaders, _reset_template_loaders
+from asyncweb.web.delegates import _BufferedDelegate, _HandlerDelegate, _StreamingDelegate
+from asyncweb.web.handler import ErrorHandler, RequestHandler
+from asyncweb.web.rendering import _AllTemplateLoaders
 from asyncweb.web.static import StaticFileHandler
 from asyncweb.web.transforms import GZipContentEncoding, OutputTransform
 from asyncweb.web.ui import BUILTIN_UI_MODULES, UIModule
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
     from asyncweb import template
     from asyncweb.httpserver import HTTPServer
 
-__all__ = ["Application"]
+__all__ = ["Application", "_HandlerDelegate"]
 
 
 class _ApplicationRouter(ReversibleRuleRouter):
@@ -307,8 +306,13 @@ class Application(ReversibleRouter):
         path_args: list[bytes | None] | None = None,
         path_kwargs: dict[str, bytes | None] | None = None,
     ) -> _HandlerDelegate:
-        """The delegate that runs ``target_class`` for ``request``."""
-        return _HandlerDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
+        """The delegate that runs ``target_class`` for ``request``: streaming or buffered,
+        decided here once, by the handler class."""
+        if target_class._stream_request_body:
+            return _StreamingDelegate(
+                self, request, target_class, target_kwargs, path_args, path_kwargs
+            )
+        return _BufferedDelegate(self, request, target_class, target_kwargs, path_args, path_kwargs)
 
     def reverse_url(self, name: str, *args: Any) -> str:
         """The path of the handler named ``name``, with ``args`` in its groups."""
@@ -336,175 +340,3 @@ class Application(ReversibleRouter):
                 return  # an ASGI server writes its own access line
             request_time = 1000.0 * handler.request.request_time()
             access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
-
-
-class _HandlerDelegate(httputil.HTTPMessageDelegate):
-    """Runs one handler: buffers the body (or streams it to ``data_received``), then
-    executes the handler when the request is complete."""
-
-    __slots__ = (
-        "application",
-        "chunks",
-        "handler",
-        "handler_class",
-        "handler_kwargs",
-        "path_args",
-        "path_kwargs",
-        "request",
-        "stream_request_body",
-    )
-
-    def __init__(
-        self,
-        application: Application,
-        request: httputil.HTTPServerRequest,
-        handler_class: type[RequestHandler],
-        handler_kwargs: dict[str, Any] | None,
-        path_args: Sequence[bytes | None] | None,
-        path_kwargs: dict[str, bytes | None] | None,
-    ) -> None:
-        self.application = application
-        self.request = request
-        self.handler_class = handler_class
-        # Kept as given (maybe None): most requests have none, and execute() tests for that.
-        self.handler_kwargs = handler_kwargs
-        self.path_args = path_args
-        self.path_kwargs = path_kwargs
-        self.chunks: list[bytes] | BodySpool | None = []
-        self.stream_request_body = handler_class._stream_request_body
-        self.handler: RequestHandler | None = None
-
-    def headers_received(
-        self,
-        start_line: httputil.RequestStartLine | httputil.ResponseStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> Awaitable[None] | None:
-        if self.stream_request_body:
-            # prepare() runs now; the server holds the body back until it is done.
-            self.execute()
-            prepared = self.handler._prepared_future if self.handler is not None else None
-            if prepared is not None and not prepared.done():
-                return prepared
-        return None
-
-    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
-        if not self.stream_request_body:
-            chunks = self.chunks
-            if chunks is not None:
-                if type(chunks) is list:  # the first chunk: large bodies go to a file
-                    chunks = self.chunks = BodySpool()
-                chunks.append(chunk)
-            return None
-        handler = self.handler
-        if handler is None or handler._finished:
-            return None  # e.g. prepare() answered already: discard the rest
-        if type(chunk) is not bytes:
-            chunk = bytes(chunk)  # h11 may hand over bytearrays
-        try:
-            result = handler.data_received(chunk)
-        except Exception as e:
-            handler._handle_request_exception(e)
-            return None
-        if result is not None:
-            return _guard_data_received(handler, result)
-        return None
-
-    def finish(self) -> None:
-        if self.stream_request_body:
-            body = self.handler._body_future if self.handler is not None else None
-            if body is not None and not body.done():
-                body.set_result(None)
-            return
-        chunks = self.chunks
-        if chunks:
-            # h11 may hand over bytearrays; handlers expect immutable bytes.
-            self.request.body = (
-                chunks.getvalue() if isinstance(chunks, BodySpool) else b"".join(chunks)
-            )
-            try:
-                self.request._parse_body_or_refuse()
-            except httputil.HTTPInputError as e:
-                self.chunks = None
-                self.refuse_body(e)
-                return
-        self.chunks = None
-        self.execute()
-
-    def refuse_body(self, error: httputil.HTTPInputError) -> None:
-        """Answer a body over a parse-body limit with 400, through a handler of the route
-        (its headers, ``write_error`` and ``on_finish``) without running its methods."""
-        request = self.request
-        kwargs = self.handler_kwargs or {}
-        try:
-            handler = self.handler_class(self.application, request, **kwargs)
-        except Exception:
-            app_log.error("Error creating %s", self.handler_class.__name__, exc_info=True)
-            connection: Any = request.connection
-            if not _bare_error(connection):
-                connection.close()
-            return
-        self.handler = handler
-        handler._transforms = [t(request) for t in self.application.transforms]
-        try:
-            # Raised, so that log_exception and write_error see it as the current exception.
-            raise HTTPError(400, "Invalid body: %s", error, reason=f"Invalid body: {error}")
-        except HTTPError as refusal:
-            handler._fail(refusal)
-
-    def on_connection_close(self) -> None:
-        # A handler hears of the close through the close callback it registered with the
-        # connection; calling it from here as well would notify it twice.
-        self.chunks = None
-
-    def execute(self) -> asyncio.Future[None] | None:
-        """Create the handler and run it; returns a Task only when it went async."""
-        application = self.application
-        request = self.request
-        kwargs = self.handler_kwargs
-        if application._reset_caches_per_request:
-            _reset_caches(application)
-        try:
-            # Plain calls when there is nothing to spread: ** on an empty dict is not free.
-            if kwargs:
-                handler = self.handler_class(application, request, **kwargs)
-            else:
-                handler = self.handler_class(application, request)
-            self.handler = handler
-        except Exception:
-            app_log.error("Error creating %s", self.handler_class.__name__, exc_info=True)
-            # No handler to send an error page: answer with constants, or hang up.
-            connection: Any = request.connection
-            if not _bare_error(connection):
-                connection.close()
-            return None
-        transform_classes = application.transforms
-        transforms: Sequence[OutputTransform] = (
-            [t(request) for t in transform_classes] if transform_classes else ()
-        )
-        if self.stream_request_body:
-            loop = asyncio.get_running_loop()
-            handler._prepared_future = loop.create_future()
-            handler._body_future = loop.create_future()
-        path_args = self.path_args
-        path_kwargs = self.path_kwargs
-        if path_kwargs:
-            return handler._execute(transforms, *(path_args or ()), **path_kwargs)
-        if path_args:
-            # Unnamed groups (the usual kind) come with an empty path_kwargs: don't spread it.
-            return handler._execute(transforms, *path_args)
-        return handler._execute(transforms)
-
-
-def _reset_caches(application: Application) -> None:
-    settings = application.settings
-    if not settings.get("compiled_template_cache", True):
-        _reset_template_loaders(application)
-    if not settings.get("static_hash_cache", True):
-        settings.get("static_handler_class", StaticFileHandler).reset()
-
-
-async def _guard_data_received(handler: RequestHandler, pending: Awaitable[None]) -> None:
-    try:
-        await pending
-    except Exception as e:
-        handler._handle_request_exception(e)
