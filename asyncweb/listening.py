@@ -12,11 +12,15 @@ import socket
 import ssl
 import stat
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from asyncweb.log import app_log
 
 _DEFAULT_BACKLOG = 128
+
+# accept() errors that say "not now" rather than "this listener is broken".
+_OUT_OF_RESOURCES = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
 
 # Keys of Tornado-style ``ssl_options`` dicts we understand.
 _SSL_PARAMS = frozenset(("ssl_version", "certfile", "keyfile", "cert_reqs", "ca_certs", "ciphers"))
@@ -183,19 +187,24 @@ def is_valid_ip(ip: str) -> bool:
 
 class _ListeningServer:
     """The socket half shared by ``HTTPServer`` and ``TCPServer``: ``listen``/``bind``/
-    ``add_sockets`` put each listening socket under ``loop.create_server`` with the subclass's
-    ``_make_protocol``; ``_stop_listening`` undoes all of it. Subclasses set ``_ssl_context``
+    ``add_sockets`` watch each listening socket and serve every accepted connection with the
+    subclass's ``_make_protocol`` (``loop.connect_accepted_socket``); ``_stop_listening``
+    undoes all of it. Subclasses set ``_ssl_context``
     and call ``_init_listening()`` in ``__init__``.
     """
 
     _ssl_context: ssl.SSLContext | None
+    # Connections taken per readiness of a listener before the loop serves others.
+    accept_batch: int = _DEFAULT_BACKLOG
 
     def _init_listening(self) -> None:
         # {fd: listening socket}, as Tornado's TCPServer has it (tools read its values()).
         self._sockets: dict[int, socket.socket] = {}
         self._pending_sockets: list[socket.socket] = []
-        self._starting: list[asyncio.Task[asyncio.AbstractServer]] = []
-        self._servers: list[asyncio.AbstractServer] = []
+        # (loop, socket) for each listener we watch, so stopping can unwatch it.
+        self._watched: list[tuple[asyncio.AbstractEventLoop, socket.socket]] = []
+        # Connections accepted whose transport is still being set up (TLS handshakes).
+        self._connecting: set[asyncio.Task[Any]] = set()
         self._started = False
         self._stopped = False
 
@@ -235,11 +244,12 @@ class _ListeningServer:
         loop = _serving_loop()
         for sock in sockets:
             self._sockets[sock.fileno()] = sock
-            task = loop.create_task(
-                loop.create_server(self._make_protocol, sock=sock, ssl=self._ssl_context)
-            )
-            self._starting.append(task)
-            task.add_done_callback(self._server_started)
+            # Our own accept loop rather than loop.create_server: under load uvloop's
+            # server drained the accept queue a few connections per turn, so the queue
+            # overflowed and dropped handshakes waited seconds for a retransmit (issue 20).
+            # It also keeps the backlog given to listen(); create_server re-listens at 100.
+            loop.add_reader(sock.fileno(), self._accept_ready, loop, sock)
+            self._watched.append((loop, sock))
 
     def add_socket(self, socket: socket.socket) -> None:
         self.add_sockets([socket])
@@ -249,28 +259,58 @@ class _ListeningServer:
         sockets, self._pending_sockets = self._pending_sockets, []
         self.add_sockets(sockets)
 
-    def _server_started(self, task: asyncio.Task[asyncio.AbstractServer]) -> None:
-        self._starting.remove(task)
-        if task.cancelled():
-            return
-        if task.exception() is not None:
-            app_log.error("could not start serving", exc_info=task.exception())
-            return
-        if self._stopped:
-            task.result().close()
-        else:
-            self._servers.append(task.result())
+    def _accept_ready(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        # Bounded: a flood of connections must not keep the open ones waiting; the
+        # listener stays readable, so the rest are taken on the next turn.
+        for _ in range(self.accept_batch):
+            try:
+                conn, _address = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue  # the client gave up before we took it
+            except OSError as err:
+                if err.errno in _OUT_OF_RESOURCES:
+                    # Out of descriptors or memory: stop watching for a second rather
+                    # than spin on a listener we cannot accept from.
+                    app_log.error("accept failed, pausing for 1s: %s", err)
+                    loop.remove_reader(sock.fileno())
+                    loop.call_later(1.0, self._resume_accepting, loop, sock)
+                    return
+                raise
+            self._serve_connection(loop, conn)
+
+    def _resume_accepting(self, loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+        if not self._stopped and sock.fileno() != -1:
+            loop.add_reader(sock.fileno(), self._accept_ready, loop, sock)
+
+    def _serve_connection(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        task = loop.create_task(
+            loop.connect_accepted_socket(self._make_protocol, conn, ssl=self._ssl_context)
+        )
+        self._connecting.add(task)
+        task.add_done_callback(partial(self._connection_started, conn))
+
+    def _connection_started(self, conn: socket.socket, task: asyncio.Task[Any]) -> None:
+        self._connecting.discard(task)
+        if task.cancelled() or task.exception() is not None:
+            # A failed TLS handshake, mostly: the client is gone, the server carries on.
+            if not task.cancelled():
+                app_log.debug("connection setup failed", exc_info=task.exception())
+            conn.close()
 
     def _stop_listening(self) -> None:
         """Stop accepting and close the listening sockets; idempotent."""
         if self._stopped:
             return
         self._stopped = True
-        for task in self._starting:
+        for loop, sock in self._watched:
+            if sock.fileno() != -1 and not loop.is_closed():
+                loop.remove_reader(sock.fileno())
+        self._watched.clear()
+        for task in list(self._connecting):
             task.cancel()
-        for server in self._servers:
-            server.close()
-        self._servers.clear()
         for sock in [*self._sockets.values(), *self._pending_sockets]:
             sock.close()
         self._sockets.clear()
