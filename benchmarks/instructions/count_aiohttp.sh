@@ -1,0 +1,15 @@
+#!/bin/bash
+# count.sh's twin for aiohttp: (count at 2500 - count at 500) / 2000 instructions per request.
+#   benchmarks/instructions/count_aiohttp.sh hello|realistic [uvloop]
+# Runs benchmarks/.venv's python (bash benchmarks/setup.sh), where aiohttp lives. Needs valgrind.
+set -eu
+endpoint=$1; loop=${2:-}
+here=$(cd "$(dirname "$0")" && pwd); py=${PYTHON:-$here/../.venv/bin/python}; out=$(mktemp -d)
+count() {
+  valgrind --tool=callgrind --callgrind-out-file="$out/cg.$1" \
+    "$py" "$here/aiohttp_per_request.py" "$1" "$endpoint" $loop >/dev/null 2>"$out/log.$1"
+  awk '/Collected/{gsub(",", "", $4); print $4}' "$out/log.$1"
+}
+a=$(count 500); b=$(count 2500)
+echo "aiohttp $endpoint ${loop:-asyncio}: $(( (b - a) / 2000 )) instructions per request"
+rm -rf "$out"
