@@ -121,7 +121,9 @@ def check(response: object) -> str | None:
     return None if body == b"Hello, world" else f"body {body[:60]!r}"
 
 
-def measure(setup: str, workers: int, opts: argparse.Namespace, rnd: int) -> tuple[float, str]:
+def measure(
+    setup: str, workers: int, opts: argparse.Namespace, rnd: int
+) -> tuple[float, float, str]:
     port = free_port()
     tag = f"scaling-{setup}-{workers}-r{rnd}"
     proc = start_server(argv_for(setup, port, workers), port, RAW / f"{tag}.log", check)
@@ -139,10 +141,13 @@ def measure(setup: str, workers: int, opts: argparse.Namespace, rnd: int) -> tup
         terminate(proc)
     busy = sorted((ticks for ticks in used if ticks > 0), reverse=True)[:workers]
     total = sum(busy) or 1
+    # Requests per CPU-second of the server processes: what each worker's time buys, which a
+    # crowded machine changes far less than req/s (a herd of wake-ups would lower it).
+    per_cpu_second = sample.rps * opts.duration / (sum(used) / os.sysconf("SC_CLK_TCK") or 1)
     spread = f"{100 * busy[0] / total:.0f}/{100 * busy[-1] / total:.0f}%" if busy else "-"
     if sample.errors:
         spread += f" ({sample.errors})"
-    return sample.rps, spread
+    return sample.rps, per_cpu_second, spread
 
 
 def main() -> None:
@@ -158,14 +163,19 @@ def main() -> None:
     counts = list(range(1, opts.max_workers + 1))
     results: dict[tuple[str, int], list[float]] = {}
     spreads: dict[tuple[str, int], list[str]] = {}
+    efficiency: dict[tuple[str, int], list[float]] = {}
     try:
         for rnd in range(opts.rounds):  # interleaved, so drift hits every set-up alike
             for setup in setups:
                 for workers in counts:
-                    rps, spread = measure(setup, workers, opts, rnd)
+                    rps, per_cpu, spread = measure(setup, workers, opts, rnd)
+                    efficiency.setdefault((setup, workers), []).append(per_cpu)
                     results.setdefault((setup, workers), []).append(rps)
                     spreads.setdefault((setup, workers), []).append(spread)
-                    print(f"round {rnd + 1} {setup} x{workers}: {rps:,.0f} req/s {spread}")
+                    print(
+                        f"round {rnd + 1} {setup} x{workers}: {rps:,.0f} req/s, "
+                        f"{per_cpu:,.0f} per CPU-s, {spread}"
+                    )
     finally:
         kill_all()
     print()
@@ -175,16 +185,20 @@ def main() -> None:
           f"-c{opts.connections} {opts.duration:g}s, not pinned, {opts.rounds} rounds")  # fmt: skip
     print()
     print(
-        "| set-up | workers | median req/s | rounds | vs N x 1 worker | CPU busiest/idlest worker |"
+        "| set-up | workers | median req/s | rounds | vs N x 1 worker | requests per server "
+        "CPU-second (vs 1 worker) | CPU busiest/idlest worker |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for setup in setups:
         one = statistics.median(results[(setup, 1)])
+        one_cpu = statistics.median(efficiency[(setup, 1)])
         for workers in counts:
             rps = statistics.median(results[(setup, workers)])
             rounds = " / ".join(f"{value:,.0f}" for value in results[(setup, workers)])
             ratio = rps / (workers * one)
+            per_cpu = statistics.median(efficiency[(setup, workers)])
             print(f"| {setup} | {workers} | {rps:,.0f} | {rounds} | {ratio:.2f} | "
+                  f"{per_cpu:,.0f} ({per_cpu / one_cpu:.2f}) | "
                   f"{', '.join(spreads[(setup, workers)])} |")  # fmt: skip
 
 
