@@ -37,7 +37,7 @@ LAYERS = [
         ],
     ),
     (
-        "response building",
+        "framework: handler object, request, response building",
         [
             "response_head.py",
             "web/handler",
