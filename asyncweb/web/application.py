@@ -23,8 +23,9 @@ from asyncweb.routing import (
     _RuleList,
 )
 from asyncweb.web import lifecycle
+from asyncweb.web.builtin_handlers import ErrorHandler
 from asyncweb.web.delegates import _BufferedDelegate, _HandlerDelegate, _StreamingDelegate
-from asyncweb.web.handler import ErrorHandler, RequestHandler
+from asyncweb.web.handler import RequestHandler
 from asyncweb.web.rendering import _AllTemplateLoaders
 from asyncweb.web.static import StaticFileHandler
 from asyncweb.web.transforms import GZipContentEncoding, OutputTransform

@@ -12,8 +12,9 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from asyncweb.web.builtin_handlers import _names_other_host
 from asyncweb.web.errors import HTTPError
-from asyncweb.web.handler import RequestHandler, _names_other_host, _warn_legacy
+from asyncweb.web.handler import RequestHandler, _warn_legacy
 
 _Method = Callable[..., Awaitable[None] | None]
 _HandlerType = TypeVar("_HandlerType", bound=type[RequestHandler])

@@ -16,7 +16,7 @@ from asyncweb import httputil
 from asyncweb.httputil.body import BodySpool
 from asyncweb.log import app_log
 from asyncweb.web.errors import HTTPError
-from asyncweb.web.handler import _bare_error
+from asyncweb.web.failures import _bare_error
 from asyncweb.web.rendering import _reset_template_loaders
 from asyncweb.web.static import StaticFileHandler
 

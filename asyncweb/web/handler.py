@@ -17,23 +17,20 @@ import http.cookies
 import inspect
 import numbers
 import re
-import string
-import sys
 import time
-import traceback
-import urllib.parse
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from asyncweb import escape, httputil
-from asyncweb.log import app_log, gen_log
+from asyncweb.log import app_log
 from asyncweb.protocol import StreamClosedError
 from asyncweb.protocol.flow_control import quiet as _quiet
 from asyncweb.protocol.response_head import HEADER_NAME_TOKEN as _HEADER_NAME
 from asyncweb.protocol.response_head import status_has_no_body
-from asyncweb.web.errors import Finish, HTTPError, MissingArgumentError
+from asyncweb.web.cookies import _CookiesMixin
+from asyncweb.web.errors import HTTPError, MissingArgumentError
+from asyncweb.web.failures import _ErrorsMixin, _unimplemented_method
 from asyncweb.web.rendering import _RenderingMixin
 from asyncweb.web.signing import _SecureCookiesMixin
 
@@ -47,12 +44,7 @@ if TYPE_CHECKING:
     from asyncweb.web.application import Application
     from asyncweb.web.transforms import OutputTransform
 
-__all__ = ["ErrorHandler", "FallbackHandler", "RedirectHandler", "RequestHandler"]
-
-
-class _CookieAttributeError(http.cookies.CookieError, ValueError):
-    """A cookie attribute that would break the Set-Cookie header (both types, so code
-    catching either the cookie module's error or ValueError sees it)."""
+__all__ = ["RequestHandler"]
 
 
 class _ArgDefaultMarker:
@@ -72,23 +64,8 @@ _UNSAFE_HEADER_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 # RFC 9112 4: what a status line's reason may hold (HTAB, SP, visible ASCII, obs-text).
 _REASON_PHRASE = re.compile(r"[\t\x20-\x7e\x80-\xff]+")
-# A cookie attribute value ends at ";" and may hold no whitespace or control character.
-_BAD_COOKIE_ATTRIBUTE = re.compile(r"[\x00-\x20;\x7f]")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
-# The cookie names http.cookies.SimpleCookie accepts: no attribute name (any case), and only
-# its legal characters. get_cookie answers as the Morsel jar would, without building one.
-_RESERVED_COOKIE_NAMES = frozenset(http.cookies.Morsel._reserved)  # type: ignore[attr-defined]
-_REQUEST_COOKIES = httputil.HTTPServerRequest.cookies
 _REQUEST_ARGUMENTS = httputil.HTTPServerRequest.arguments
-_JAR_COOKIE_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-.^_`|~:]+")
-
-
-@functools.lru_cache(maxsize=256)
-def _jar_accepts(name: str) -> bool:
-    """Whether SimpleCookie would take ``name`` (cached: handlers ask for a few fixed names)."""
-    return name.lower() not in _RESERVED_COOKIE_NAMES and bool(_JAR_COOKIE_NAME.fullmatch(name))
-
-
 # Headers describing a body, dropped when the response (204, 304) has none.
 _REPRESENTATION_HEADERS = (
     "Allow",
@@ -152,15 +129,8 @@ _start_lines: dict[tuple[int, str], httputil.ResponseStartLine] = {}
 # Methods that must not change state, so need no XSRF token.
 _XSRF_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 
-# Per class: the value of the Allow header sent with a 405.
-_allow_cache: dict[type, str] = {}
 
-
-def _unimplemented_method(self: RequestHandler, *args: Any, **kwargs: Any) -> None:
-    raise HTTPError(405)
-
-
-class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
+class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _RenderingMixin):
     """Base class for HTTP request handlers: override ``get``, ``post``... (plain or async)."""
 
     SUPPORTED_METHODS: tuple[str, ...] = (
@@ -410,108 +380,6 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
         except UnicodeDecodeError:
             raise HTTPError(400, "Invalid unicode in %s: %r", name or "url", value[:40]) from None
 
-    # -- cookies -------------------------------------------------------------------------------
-
-    # The request's cookies as plain strings, parsed by the first get_cookie.
-    _cookie_values: dict[str, str] | None = None
-
-    def get_cookie(self, name: str, default: str | None = None) -> str | None:
-        request = self.request
-        if getattr(type(request), "cookies", None) is not _REQUEST_COOKIES or (
-            request._cookies is not None
-        ):
-            # Someone built or replaced the Morsel jar: it is the truth.
-            cookies = request.cookies
-            if name in cookies:
-                return cookies[name].value
-            return default
-        values = self._cookie_values
-        if values is None:
-            values = self._cookie_values = httputil.parse_cookie(request.headers.get("Cookie", ""))
-        if name in values and _jar_accepts(name):
-            return values[name]
-        return default
-
-    def set_cookie(
-        self,
-        name: str,
-        value: str | bytes,
-        domain: str | None = None,
-        expires: float | tuple[Any, ...] | datetime.datetime | None = None,
-        path: str = "/",
-        expires_days: float | None = None,
-        *,
-        max_age: int | None = None,
-        httponly: bool = False,
-        secure: bool = False,
-        samesite: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        """Queue a ``Set-Cookie`` header (sent with the response head)."""
-        name = escape.native_str(name)
-        value = escape.native_str(value)
-        # Tornado's wording ("Invalid cookie attribute <key>"), which callers match on.
-        if _BAD_COOKIE_ATTRIBUTE.search(name):
-            raise _CookieAttributeError(f"Invalid cookie attribute name: {name!r}")
-        if re.search(r"[\x00-\x20]", name + value):
-            # Cookie syntax allows neither whitespace nor control characters unquoted.
-            raise ValueError(f"Cookie {name!r} has whitespace or a control character: {value!r}")
-        # Checked now, while the caller is on the stack: once in the head, a CR/LF or ";"
-        # would inject headers or attributes (or make the whole response unsendable).
-        attributes: list[tuple[str, Any]] = [
-            ("domain", domain),
-            ("path", path),
-            ("samesite", samesite),
-            ("max_age", max_age),
-        ]
-        attributes.extend(kwargs.items())
-        for attribute, given in attributes:
-            if given is not None and _BAD_COOKIE_ATTRIBUTE.search(str(given)):
-                raise _CookieAttributeError(f"Invalid cookie attribute {attribute}: {given!r}")
-        if self._new_cookie is None:
-            self._new_cookie = http.cookies.SimpleCookie()
-        if name in self._new_cookie:
-            del self._new_cookie[name]
-        self._new_cookie[name] = value
-        morsel = self._new_cookie[name]
-        if domain:
-            morsel["domain"] = domain
-        if expires_days is not None and not expires:
-            expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
-                days=expires_days
-            )
-        if expires:
-            morsel["expires"] = httputil.format_timestamp(expires)
-        if path:
-            morsel["path"] = path
-        if max_age:
-            morsel["max-age"] = str(max_age)
-        if httponly:
-            morsel["httponly"] = True
-        if secure:
-            morsel["secure"] = True
-        if samesite:
-            morsel["samesite"] = samesite
-        for key, val in kwargs.items():
-            if key == "max_age":
-                key = "max-age"
-            if key in ("httponly", "secure") and not val:
-                continue
-            morsel[key] = val
-
-    def clear_cookie(self, name: str, **kwargs: Any) -> None:
-        """Expire cookie ``name``; pass the ``path``/``domain`` it was set with."""
-        for forbidden in ("expires", "max_age"):
-            if forbidden in kwargs:
-                raise TypeError(f"clear_cookie() sets {forbidden!r} itself; it can't be passed")
-        expires = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=365)
-        self.set_cookie(name, value="", expires=expires, **kwargs)
-
-    def clear_all_cookies(self, **kwargs: Any) -> None:
-        """Expire every cookie the request sent (same ``path``/``domain`` for all)."""
-        for name in self.request.cookies:
-            self.clear_cookie(name, **kwargs)
-
     # -- output --------------------------------------------------------------------------------
 
     def write(self, chunk: str | bytes | dict[str, Any]) -> None:
@@ -656,145 +524,6 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
         ours = _strip_weak(computed)
         return any(_strip_weak(tag) == ours for tag in etags)
 
-    # -- errors --------------------------------------------------------------------------------
-
-    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
-        """Replace the response with an error page from :meth:`write_error` and finish.
-        Statuses that carry no body (1xx, 204, 304) are sent without calling write_error."""
-        if self._headers_written:
-            gen_log.error("Error after the response head was sent; ending the response as is")
-            if not self._finished:
-                try:
-                    self.finish()
-                except Exception:
-                    gen_log.error("Could not end the partial response", exc_info=True)
-                    self._abandon_response()
-            return
-        self.clear()
-        reason = kwargs.get("reason")
-        exc_info = kwargs.get("exc_info")
-        if exc_info is not None:
-            exception = exc_info[1]
-            if isinstance(exception, HTTPError) and exception.reason:
-                reason = exception.reason
-        self.set_status(status_code, reason=reason)
-        if status_code == 405:
-            self._headers["Allow"] = _allowed_methods(type(self))
-        if not status_has_no_body(status_code):
-            try:
-                self.write_error(status_code, **kwargs)
-            except Exception:
-                app_log.error("write_error() failed", exc_info=True)
-        if not self._finished:
-            try:
-                self.finish()
-            except Exception:
-                app_log.error("Could not send the error response", exc_info=True)
-                self._abandon_response()
-
-    def _abandon_response(self) -> None:
-        """Last resort when even the error response failed: a bare 500 if no head went out,
-        else close the connection. The client must never be left waiting."""
-        if self._finished:
-            return
-        self._finished = True
-        self._status_code = 500
-        connection: Any = self.request.connection
-        if connection is None:
-            return
-        connection.set_close_callback(None)
-        if self._headers_written or not _bare_error(connection):
-            connection.close()
-        self._log()
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Write the error page; ``kwargs["exc_info"]`` is set when an exception caused it.
-        The traceback is shown only with the ``serve_traceback`` (or ``debug``) setting, and
-        not for an ``HTTPError`` (an answer, not a bug). In debug mode a client that accepts
-        HTML gets ``asyncweb.web.debug_page``; others get the traceback as text."""
-        exc_info = kwargs.get("exc_info")
-        if (
-            exc_info is not None
-            and self.settings.get("serve_traceback")
-            and not isinstance(exc_info[1], HTTPError)
-        ):
-            if self.settings.get("debug") and "text/html" in self.request.headers.get("Accept", ""):
-                from asyncweb.web import debug_page
-
-                self.set_header("Content-Type", "text/html; charset=UTF-8")
-                self.finish(debug_page.render(self, status_code, exc_info))
-                return
-            self.set_header("Content-Type", "text/plain; charset=UTF-8")
-            for line in traceback.format_exception(*exc_info):
-                self.write(line)
-            self.finish()
-            return
-        message = escape.xhtml_escape(self._reason)
-        self.finish(
-            f"<html><title>{status_code}: {message}</title>"
-            f"<body>{status_code}: {message}</body></html>"
-        )
-
-    def log_exception(
-        self,
-        typ: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Log an exception from a handler: an ``HTTPError`` as a one-line warning (when it
-        has a log message), anything else as an error with its traceback."""
-        if isinstance(value, HTTPError):
-            if value.log_message:
-                args = [value.status_code, self._request_summary(), *value.args]
-                gen_log.warning("%d %s: " + value.log_message, *args)
-            return
-        app_log.error(
-            "Uncaught exception %s\n%r",
-            self._request_summary(),
-            self.request,
-            exc_info=(typ, value, tb),  # type: ignore[arg-type]
-        )
-
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, httputil._LazyInputError):
-            # The request itself is at fault (found when its arguments were first read).
-            try:
-                raise HTTPError(400, "Bad request: %s", e, reason=f"Bad request: {e}") from e
-            except HTTPError as refusal:
-                self._handle_request_exception(refusal)
-            return
-        if isinstance(e, Finish):
-            if not self._finished:
-                try:
-                    self.finish(*e.args)
-                except Exception:
-                    # e.g. the protocol refused the head: answer 500 instead.
-                    app_log.error("Could not finish the response", exc_info=True)
-                    self.send_error(500)
-            return
-        if isinstance(e, StreamClosedError) and self._connection_closed():
-            # The client left; there is nobody to send an error page to.
-            self._finished = True
-            return
-        try:
-            self.log_exception(*sys.exc_info())
-        except Exception:
-            app_log.error("log_exception() failed", exc_info=True)
-        if self._finished:
-            return
-        if isinstance(e, HTTPError):
-            self.send_error(e.status_code, exc_info=sys.exc_info())
-        else:
-            self.send_error(500, exc_info=sys.exc_info())
-
-    def _connection_closed(self) -> bool:
-        connection: Any = self.request.connection
-        if getattr(connection, "_closed", False):
-            return True
-        # A failed send closes the transport at once; connection_lost comes an iteration later.
-        transport = getattr(connection, "transport", None)
-        return transport is not None and bool(transport.is_closing())
-
     def async_callback(
         self, callback: Callable[..., Any] | None, *args: Any, **kwargs: Any
     ) -> Callable[..., Any] | None:
@@ -920,32 +649,6 @@ class RequestHandler(_SecureCookiesMixin, _RenderingMixin):
         return f"{request.method} {request.uri} ({request.remote_ip})"
 
 
-# Browsers (WHATWG URL parsing) trim these from both ends of a URL...
-_URL_TRIMMED = "".join(map(chr, range(0x21)))
-# ...drop these anywhere in it...
-_URL_DROPPED = str.maketrans("", "", "\t\n\r")
-
-
-def _as_browser_reads(url: str) -> str:
-    # ...and, for http(s), read a backslash as a slash. Redirect checks must see the same URL.
-    return url.strip(_URL_TRIMMED).translate(_URL_DROPPED).replace("\\", "/")
-
-
-def _names_other_host(url: str) -> bool:
-    """Whether a browser would take ``url`` as scheme-relative (``//host/...``)."""
-    return _as_browser_reads(url).startswith("//")
-
-
-def _scheme_and_host(url: str) -> tuple[str, str]:
-    """The scheme and authority (lower case) a browser would find in ``url``."""
-    url = _as_browser_reads(url)
-    if url.startswith("//"):
-        # urlsplit finds no host in "///evil.com"; a browser skips the extra slashes.
-        url = "//" + url.lstrip("/")
-    parts = urllib.parse.urlsplit(url)
-    return parts.scheme.lower(), parts.netloc.lower()
-
-
 def _strip_weak(tag: bytes) -> bytes:
     return tag[2:] if tag.startswith(b"W/") else tag
 
@@ -954,130 +657,3 @@ def _check_header_name(name: str) -> str:
     if not _HEADER_NAME.fullmatch(name):
         raise ValueError(f"Invalid header name {name!r}")
     return name
-
-
-_BARE_500_BODY = b"<html><title>500: Internal Server Error</title><body>500</body></html>"
-
-
-def _bare_error(connection: Any) -> bool:
-    """Send a minimal 500 built from constants (nothing a handler set can break it);
-    False when even that failed."""
-    try:
-        connection.write_headers(
-            httputil.ResponseStartLine("", 500, "Internal Server Error"),
-            httputil.HTTPHeaders(
-                {
-                    "Content-Type": _DEFAULT_CONTENT_TYPE,
-                    "Content-Length": str(len(_BARE_500_BODY)),
-                }
-            ),
-            _BARE_500_BODY,
-        )
-        connection.finish()
-    except Exception:
-        app_log.error("Could not send a 500 response", exc_info=True)
-        return False
-    return True
-
-
-def _allowed_methods(cls: type) -> str:
-    allowed = _allow_cache.get(cls)
-    if allowed is None:
-        names = [
-            m
-            for m in getattr(cls, "SUPPORTED_METHODS", ())
-            if getattr(cls, m.lower(), _unimplemented_method) is not _unimplemented_method
-        ]
-        allowed = _allow_cache[cls] = ", ".join(names)
-    return allowed
-
-
-class ErrorHandler(RequestHandler):
-    """Answers every request with ``status_code`` (the application's 404 handler)."""
-
-    def initialize(self, status_code: int) -> None:  # type: ignore[override]
-        self.set_status(status_code)
-
-    def prepare(self) -> None:
-        raise HTTPError(self._status_code)
-
-    def check_xsrf_cookie(self) -> None:
-        # An error page must not turn into a 403 because a form lacked its token.
-        pass
-
-    def _check_cross_origin(self) -> None:
-        # Nor because the request came from another origin.
-        pass
-
-
-class RedirectHandler(RequestHandler):
-    """Redirects to ``url`` (``{0}``/``{name}`` are filled from the path's groups), keeping
-    the query string: ``(r"/old/(.*)", RedirectHandler, {"url": "/new/{0}"})``."""
-
-    def initialize(self, url: str, permanent: bool = True) -> None:  # type: ignore[override]
-        self._url = url
-        self._permanent = permanent
-
-    def get(self, *args: Any, **kwargs: Any) -> None:
-        to_url = self._url.format(*args, **kwargs)
-        query = self.request.query_arguments
-        try:
-            if query:
-                pairs = [(k, escape.to_unicode(v)) for k, values in query.items() for v in values]
-                to_url = httputil.url_concat(to_url, pairs)
-            same_site = self._keeps_destination(to_url)
-        except ValueError:
-            same_site = False
-        if not same_site:
-            # Tornado's wording, which log filters match on.
-            raise HTTPError(400, "Redirect URL cannot change the scheme or netloc: %r", to_url)
-        if _UNSAFE_HEADER_VALUE.search(to_url):
-            raise HTTPError(400, "Redirect URL contains invalid characters: %r", to_url)
-        self.redirect(to_url, permanent=self._permanent)
-
-    def _keeps_destination(self, to_url: str) -> bool:
-        """Whether ``to_url`` goes to the scheme and host the ``url`` template fixed before
-        its first substitution: path groups come from the client and must not pick them."""
-        fixed = ""
-        substituted = False
-        for literal, field, _, _ in string.Formatter().parse(self._url):
-            fixed += literal
-            if field is not None:
-                substituted = True
-                break
-        scheme, host = _scheme_and_host(fixed)
-        if substituted and scheme in ("http", "https") and not host:
-            return False  # e.g. "https://{0}": the whole host is the client's choice
-        return _scheme_and_host(to_url) == (scheme, host)
-
-
-class FallbackHandler(RequestHandler):
-    """Hands the request to another server's callable, e.g. a ``WSGIContainer``, so it can
-    share an application with native handlers::
-
-        wsgi_app = WSGIContainer(flask_app)
-        Application([(r"/api/.*", ApiHandler), (r".*", FallbackHandler, {"fallback": wsgi_app})])
-
-    The callable answers on ``request.connection`` itself; this handler writes nothing. An
-    awaitable it returns is kept running (and its failure logged) after ``prepare``.
-    """
-
-    def initialize(  # type: ignore[override]
-        self, fallback: Callable[[httputil.HTTPServerRequest], Any]
-    ) -> None:
-        self.fallback = fallback
-
-    def prepare(self) -> None:
-        result = self.fallback(self.request)
-        self._finished = True
-        self.on_finish()
-        if result is not None and inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            _running[task] = None
-            task.add_done_callback(_fallback_done)
-
-
-def _fallback_done(task: asyncio.Future[Any]) -> None:
-    _running.pop(task, None)
-    if not task.cancelled() and task.exception() is not None:
-        app_log.error("Uncaught exception in fallback", exc_info=task.exception())

@@ -23,8 +23,9 @@ from typing import Any
 from asyncweb import httputil
 from asyncweb.log import gen_log
 from asyncweb.protocol import StreamClosedError
+from asyncweb.web.builtin_handlers import _names_other_host
 from asyncweb.web.errors import HTTPError
-from asyncweb.web.handler import RequestHandler, _names_other_host
+from asyncweb.web.handler import RequestHandler
 
 __all__ = ["StaticFileHandler"]
 
