@@ -7,7 +7,8 @@ closes. Reading is paused and resumed through it too, so the flag and the transp
 
 The futures a write returns when it need not wait come from here as well: one shared done
 future per loop (:func:`shared_done_future`), one that resolves on the loop's next iteration
-(:func:`next_tick_future`), and :func:`quiet` for a write's future nobody will look at.
+(:func:`next_tick_future`), one failed with ``StreamClosedError`` for a closed connection
+(:func:`closed_future`), and :func:`quiet` for a write's future nobody will look at.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import contextlib
 import weakref
 from collections.abc import Awaitable
 from typing import Any, TypeVar
+
+from asyncweb.protocol.errors import StreamClosedError
 
 
 class FlowControl:
@@ -94,6 +97,13 @@ def shared_done_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
     if future is None:
         future = _done_futures[loop] = loop.create_future()
         future.set_result(None)
+    return future
+
+
+def closed_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """What a write on a closed connection or stream returns: a failed future."""
+    future: asyncio.Future[None] = loop.create_future()
+    future.set_exception(StreamClosedError())
     return future
 
 

@@ -16,7 +16,8 @@ from typing import Any
 import h11
 
 from asyncweb.protocol.errors import HTTPOutputError
-from asyncweb.protocol.http1 import HTTP1ServerProtocol, RequestParser
+from asyncweb.protocol.http1 import HTTP1ServerProtocol
+from asyncweb.protocol.interfaces import RequestParser
 from asyncweb.protocol.request_parser import EMPTY_LINE_STARTS, ScreenedH11Connection
 from asyncweb.protocol.response_head import LENGTH, NO_BODY, status_has_no_body
 

@@ -16,41 +16,53 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import time
 import zlib
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, cast
 
 import h11
 
 from asyncweb.protocol.errors import HTTPOutputError, StreamClosedError
-from asyncweb.protocol.flow_control import FlowControl, next_tick_future, shared_done_future
+from asyncweb.protocol.flow_control import (
+    FlowControl,
+    closed_future,
+    next_tick_future,
+    shared_done_future,
+)
+from asyncweb.protocol.interfaces import (
+    NO_PARSER,
+    HeaderSource,
+    RequestParser,
+    RequestReceiver,
+    StartLine,
+    SwitchedProtocol,
+)
+from asyncweb.protocol.malformed_log import MalformedRequestLog
+from asyncweb.protocol.params import HTTP1Params
+from asyncweb.protocol.refusals import TOO_MANY_CONNECTIONS, error_response
+from asyncweb.protocol.request_body import gunzip_request, judge_chunk
 from asyncweb.protocol.request_parser import (
     EMPTY_LINE_STARTS,
-    HEAD_READERS,
-    HeadFacts,
     HeadFirstConnection,
-    HeadReader,
-    httptools_missing,
-    read_head_h11,
+    head_size,
 )
 from asyncweb.protocol.response_head import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, frame_response
 
-try:  # to judge a chunk-size line as soon as it arrives (see _chunk_refused)
-    from h11._readers import ChunkedReader as _ChunkedReader
-except ImportError:  # pragma: no cover - a future h11 may move it; h11's own limits remain
-    _ChunkedReader = None  # type: ignore[assignment,misc]
-
+# Also importable from here, where they were first defined.
 __all__ = [
     "HTTP1Params",
     "HTTP1ServerProtocol",
     "HTTPOutputError",
+    "HeaderSource",
     "MalformedRequestLog",
+    "RequestParser",
     "RequestReceiver",
+    "StartLine",
     "StreamClosedError",
     "SwitchedProtocol",
+    "closed_future",
+    "gunzip_request",
+    "run_close_callback",
 ]
 
 log = logging.getLogger("asyncweb.general")
@@ -65,180 +77,8 @@ def run_close_callback(callback: Callable[[], None] | None) -> None:
             log.exception("error in connection close callback")
 
 
-def closed_future(loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-    """What a write on a closed connection or stream returns."""
-    future: asyncio.Future[None] = loop.create_future()
-    future.set_exception(StreamClosedError())
-    return future
-
-
-def gunzip_request(headers: list[tuple[bytes, bytes]]) -> tuple[list[tuple[bytes, bytes]], Any]:
-    """A gzip request body is inflated for the application: its Content-Encoding is renamed
-    (the body it describes is gone) and a decompressor made. Called only for gzip bodies."""
-    renamed = [
-        (b"x-consumed-content-encoding", value) if name == b"content-encoding" else (name, value)
-        for name, value in headers
-    ]
-    return renamed, zlib.decompressobj(16 + zlib.MAX_WBITS)
-
-
 # Pipelined bytes we accept beyond the request being handled before we stop reading the socket.
 _PIPELINE_BUFFER_LIMIT = 65536
-
-
-@dataclass
-class HTTP1Params:
-    """Per-server limits; ``None`` for a timeout means no limit."""
-
-    max_header_size: int = 65536
-    max_body_size: int = 100 * 1024 * 1024
-    # How long a connection may wait for the next request head, and (with header_timeout)
-    # how long a started head may take to arrive: slowloris clients are dropped.
-    idle_connection_timeout: float | None = 3600.0
-    header_timeout: float | None = 60.0
-    body_timeout: float | None = None
-    no_keep_alive: bool = False
-    decompress: bool = False
-    # Read requests and send responses through one h11.Connection (the slower reference).
-    pure_h11: bool = False
-    # Who reads request heads: "h11" or "httptools" (llhttp splits heads, h11 still builds and
-    # checks each request; needs the httptools package). See protocol.request_parser.
-    http_parser: str = "h11"
-    # At most this many open connections per client IP address (None: no cap). Those past it
-    # get a 503 and are closed at once; behind a proxy every client is the proxy's address.
-    max_connections_per_address: int | None = None
-
-    # Derived: a started request head must be complete within both timeouts.
-    head_timeout: float | None = field(init=False, default=None)
-    # Derived: the head reader http_parser names, looked up once.
-    read_head: HeadReader = field(init=False, default=read_head_h11, repr=False)
-    # Malformed requests are logged through this, per server (see MalformedRequestLog).
-    malformed_log: MalformedRequestLog = field(
-        init=False, default_factory=lambda: MalformedRequestLog(), repr=False, compare=False
-    )
-    # Open connections per client address, for max_connections_per_address.
-    connections_by_address: dict[str, int] = field(
-        init=False, default_factory=dict, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        if self.http_parser not in HEAD_READERS:
-            choices = " or ".join(map(repr, HEAD_READERS))
-            raise ValueError(f"http_parser must be {choices}, not {self.http_parser!r}")
-        if self.http_parser == "httptools":
-            missing = httptools_missing()
-            if missing:
-                raise RuntimeError(missing)
-            if self.pure_h11:
-                raise ValueError("pure_h11 sends responses through h11: it needs http_parser='h11'")
-        cap = self.max_connections_per_address
-        if cap is not None and cap < 1:
-            raise ValueError(f"max_connections_per_address must be at least 1, not {cap}")
-        limits = [t for t in (self.idle_connection_timeout, self.header_timeout) if t]
-        self.head_timeout = min(limits) if limits else None
-        self.read_head = HEAD_READERS[self.http_parser]
-
-
-class MalformedRequestLog:
-    """Logs refused requests at INFO, a few per client address and minute; the rest are
-    counted and summed up in one line when that address next gets a line of its own. What a
-    client sent appears only as a short escaped prefix. Garbage at full speed costs a few
-    lines a minute per address, not a line per request."""
-
-    window = 60.0
-    per_window = 5
-    max_addresses = 10000
-    prefix = 80
-
-    def __init__(self) -> None:
-        # address -> [window start, lines logged in it, requests not logged]
-        self._seen: dict[str, list[float]] = {}
-
-    def refused(self, address: str, status: int, why: str) -> None:
-        if not log.isEnabledFor(logging.INFO):
-            return
-        now = time.monotonic()
-        entry = self._seen.get(address)
-        if entry is None or now - entry[0] >= self.window:
-            if entry is None and len(self._seen) >= self.max_addresses:
-                self._seen.clear()  # a crude bound: forgetting only lets a few more lines out
-            not_logged = int(entry[2]) if entry is not None else 0
-            entry = self._seen[address] = [now, 0, 0]
-            if not_logged:
-                log.info("%d more malformed requests from %s were not logged", not_logged, address)
-        if entry[1] < self.per_window:
-            entry[1] += 1
-            log.info("bad request from %s: %s (%d)", address, self.escape(why), status)
-        else:
-            entry[2] += 1
-
-    @classmethod
-    def escape(cls, text: str) -> str:
-        cut = text[: cls.prefix]
-        escaped = cut.encode("ascii", "backslashreplace").decode("ascii")
-        escaped = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in escaped)
-        return escaped + ("..." if len(text) > cls.prefix else "")
-
-
-class RequestParser(Protocol):
-    """The part of ``h11.Connection`` the server protocol reads requests through (h11's own, or
-    ``request_parser.HeadFirstConnection``)."""
-
-    def receive_data(self, data: bytes) -> None: ...
-
-    def next_event(self) -> Any: ...
-
-    @property
-    def trailing_data(self) -> tuple[bytes, bool]: ...
-
-    @property
-    def they_are_waiting_for_100_continue(self) -> bool: ...
-
-    # The headers of the last request next_event returned, scanned once (see scan_head).
-    facts: HeadFacts | None
-
-
-class StartLine(Protocol):
-    @property
-    def code(self) -> int: ...
-    @property
-    def reason(self) -> str: ...
-
-
-class HeaderSource(Protocol):
-    def get_all(self) -> Iterable[tuple[str, str]]: ...
-
-
-class SwitchedProtocol(Protocol):
-    """What takes a connection over after a ``101 Switching Protocols`` response (see
-    :meth:`HTTP1ServerProtocol.switch_protocol`): an ``asyncio.Protocol`` that also supports a
-    graceful shutdown and reports when its connection is gone."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None: ...
-
-    def data_received(self, data: bytes) -> None: ...
-
-    def eof_received(self) -> bool | None: ...
-
-    def connection_lost(self, exc: Exception | None) -> None: ...
-
-    def close_when_idle(self) -> None: ...
-
-    def set_lost_callback(self, callback: Callable[[], None]) -> None: ...
-
-
-class RequestReceiver(Protocol):
-    """One request's consumer; an awaitable return value means "wait for me before reading on"."""
-
-    def head_received(
-        self, method: bytes, target: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
-    ) -> Awaitable[None] | None: ...
-
-    def body_received(self, chunk: bytes) -> Awaitable[None] | None: ...
-
-    def message_done(self) -> None: ...
-
-    def connection_lost(self) -> None: ...
 
 
 class HTTP1ServerProtocol(asyncio.Protocol):
@@ -305,7 +145,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
         # An idle connection has no parser of its own: see _new_parser.
-        self._parser: RequestParser = _NO_PARSER
+        self._parser: RequestParser = NO_PARSER
         self.transport: asyncio.Transport | None = None
         self._receiver: RequestReceiver | None = None
         self._keep_alive = True  # this exchange may be followed by another
@@ -360,18 +200,14 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         """Count this connection against its address's cap; past the cap, answer 503 and
         close (False)."""
         address = self._peer_address()
-        counts = self.params.connections_by_address
-        open_now = counts.get(address, 0)
-        cap = self.params.max_connections_per_address or 0
-        if open_now >= cap:
-            self.params.malformed_log.refused(
-                address, 503, f"more than {cap} connections from this address"
-            )
+        if not self.params.admit(address):
+            cap = self.params.max_connections_per_address
+            why = f"more than {cap} connections from this address"
+            self.params.malformed_log.refused(address, 503, why)
             assert self.transport is not None
-            self.transport.write(_TOO_MANY_CONNECTIONS)
+            self.transport.write(TOO_MANY_CONNECTIONS)
             self._shutdown(None)
             return False
-        counts[address] = open_now + 1
         self._counted_address = address
         return True
 
@@ -379,7 +215,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._closed:
             return
         parser = self._parser
-        if parser is _NO_PARSER:
+        if parser is NO_PARSER:
             parser = self._parser = self._new_parser()
         parser.receive_data(data)
         if self._idle and data[:1] in EMPTY_LINE_STARTS and not parser.trailing_data[0]:
@@ -401,7 +237,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         # A peer that closes while we still owe it a response is treated as gone (as Tornado
         # does), so long-poll handlers learn about it at once.
         if not self._closed:
-            if self._parser is not _NO_PARSER:
+            if self._parser is not NO_PARSER:
                 self._parser.receive_data(b"")
             self._shutdown(None)
         return None
@@ -489,7 +325,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             # h11 only bounds incomplete heads; one that arrived whole is measured here. The
             # counter is an upper bound on the bytes any buffered head can have, so this runs
             # about once per max_header_size bytes received.
-            if _head_size(request) > self.params.max_header_size:
+            if head_size(request) > self.params.max_header_size:
                 self._bad_request(431, "request head too large")
                 return
             self._unchecked_bytes = len(self._parser.trailing_data[0])
@@ -567,34 +403,21 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._await_app(self._receiver.body_received(data))
 
     def _chunk_refused(self) -> bool:
-        """Judge a chunked body by its chunk-size lines as they come, not by the bytes they
-        announce: more than 16 hex digits is a 400 before the line even ends, a chunk that
-        would take the body past its limit a 413. True when the request was refused."""
-        parser = self._parser
-        connection = (
-            parser
-            if isinstance(parser, h11.Connection)
-            else cast(HeadFirstConnection, parser).connection
-        )
-        reader = getattr(connection, "_reader", None)
-        if _ChunkedReader is None or type(reader) is not _ChunkedReader or self._closed:
+        """Judge a chunked body by its chunk-size lines as they come (see judge_chunk). True
+        when the request was refused."""
+        if self._closed:
             return False
-        announced = reader._bytes_in_chunk
-        if announced:
-            # Compressed bytes are not what the limit counts; decoding checks those.
-            if self._decompressor is None and self._body_received + announced > (
-                self._max_body_size
-            ):
-                self._reject_body(f"a chunk of {announced} bytes exceeds {self._max_body_size}")
-                return True
+        # Compressed bytes are not what the limit counts; decoding checks those.
+        limit = self._max_body_size if self._decompressor is None else None
+        verdict = judge_chunk(self._parser, self._body_received, limit)
+        if verdict is None:
             return False
-        if reader._bytes_to_discard or reader._reading_trailer:
-            return False
-        buffered = getattr(getattr(connection, "_receive_buffer", None), "_data", b"")
-        if _LONG_CHUNK_SIZE.match(buffered):
-            self._bad_request(400, "chunk size of more than 16 hex digits")
-            return True
-        return False
+        status, why = verdict
+        if status == 413:
+            self._reject_body(why)
+        else:
+            self._bad_request(status, why)
+        return True
 
     def _on_request_end(self) -> None:
         if self._request_done:
@@ -803,7 +626,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             leftover = parser.trailing_data[0]  # less any empty lines
             if leftover:
                 return parser, leftover
-        return _NO_PARSER, b""
+        return NO_PARSER, b""
 
     def _new_parser(self) -> RequestParser:
         """One exchange's parser: heads on the short path, anything unusual through a real
@@ -845,21 +668,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
 
     def _error_response_and_close(self, status: int, why: str) -> None:
         if not self._response_started:
-            body = f"{status} {_REASONS.get(status, 'Bad Request')}: {why}\n".encode(
-                "latin-1", "replace"
-            )
             self._keep_alive = False
             with contextlib.suppress(ValueError, RuntimeError, h11.ProtocolError):
-                self.write_headers(
-                    _ErrorStartLine(status, _REASONS.get(status, "Bad Request")),
-                    _HeaderList(
-                        [
-                            ("Content-Type", "text/plain; charset=utf-8"),
-                            ("Content-Length", str(len(body))),
-                        ]
-                    ),
-                    body,
-                )
+                self.write_headers(*error_response(status, why))
         if self._receiver is not None and not self._response_done:
             receiver, self._receiver = self._receiver, None
             receiver.connection_lost()
@@ -985,7 +796,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._close_callback = None
         self._flow.resume_reading()
         leftover = bytes(self._parser.trailing_data[0])
-        self._parser = _NO_PARSER  # the parser state is of no use to the successor
+        self._parser = NO_PARSER  # the parser state is of no use to the successor
         return self.transport, leftover
 
     def _successor_lost(self) -> None:
@@ -1005,15 +816,9 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
-        address = self._counted_address
-        if address is not None:
+        if self._counted_address is not None:
+            self.params.release(self._counted_address)
             self._counted_address = None
-            counts = self.params.connections_by_address
-            left = counts.get(address, 1) - 1
-            if left > 0:
-                counts[address] = left
-            else:
-                counts.pop(address, None)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -1027,58 +832,3 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         run_close_callback(callback)
         if self._on_closed is not None:
             self._on_closed(self)
-
-
-class _NoParser:
-    """Stands for "no parser yet" (an idle connection): only its empty buffer may be read,
-    it is shared."""
-
-    trailing_data = (b"", False)
-    they_are_waiting_for_100_continue = False
-    facts: HeadFacts | None = None
-
-    def receive_data(self, data: bytes) -> None:
-        raise RuntimeError("the idle placeholder parser can't be fed")
-
-    def next_event(self) -> Any:
-        raise RuntimeError("the idle placeholder parser has no events")
-
-
-_NO_PARSER: RequestParser = _NoParser()
-
-_TOO_MANY_CONNECTIONS = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
-    b"Content-Length: 39\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-    b"Too many connections from your address\n"
-)
-
-_REASONS = {
-    400: "Bad Request",
-    408: "Request Timeout",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-    431: "Request Header Fields Too Large",
-    501: "Not Implemented",
-    505: "HTTP Version Not Supported",
-}
-
-
-# A chunk size needs at most 16 hex digits (64 bits); h11 takes 20, and waits for the line end.
-_LONG_CHUNK_SIZE = re.compile(b"[0-9A-Fa-f]{17}")
-
-
-class _ErrorStartLine(NamedTuple):
-    code: int
-    reason: str
-
-
-class _HeaderList(list[tuple[str, str]]):
-    def get_all(self) -> Iterable[tuple[str, str]]:
-        return self
-
-
-def _head_size(request: h11.Request) -> int:
-    size = len(request.method) + len(request.target) + len(b" HTTP/1.1\r\n\r\n")
-    for name, value in request.headers.raw_items():
-        size += len(name) + len(value) + 4
-    return size

@@ -107,6 +107,14 @@ def scan_head(request: h11.Request) -> HeadFacts:
     return pairs, declared, chunked, connection, gzipped, expect_continue
 
 
+def head_size(request: h11.Request) -> int:
+    """The bytes a request head took on the wire, give or take its line ends' spelling."""
+    size = len(request.method) + len(request.target) + len(b" HTTP/1.1\r\n\r\n")
+    for name, value in request.headers.raw_items():
+        size += len(name) + len(value) + 4
+    return size
+
+
 def _folded(buffer: bytes, start: int, end: int) -> bool:
     """A line of buffer[start:end] starts with SP or HTAB (obsolete line folding)."""
     return buffer.find(b"\n ", start, end) >= 0 or buffer.find(b"\n\t", start, end) >= 0
