@@ -653,7 +653,16 @@ def _strip_weak(tag: bytes) -> bytes:
     return tag[2:] if tag.startswith(b"W/") else tag
 
 
+# Names already found valid: handlers set the same few, so the regex runs once per name.
+# Bounded, since a name may come from the client.
+_VALID_HEADER_NAMES: set[str] = set()
+
+
 def _check_header_name(name: str) -> str:
+    if name in _VALID_HEADER_NAMES:
+        return name
     if not _HEADER_NAME.fullmatch(name):
         raise ValueError(f"Invalid header name {name!r}")
+    if len(_VALID_HEADER_NAMES) < 256 and type(name) is str:
+        _VALID_HEADER_NAMES.add(name)
     return name
