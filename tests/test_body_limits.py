@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Fetch, Serve
 
 from asyncweb import httputil
 from asyncweb.httputil import (
@@ -29,6 +28,7 @@ from asyncweb.httputil import (
     set_parse_body_config,
 )
 from asyncweb.web import Application, RequestHandler, stream_request_body
+from tests.conftest import Fetch, Serve
 
 MULTIPART = "multipart/form-data; boundary=B"
 URLENCODED = "application/x-www-form-urlencoded"

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import Serve
 
 from asyncweb import web
 from asyncweb.websocket import TransportConnection, WebSocketHandler
 from tests.browser import launch_chromium
+from tests.conftest import Serve
 
 pytest.importorskip("playwright.async_api")
 

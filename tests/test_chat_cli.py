@@ -15,9 +15,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from cli_apps.redis_process import REDIS_SERVER, RedisProcess
 
 from asyncweb.options import Error, OptionParser
+from tests.cli_apps.redis_process import REDIS_SERVER, RedisProcess
 from tests.conftest import free_port
 from tests.test_chat import CHAT
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 import websockets
-from cli_apps.redis_process import REDIS_SERVER, RedisProcess
 
 from asyncweb.pubsub import Broker, RedisBroker
 from tests.brokers import needs_redis
+from tests.cli_apps.redis_process import REDIS_SERVER, RedisProcess
 from tests.test_chat import SECRET, Browserless, ChatServer
 
 

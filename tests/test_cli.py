@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 import trustme
-from cli_apps.runner import TESTS, Server, kill_all
+
+from tests.cli_apps.runner import TESTS, Server, kill_all
 
 
 @pytest.fixture

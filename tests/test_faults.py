@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import Fetch, Serve, raw_exchange, wait_until
 
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
 from asyncweb.web import Application, RequestHandler
+from tests.conftest import Fetch, Serve, raw_exchange, wait_until
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.skipif(
     not hasattr(socket, "SO_REUSEPORT") or shutil.which("wrk") is None,

@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROTOCOL_VARIANTS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.conftest import PROTOCOL_VARIANTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

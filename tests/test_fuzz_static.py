@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import raw_exchange
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
 from asyncweb.web import Application, StaticFileHandler
+from tests.conftest import raw_exchange
 
 PIECES = [
     "..",

@@ -16,12 +16,12 @@ import struct
 from typing import Any
 
 import pytest
-from conftest import Serve
 
 from asyncweb import web
 from asyncweb.httpserver import HTTPServer
 from asyncweb.httputil import HTTPServerRequest
 from asyncweb.websocket import WebSocketHandler
+from tests.conftest import Serve
 
 HANG = 10.0
 

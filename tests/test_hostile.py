@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import Fetch, Serve, assert_linear, assert_linear_async, raw_exchange
 
 from asyncweb import httputil
 from asyncweb.web import Application, HTTPError, RequestHandler
+from tests.conftest import Fetch, Serve, assert_linear, assert_linear_async, raw_exchange
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Fetch, Serve, raw_exchange
 
 from asyncweb import template
 from asyncweb.web import Application, RequestHandler, StaticFileHandler
 from asyncweb.web.signing import create_signed_value, decode_signed_value
 from asyncweb.websocket import WebSocketHandler
+from tests.conftest import Fetch, Serve, raw_exchange
 
 
 @pytest.fixture(autouse=True)

@@ -11,10 +11,10 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import Fetch, Serve, raw_exchange
 
 from asyncweb import httputil
 from asyncweb.web import Application, RequestHandler
+from tests.conftest import Fetch, Serve, raw_exchange
 
 
 class Fields(RequestHandler):

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import Fetch, Serve, raw_exchange, wait_until
 
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+from tests.conftest import Fetch, Serve, raw_exchange, wait_until
 
 
 @pytest.fixture

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import Serve
-
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+from tests.conftest import Serve
 
 
 def hello(request: HTTPServerRequest) -> None:

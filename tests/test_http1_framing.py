@@ -11,9 +11,9 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import Serve, raw_exchange, wait_until
 
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
+from tests.conftest import Serve, raw_exchange, wait_until
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 

@@ -18,12 +18,12 @@ import h2.connection
 import h2.events
 import h2.settings
 import pytest
-from conftest import Serve, wait_until
 
 from asyncweb import web
 from asyncweb.httpserver import HTTPServer
 from asyncweb.protocol import StreamClosedError
 from asyncweb.protocol.http2 import HTTP2Params, HTTP2ServerProtocol
+from tests.conftest import Serve, wait_until
 
 CURL = shutil.which("curl")
 
@@ -568,7 +568,7 @@ async def test_h2load_runs_clean(serve: Serve, tmp_path: Path) -> None:
 
 @needs_curl
 def test_cli_serve_http2_cleartext_and_tls(tmp_path: Path) -> None:
-    from cli_apps.runner import Server, kill_all
+    from tests.cli_apps.runner import Server, kill_all
 
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_http2 import tls_contexts
-
 from asyncweb import web
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
 from asyncweb.protocol.h2_select import HTTPVersionSelector
 from asyncweb.protocol.http2 import HTTP2ServerProtocol
 from tests.browser import launch_chromium
+from tests.test_http2 import tls_contexts
 
 ASSETS = 50
 

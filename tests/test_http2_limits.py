@@ -15,11 +15,11 @@ import h2.events
 import h2.exceptions
 import hpack
 import pytest
-from conftest import Serve
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFrame, SettingsFrame
-from test_http2 import Gate, RawH2, make_app
 
 from asyncweb.protocol.http2 import HTTP2Params
+from tests.conftest import Serve
+from tests.test_http2 import Gate, RawH2, make_app
 
 E = h2.errors.ErrorCodes
 

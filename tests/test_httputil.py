@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import assert_linear
 
 from asyncweb import httputil
 from asyncweb.httputil import (
@@ -39,6 +38,7 @@ from asyncweb.httputil import (
     split_host_and_port,
     url_concat,
 )
+from tests.conftest import assert_linear
 
 # -- HTTPHeaders ------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import wait_until
 
 from asyncweb import iostream, netutil, util
 from asyncweb.iostream import (
@@ -30,6 +29,7 @@ from asyncweb.iostream import (
 from asyncweb.protocol import http1
 from asyncweb.tcpclient import TCPClient
 from asyncweb.tcpserver import TCPServer
+from tests.conftest import wait_until
 
 _policies: list[Any] = [("asyncio", asyncio.DefaultEventLoopPolicy())]
 try:

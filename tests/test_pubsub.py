@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cli_apps.redis_process import RedisProcess
-from conftest import wait_until
 
 from asyncweb.pubsub import Broker, MemoryBroker, RedisBroker, decode, encode
 from tests.brokers import needs_redis
+from tests.cli_apps.redis_process import RedisProcess
+from tests.conftest import wait_until
 
 
 @pytest.fixture

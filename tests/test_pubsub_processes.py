@@ -10,10 +10,10 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from cli_apps.redis_process import RedisProcess
-from cli_apps.runner import Server, kill_all
 
 from asyncweb.websocket import websocket_connect
+from tests.cli_apps.redis_process import RedisProcess
+from tests.cli_apps.runner import Server, kill_all
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server is not installed"

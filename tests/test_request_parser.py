@@ -15,7 +15,6 @@ import h11
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_fuzz_protocol import requests, split
 
 from asyncweb.httpserver import HTTPServer
 from asyncweb.protocol.request_parser import (
@@ -23,6 +22,7 @@ from asyncweb.protocol.request_parser import (
     HeadFirstConnection,
     ScreenedH11Connection,
 )
+from tests.test_fuzz_protocol import requests, split
 
 MAX_HEAD = 4096
 

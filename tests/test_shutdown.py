@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_apps.redis_process import REDIS_SERVER, RedisProcess
-from cli_apps.runner import TESTS, Server, kill_all
 
+from tests.cli_apps.redis_process import REDIS_SERVER, RedisProcess
+from tests.cli_apps.runner import TESTS, Server, kill_all
 from tests.conftest import Fetch, free_port
 
 HANG_GUARD = 60.0  # only against hangs: nothing here measures speed

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Fetch, Serve
 
 from asyncweb import ioloop as ioloop_module
 from asyncweb import web
@@ -27,6 +26,7 @@ from asyncweb.websocket import (
     WebSocketHandler,
     websocket_connect,
 )
+from tests.conftest import Fetch, Serve
 
 try:
     import uvloop

@@ -14,7 +14,6 @@ import zlib
 from typing import Any
 
 import pytest
-from conftest import Fetch, Serve
 
 from asyncweb import gen
 from asyncweb.escape import parse_qs_bytes
@@ -34,6 +33,7 @@ from asyncweb.web import (
     RequestHandler,
     StaticFileHandler,
 )
+from tests.conftest import Fetch, Serve
 
 
 class Echo(RequestHandler):

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import Serve, raw_exchange, wait_until_stable
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from asyncweb import web
 from asyncweb.websocket import TransportConnection, WebSocketClosedError, WebSocketHandler
+from tests.conftest import Serve, raw_exchange, wait_until_stable
 
 # -- handlers -------------------------------------------------------------------------------------
 

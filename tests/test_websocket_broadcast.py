@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import Serve
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -19,6 +18,7 @@ from asyncweb.websocket import (
     WebSocketHandler,
     websocket_connect,
 )
+from tests.conftest import Serve
 
 
 class RoomHandler(WebSocketHandler):

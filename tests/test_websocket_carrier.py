@@ -12,11 +12,10 @@ import asyncio
 from collections.abc import Awaitable
 from typing import Any
 
-from conftest import wait_until
-
 from asyncweb import httputil, web
 from asyncweb.protocol.websocket import MessageReceiver
 from asyncweb.websocket import WebSocketClosedError, WebSocketHandler
+from tests.conftest import wait_until
 
 
 class MemoryWebSocket:

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import trustme
-from conftest import Serve, wait_until_stable
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -28,6 +27,7 @@ from asyncweb.websocket import (
     WebSocketHandler,
     websocket_connect,
 )
+from tests.conftest import Serve, wait_until_stable
 
 seen: dict[str, Any] = {}
 
