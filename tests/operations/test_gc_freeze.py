@@ -13,7 +13,7 @@ import pytest
 
 from tests.cli_apps.runner import TESTS, Server, kill_all
 
-# Served from the repository root: tests/http would shadow the standard library's http.
+# Served from the repository root, where the fixture app is the module tests.operations.gc_app.
 ROOT = TESTS.parent
 TARGET = "tests.operations.gc_app:app"
 
