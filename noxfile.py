@@ -35,7 +35,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def fuzz(session: nox.Session) -> None:
     """atheris on every fuzz target: ``nox -s fuzz -- [SECONDS=60] [TARGET ...]``. Crash inputs
-    land in tests/corpus/TARGET/ and are replayed by tests/test_corpus_replay.py."""
+    land in tests/corpus/TARGET/ and are replayed by tests/protocol/test_corpus_replay.py."""
     session.run(sys.executable, "fuzz/run_all.py", *session.posargs, external=True)
 
 

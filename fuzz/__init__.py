@@ -1,2 +1,2 @@
-"""Fuzz targets and the harness they share with the test suite (``tests/test_fuzz*.py``,
-``tests/test_corpus_replay.py``). Run them with ``nox -s fuzz``."""
+"""Fuzz targets and the harness they share with the test suite (``tests/*/test_fuzz*.py``,
+``tests/protocol/test_corpus_replay.py``). Run them with ``nox -s fuzz``."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.conftest import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def fetch(url: str) -> tuple[int, list[tuple[str, str]]]:

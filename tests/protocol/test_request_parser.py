@@ -22,7 +22,7 @@ from asyncweb.protocol.request_parser import (
     HeadFirstConnection,
     ScreenedH11Connection,
 )
-from tests.test_fuzz_protocol import requests, split
+from tests.protocol.test_fuzz_protocol import requests, split
 
 MAX_HEAD = 4096
 

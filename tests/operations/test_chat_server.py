@@ -18,7 +18,7 @@ import websockets
 from asyncweb.pubsub import Broker, RedisBroker
 from tests.brokers import needs_redis
 from tests.cli_apps.redis_process import REDIS_SERVER, RedisProcess
-from tests.test_chat import SECRET, Browserless, ChatServer
+from tests.operations.test_chat import SECRET, Browserless, ChatServer
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-LEGACY = Path(__file__).resolve().parent.parent / "examples" / "legacy"
+LEGACY = Path(__file__).resolve().parents[2] / "examples" / "legacy"
 
 
 def _code_without_docstring(path: Path) -> str:

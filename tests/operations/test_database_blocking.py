@@ -24,7 +24,7 @@ import pytest
 
 from tests.dbservers import MariaDB, PostgreSQL
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 LEGACY_APP = """
 import sys

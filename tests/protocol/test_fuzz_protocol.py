@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import PROTOCOL_VARIANTS
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from asyncweb.httpserver import HTTPServer
 from asyncweb.protocol import HTTP1ServerProtocol

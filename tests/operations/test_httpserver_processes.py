@@ -15,7 +15,7 @@ import pytest
 
 from asyncweb.httpserver import HTTPServer
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]
 
 SCRIPT = """
 import sys

@@ -19,7 +19,7 @@ from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFra
 
 from asyncweb.protocol.http2 import HTTP2Params
 from tests.conftest import Serve
-from tests.test_http2 import Gate, RawH2, make_app
+from tests.protocol.test_http2 import Gate, RawH2, make_app
 
 E = h2.errors.ErrorCodes
 

@@ -1,6 +1,6 @@
 """A streaming handler whose client has gone away must not stall the server (issue 15, part 1).
 
-The server runs in its own process (tests/stall_server.py) on each loop, so a loop that never
+The server runs in its own process (tests/http_layer/stall_server.py) on each loop, so a loop that never
 yields fails these tests by timeout instead of hanging the runner. The timeouts only catch a
 hang: a healthy server answers within milliseconds.
 """
@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - uvloop is a test dependency here
 @pytest.fixture(scope="module", params=LOOPS)
 def server(request: pytest.FixtureRequest) -> Iterator[int]:
     script = Path(__file__).with_name("stall_server.py")
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     proc = subprocess.Popen(
         [sys.executable, str(script), request.param],
         stdout=subprocess.PIPE,

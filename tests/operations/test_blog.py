@@ -28,7 +28,7 @@ from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.conftest import free_port
 from tests.dbservers import MariaDB, PostgreSQL
 
-BLOG = Path(__file__).resolve().parent.parent / "examples" / "blog" / "app.py"
+BLOG = Path(__file__).resolve().parents[2] / "examples" / "blog" / "app.py"
 ATOM = "{http://www.w3.org/2005/Atom}"
 SECRET = "--cookie_secret=blog-test-secret"
 

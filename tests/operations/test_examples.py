@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import free_port
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _wait_until_listening(proc: subprocess.Popen[str], port: int, limit: float = 15.0) -> None:

@@ -28,7 +28,7 @@ import websockets
 from tests.browser import LAUNCH_ARGS as CHROMIUM_ARGS
 from tests.conftest import free_port
 
-CHAT = Path(__file__).resolve().parent.parent / "examples" / "chat" / "app.py"
+CHAT = Path(__file__).resolve().parents[2] / "examples" / "chat" / "app.py"
 SECRET = "test-secret-not-for-production"
 
 

@@ -193,7 +193,7 @@ def test_debug_application_starts_autoreload(tmp_path: Path) -> None:
     watched = tmp_path / "watched.txt"
     watched.write_text("a")
     log = tmp_path / "log.txt"
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]))
     proc = subprocess.Popen([sys.executable, str(script), str(log)], env=env)
     try:
         deadline = time.monotonic() + 20

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.browser import CHROMIUM, LAUNCH_ARGS
-from tests.test_chat import Browserless, ChatServer
+from tests.operations.test_chat import Browserless, ChatServer
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 

@@ -36,7 +36,7 @@ import pytest
 
 from tests.conftest import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^(\s*)```python\s*$")
 MARKER = re.compile(r"^\s*<!--\s*sample:\s*(.*?)\s*-->\s*$")
 SERVER = re.compile(r"^server GET (/\S*)(?: (\d{3}))?$")

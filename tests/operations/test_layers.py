@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "asyncweb"
+PACKAGE = Path(__file__).resolve().parents[2] / "asyncweb"
 
 # Bottom first. An entry is a module or a package (all of its modules); "asyncweb" is only the
 # package's own __init__.

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import websockets
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 TIMEOUT = 30.0
 

@@ -1,5 +1,5 @@
-"""A server for tests/test_stall.py, run in its own process (a stalled loop there can't hang
-the test runner): ``python tests/stall_server.py asyncio|uvloop``. Prints its port, then serves
+"""A server for tests/http_layer/test_stall.py, run in its own process (a stalled loop there can't hang
+the test runner): ``python tests/http_layer/stall_server.py asyncio|uvloop``. Prints its port, then serves
 until killed.
 
 - ``/sse``: writes and flushes in a ``while True`` loop until the write fails.

@@ -19,7 +19,7 @@ import pytest
 from asyncweb.options import Error, OptionParser
 from tests.cli_apps.redis_process import REDIS_SERVER, RedisProcess
 from tests.conftest import free_port
-from tests.test_chat import CHAT
+from tests.operations.test_chat import CHAT
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 

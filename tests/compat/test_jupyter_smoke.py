@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ["jupyter_server>=2,<3", "ipykernel", "websocket-client"]
 
 pytestmark = pytest.mark.skipif(
