@@ -64,7 +64,18 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         handler = self._create_handler()
         if handler is None:
             return None
-        return self._run(handler)
+        transform_classes = self.application.transforms
+        transforms: Sequence[OutputTransform] = (
+            [t(self.request) for t in transform_classes] if transform_classes else ()
+        )
+        path_args = self.path_args
+        path_kwargs = self.path_kwargs
+        if path_kwargs:
+            return handler._execute(transforms, *(path_args or ()), **path_kwargs)
+        if path_args:
+            # Unnamed groups (the usual kind) come with an empty path_kwargs: don't spread it.
+            return handler._execute(transforms, *path_args)
+        return handler._execute(transforms)
 
     def _create_handler(self) -> RequestHandler | None:
         """The request's handler, or None when its constructor failed (then answered)."""
@@ -88,20 +99,6 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             return None
         self.handler = handler
         return handler
-
-    def _run(self, handler: RequestHandler) -> asyncio.Future[None] | None:
-        transform_classes = self.application.transforms
-        transforms: Sequence[OutputTransform] = (
-            [t(self.request) for t in transform_classes] if transform_classes else ()
-        )
-        path_args = self.path_args
-        path_kwargs = self.path_kwargs
-        if path_kwargs:
-            return handler._execute(transforms, *(path_args or ()), **path_kwargs)
-        if path_args:
-            # Unnamed groups (the usual kind) come with an empty path_kwargs: don't spread it.
-            return handler._execute(transforms, *path_args)
-        return handler._execute(transforms)
 
     def on_connection_close(self) -> None:
         # A handler hears of the close through the close callback it registered with the
@@ -200,15 +197,14 @@ class _StreamingDelegate(_HandlerDelegate):
             return prepared
         return None
 
-    def execute(self) -> asyncio.Future[None] | None:
-        handler = self._create_handler()
-        if handler is None:
-            return None
-        # Resolved by _execute once prepare() is done, and by finish() below.
-        loop = asyncio.get_running_loop()
-        handler._prepared_future = loop.create_future()
-        handler._body_future = loop.create_future()
-        return self._run(handler)
+    def _create_handler(self) -> RequestHandler | None:
+        handler = super()._create_handler()
+        if handler is not None:
+            # Resolved by _execute once prepare() is done, and by finish() below.
+            loop = asyncio.get_running_loop()
+            handler._prepared_future = loop.create_future()
+            handler._body_future = loop.create_future()
+        return handler
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         handler = self.handler
