@@ -3,7 +3,8 @@
 The working corpus starts from ``fuzz/seeds/TARGET`` and ``tests/corpus/TARGET`` in a temporary
 directory (so new coverage inputs don't land in the repository); a crashing input is written to
 ``tests/corpus/TARGET/`` by libFuzzer (``-artifact_prefix``) and is then replayed by
-``tests/protocol/test_corpus_replay.py`` on every test run. ``nox -s fuzz`` runs every target in turn.
+``tests/protocol/test_corpus_replay.py`` on every test run. ``nox -s fuzz`` runs every target in
+turn.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Fuzz targets: each takes one input (``bytes``) and raises only when it found a bug.
 
 Shared by the atheris runner (``fuzz/run.py``, ``nox -s fuzz``) and the corpus replay test
-(``tests/protocol/test_corpus_replay.py``), so a crash found once is checked by every test run. Inputs
-are decoded here without atheris, so replaying needs nothing beyond the test dependencies.
+(``tests/protocol/test_corpus_replay.py``), so a crash found once is checked by every test run.
+Inputs are decoded here without atheris, so replaying needs nothing beyond the test dependencies.
 
 A target checks properties, not just "no exception": the parsers' outputs must come from the
 input, and the protocol must answer with HTTP/1.1 responses or close.

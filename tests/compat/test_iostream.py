@@ -29,7 +29,7 @@ from asyncweb.iostream import (
 from asyncweb.protocol import http1
 from asyncweb.tcpclient import TCPClient
 from asyncweb.tcpserver import TCPServer
-from tests.conftest import wait_until
+from tests.support.servers import wait_until
 
 _policies: list[Any] = [("asyncio", asyncio.DefaultEventLoopPolicy())]
 try:

@@ -26,7 +26,7 @@ from asyncweb.websocket import (
     WebSocketHandler,
     websocket_connect,
 )
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 try:
     import uvloop

@@ -33,7 +33,7 @@ from asyncweb.web import (
     RequestHandler,
     StaticFileHandler,
 )
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 
 class Echo(RequestHandler):

@@ -1,6 +1,6 @@
-"""A server for tests/http_layer/test_stall.py, run in its own process (a stalled loop there can't hang
-the test runner): ``python tests/http_layer/stall_server.py asyncio|uvloop``. Prints its port, then serves
-until killed.
+"""A server for tests/http_layer/test_stall.py, run in its own process (a stalled loop there
+can't hang the test runner): ``python tests/http_layer/stall_server.py asyncio|uvloop``.
+Prints its port, then serves until killed.
 
 - ``/sse``: writes and flushes in a ``while True`` loop until the write fails.
 - ``/ws``: a WebSocket that sends messages in a loop, awaiting each, until it fails.

@@ -28,7 +28,7 @@ from asyncweb.httputil import (
     set_parse_body_config,
 )
 from asyncweb.web import Application, RequestHandler, stream_request_body
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 MULTIPART = "multipart/form-data; boundary=B"
 URLENCODED = "application/x-www-form-urlencoded"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from asyncweb import escape, httputil, web
 from asyncweb.httputil.urls import parse_qs_bytes
 from asyncweb.routing import _unquote_or_none
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 # Characters that matter to the parsers, plus some non-ASCII ones (latin-1 and beyond). Half
 # the queries have no "%" or "+", so they take the fast path.

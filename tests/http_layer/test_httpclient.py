@@ -33,7 +33,7 @@ from asyncweb.simple_httpclient import (
     SimpleAsyncHTTPClient,
 )
 from asyncweb.web import Application, RequestHandler, stream_request_body
-from tests.conftest import Serve, free_port, wait_until
+from tests.support.servers import Serve, free_port, wait_until
 
 # -- asyncweb app under test -----------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from asyncweb.httputil import (
     split_host_and_port,
     url_concat,
 )
-from tests.conftest import assert_linear
+from tests.support.servers import assert_linear
 
 # -- HTTPHeaders ------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from asyncweb.web import Application, RequestHandler
-from tests.conftest import Fetch, Serve, assert_linear_async, raw_exchange
+from tests.support.servers import Fetch, Serve, assert_linear_async, raw_exchange
 
 
 def _text(values: dict[str, list[bytes]]) -> dict[str, list[str]]:

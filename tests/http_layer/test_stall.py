@@ -1,8 +1,8 @@
 """A streaming handler whose client has gone away must not stall the server (issue 15, part 1).
 
-The server runs in its own process (tests/http_layer/stall_server.py) on each loop, so a loop that never
-yields fails these tests by timeout instead of hanging the runner. The timeouts only catch a
-hang: a healthy server answers within milliseconds.
+The server runs in its own process (tests/http_layer/stall_server.py) on each loop, so a loop
+that never yields fails these tests by timeout instead of hanging the runner. The timeouts
+only catch a hang: a healthy server answers within milliseconds.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, LAUNCH_ARGS
-from tests.conftest import free_port
-from tests.dbservers import MariaDB, PostgreSQL
+from tests.support.browser import CHROMIUM, LAUNCH_ARGS
+from tests.support.dbservers import MariaDB, PostgreSQL
+from tests.support.servers import free_port
 
 BLOG = Path(__file__).resolve().parents[2] / "examples" / "blog" / "app.py"
 ATOM = "{http://www.w3.org/2005/Atom}"

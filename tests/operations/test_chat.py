@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.browser import LAUNCH_ARGS as CHROMIUM_ARGS
-from tests.conftest import free_port
+from tests.support.browser import LAUNCH_ARGS as CHROMIUM_ARGS
+from tests.support.servers import free_port
 
 CHAT = Path(__file__).resolve().parents[2] / "examples" / "chat" / "app.py"
 SECRET = "test-secret-not-for-production"

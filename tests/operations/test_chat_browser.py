@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser import CHROMIUM, LAUNCH_ARGS
 from tests.operations.test_chat import Browserless, ChatServer
+from tests.support.browser import CHROMIUM, LAUNCH_ARGS
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
 

@@ -18,8 +18,8 @@ import pytest
 
 from asyncweb.options import Error, OptionParser
 from tests.cli_apps.redis_process import REDIS_SERVER, RedisProcess
-from tests.conftest import free_port
 from tests.operations.test_chat import CHAT
+from tests.support.servers import free_port
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 

@@ -16,9 +16,9 @@ import pytest
 import websockets
 
 from asyncweb.pubsub import Broker, RedisBroker
-from tests.brokers import needs_redis
 from tests.cli_apps.redis_process import REDIS_SERVER, RedisProcess
 from tests.operations.test_chat import SECRET, Browserless, ChatServer
+from tests.support.brokers import needs_redis
 
 
 @pytest.fixture(scope="module")

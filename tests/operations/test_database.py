@@ -1,5 +1,6 @@
 """asyncweb.database on real servers: SQLite files, MariaDB and PostgreSQL started by the tests
-(tests/dbservers.py), through the awaitable Database and Tornado 2.x's blocking Connection."""
+(tests/support/dbservers.py), through the awaitable Database and Tornado 2.x's blocking
+Connection."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from asyncweb.database import (
     Row,
 )
 from asyncweb.database._common import translate
-from tests.dbservers import MariaDB, PostgreSQL
+from tests.support.dbservers import MariaDB, PostgreSQL
 
 BACKENDS = ["sqlite", "mysql", "postgresql"]
 

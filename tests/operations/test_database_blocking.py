@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dbservers import MariaDB, PostgreSQL
+from tests.support.dbservers import MariaDB, PostgreSQL
 
 ROOT = Path(__file__).resolve().parents[2]
 

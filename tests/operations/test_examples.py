@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

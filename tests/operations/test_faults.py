@@ -16,7 +16,7 @@ import pytest
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
 from asyncweb.web import Application, RequestHandler
-from tests.conftest import Fetch, Serve, raw_exchange, wait_until
+from tests.support.servers import Fetch, Serve, raw_exchange, wait_until
 
 
 @pytest.fixture(autouse=True)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, LAUNCH_ARGS
-from tests.conftest import free_port
+from tests.support.browser import CHROMIUM, LAUNCH_ARGS
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"

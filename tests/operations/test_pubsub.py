@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from asyncweb.pubsub import Broker, MemoryBroker, RedisBroker, decode, encode
-from tests.brokers import needs_redis
 from tests.cli_apps.redis_process import RedisProcess
-from tests.conftest import wait_until
+from tests.support.brokers import needs_redis
+from tests.support.servers import wait_until
 
 
 @pytest.fixture

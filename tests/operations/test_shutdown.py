@@ -23,7 +23,7 @@ import pytest
 
 from tests.cli_apps.redis_process import REDIS_SERVER, RedisProcess
 from tests.cli_apps.runner import TESTS, Server, kill_all
-from tests.conftest import Fetch, free_port
+from tests.support.servers import Fetch, free_port
 
 HANG_GUARD = 60.0  # only against hangs: nothing here measures speed
 WARNINGS = ("Task was destroyed", "Event loop is closed", "Traceback", "never retrieved")

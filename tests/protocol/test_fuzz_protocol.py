@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import PROTOCOL_VARIANTS
+from tests.support.servers import PROTOCOL_VARIANTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 

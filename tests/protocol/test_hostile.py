@@ -25,7 +25,7 @@ import pytest
 
 from asyncweb import httputil
 from asyncweb.web import Application, HTTPError, RequestHandler
-from tests.conftest import Fetch, Serve, assert_linear, assert_linear_async, raw_exchange
+from tests.support.servers import Fetch, Serve, assert_linear, assert_linear_async, raw_exchange
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -39,7 +39,7 @@ def quiet_bad_request_warnings() -> Iterator[None]:
 
 @pytest.fixture
 def serve_both(protocol_settings: dict[str, Any], serve: Serve) -> Serve:
-    """Each protocol variant in turn (see conftest)."""
+    """Each protocol variant in turn (see tests/support/servers.py)."""
 
     async def _serve(target: Any, **settings: Any) -> str:
         return await serve(target, **protocol_settings, **settings)

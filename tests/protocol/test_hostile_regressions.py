@@ -14,7 +14,7 @@ import pytest
 
 from asyncweb import httputil
 from asyncweb.web import Application, RequestHandler
-from tests.conftest import Fetch, Serve, raw_exchange
+from tests.support.servers import Fetch, Serve, raw_exchange
 
 
 class Fields(RequestHandler):

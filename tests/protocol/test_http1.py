@@ -19,12 +19,12 @@ import pytest
 import trustme
 
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
-from tests.conftest import Fetch, Serve, raw_exchange, wait_until
+from tests.support.servers import Fetch, Serve, raw_exchange, wait_until
 
 
 @pytest.fixture
 def serve(protocol_settings: dict[str, Any], serve: Serve) -> Serve:
-    """Every protocol test runs against each protocol variant (see conftest)."""
+    """Every protocol test runs against each protocol variant (see tests/support/servers.py)."""
 
     async def _serve(target: Any, **settings: Any) -> str:
         return await serve(target, **protocol_settings, **settings)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
-from tests.conftest import Serve
+from tests.support.servers import Serve
 
 
 def hello(request: HTTPServerRequest) -> None:

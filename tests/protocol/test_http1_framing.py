@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from asyncweb.httputil import HTTPHeaders, HTTPServerRequest, ResponseStartLine
-from tests.conftest import Serve, raw_exchange, wait_until
+from tests.support.servers import Serve, raw_exchange, wait_until
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 

@@ -23,7 +23,7 @@ from asyncweb import web
 from asyncweb.httpserver import HTTPServer
 from asyncweb.protocol import StreamClosedError
 from asyncweb.protocol.http2 import HTTP2Params, HTTP2ServerProtocol
-from tests.conftest import Serve, wait_until
+from tests.support.servers import Serve, wait_until
 
 CURL = shutil.which("curl")
 

@@ -10,8 +10,8 @@ from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
 from asyncweb.protocol.h2_select import HTTPVersionSelector
 from asyncweb.protocol.http2 import HTTP2ServerProtocol
-from tests.browser import launch_chromium
 from tests.protocol.test_http2 import tls_contexts
+from tests.support.browser import launch_chromium
 
 ASSETS = 50
 

@@ -18,8 +18,8 @@ import pytest
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFrame, SettingsFrame
 
 from asyncweb.protocol.http2 import HTTP2Params
-from tests.conftest import Serve
 from tests.protocol.test_http2 import Gate, RawH2, make_app
+from tests.support.servers import Serve
 
 E = h2.errors.ErrorCodes
 

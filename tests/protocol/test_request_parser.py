@@ -3,8 +3,9 @@ against a plain ``h11.Connection``, the reference.
 
 Both are fed the same bytes, cut the same way, and must report the same requests (method, target,
 version, headers), the same body bytes, the same end, and reject the same inputs with the same
-status. The protocol-level suites run every server test with each parser too (see conftest's
-PROTOCOL_VARIANTS); this file compares the parsers on their own, over many more inputs.
+status. The protocol-level suites run every server test with each parser too (see
+tests/support/servers.py's PROTOCOL_VARIANTS); this file compares the parsers on their own,
+over many more inputs.
 """
 
 from __future__ import annotations

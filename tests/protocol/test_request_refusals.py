@@ -21,7 +21,7 @@ from asyncweb import web
 from asyncweb.httpserver import HTTPServer
 from asyncweb.httputil import HTTPServerRequest
 from asyncweb.websocket import WebSocketHandler
-from tests.conftest import Serve
+from tests.support.servers import Serve
 
 HANG = 10.0
 

@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from asyncweb.httpclient import AsyncHTTPClient, HTTPClientError
 from asyncweb.simple_httpclient import HTTPTimeoutError
-from tests.conftest import free_port, wait_until
+from tests.support.servers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "tests.interop_apps.asgi_app:asgi_app"

@@ -15,8 +15,8 @@ from asyncweb.asgi import ASGIContainer, Message, Receive, Scope, Send
 from asyncweb.httpclient import AsyncHTTPClient, HTTPClientError
 from asyncweb.simple_httpclient import HTTPStreamClosedError
 from asyncweb.web import Application, RequestHandler
-from tests.conftest import Serve
 from tests.interop_apps import starlette_app
+from tests.support.servers import Serve
 
 
 class Native(RequestHandler):

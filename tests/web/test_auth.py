@@ -27,7 +27,6 @@ from asyncweb.auth import (
 )
 from asyncweb.httpclient import AsyncHTTPClient, HTTPClientError, HTTPResponse
 from asyncweb.web import Application, RequestHandler
-from tests.conftest import Serve
 from tests.interop_apps import fake_providers
 from tests.interop_apps.fake_providers import (
     FACEBOOK_CLIENT,
@@ -36,6 +35,7 @@ from tests.interop_apps.fake_providers import (
     ProviderState,
     rfc5849_signature,
 )
+from tests.support.servers import Serve
 
 # -- the signature itself ------------------------------------------------------------------------
 

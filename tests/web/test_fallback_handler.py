@@ -14,9 +14,9 @@ from asyncweb import httputil, web
 from asyncweb.httpclient import AsyncHTTPClient
 from asyncweb.web import Application, FallbackHandler, RequestHandler
 from asyncweb.wsgi import WSGIContainer
-from tests.conftest import Fetch, Serve, raw_exchange, wait_until
 from tests.interop_apps import flask_app
 from tests.interop_apps.native_handlers import Native, Release
+from tests.support.servers import Fetch, Serve, raw_exchange, wait_until
 
 finished: list[str] = []
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
 from asyncweb.web import Application, StaticFileHandler
-from tests.conftest import raw_exchange
+from tests.support.servers import raw_exchange
 
 PIECES = [
     "..",

@@ -4,7 +4,7 @@ the same way whether or not it (or any other name) was seen before."""
 from __future__ import annotations
 
 from asyncweb.web import Application, RequestHandler
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 
 class NamesHandler(RequestHandler):

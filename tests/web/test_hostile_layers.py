@@ -27,7 +27,7 @@ from asyncweb import template
 from asyncweb.web import Application, RequestHandler, StaticFileHandler
 from asyncweb.web.signing import create_signed_value, decode_signed_value
 from asyncweb.websocket import WebSocketHandler
-from tests.conftest import Fetch, Serve, raw_exchange
+from tests.support.servers import Fetch, Serve, raw_exchange
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from asyncweb.web import (
     RequestHandler,
     url,
 )
-from tests.conftest import Fetch, Serve, raw_exchange
+from tests.support.servers import Fetch, Serve, raw_exchange
 
 
 class Hello(RequestHandler):

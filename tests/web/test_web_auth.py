@@ -19,7 +19,7 @@ from asyncweb.web import (
     decode_signed_value,
     get_signature_key_version,
 )
-from tests.conftest import Fetch, Response, Serve
+from tests.support.servers import Fetch, Response, Serve
 
 SECRET = "test-secret-0123456789"
 

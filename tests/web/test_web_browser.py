@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from asyncweb.web import Application, RequestHandler, UIModule, authenticated, create_signed_value
-from tests.browser import launch_chromium
-from tests.conftest import Serve
+from tests.support.browser import launch_chromium
+from tests.support.servers import Serve
 
 pytest.importorskip("playwright.async_api")
 

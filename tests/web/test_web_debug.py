@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from asyncweb.web import Application, HTTPError, RequestHandler
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 
 class Broken(RequestHandler):

@@ -19,7 +19,7 @@ from asyncweb.web import (
     authenticated,
     removeslash,
 )
-from tests.conftest import Fetch, Serve, raw_exchange
+from tests.support.servers import Fetch, Serve, raw_exchange
 
 
 class Raising(RequestHandler):

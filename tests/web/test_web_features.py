@@ -19,7 +19,7 @@ from asyncweb.web import (
     stream_request_body,
     url,
 )
-from tests.conftest import Fetch, Serve, free_port, raw_exchange
+from tests.support.servers import Fetch, Serve, free_port, raw_exchange
 
 # -- cookies ---------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import pytest
 from asyncweb import web
 from asyncweb.ioloop import IOLoop
 from asyncweb.web import Application, RequestHandler
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -20,7 +20,7 @@ from asyncweb.routing import (
     url,
 )
 from asyncweb.web import Application, RequestHandler
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 
 class Echo(RequestHandler):

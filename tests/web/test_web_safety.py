@@ -20,7 +20,7 @@ from asyncweb.web import (
     removeslash,
     stream_request_body,
 )
-from tests.conftest import Fetch, Serve, raw_exchange, wait_until
+from tests.support.servers import Fetch, Serve, raw_exchange, wait_until
 
 
 def get(path: str, *, close: bool = True) -> bytes:

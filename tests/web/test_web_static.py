@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from asyncweb.web import Application, RequestHandler, StaticFileHandler
-from tests.conftest import Fetch, Serve, raw_exchange
+from tests.support.servers import Fetch, Serve, raw_exchange
 
 HELLO = b"Hello, static world!\n"
 

@@ -14,7 +14,7 @@ import pytest
 from asyncweb import locale, template
 from asyncweb.locale import Locale
 from asyncweb.web import Application, RequestHandler, UIModule, url
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 TEMPLATES = Path(__file__).parent / "web_templates"
 

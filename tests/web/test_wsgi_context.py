@@ -19,7 +19,7 @@ from flask import Flask, Response, g, request, stream_with_context
 
 from asyncweb.httpclient import AsyncHTTPClient
 from asyncweb.wsgi import WSGIContainer
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 STEP = contextvars.ContextVar[str]("STEP")
 

@@ -9,8 +9,8 @@ import pytest
 
 from asyncweb import web
 from asyncweb.websocket import TransportConnection, WebSocketHandler
-from tests.browser import launch_chromium
-from tests.conftest import Serve
+from tests.support.browser import launch_chromium
+from tests.support.servers import Serve
 
 pytest.importorskip("playwright.async_api")
 

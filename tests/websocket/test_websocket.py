@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from asyncweb import web
 from asyncweb.websocket import TransportConnection, WebSocketClosedError, WebSocketHandler
-from tests.conftest import Serve, raw_exchange, wait_until_stable
+from tests.support.servers import Serve, raw_exchange, wait_until_stable
 
 # -- handlers -------------------------------------------------------------------------------------
 

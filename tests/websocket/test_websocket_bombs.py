@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from asyncweb.protocol.websocket import accept_token
 from asyncweb.web import Application, RequestHandler
 from asyncweb.websocket import WebSocketHandler, websocket_connect
-from tests.conftest import Fetch, Serve
+from tests.support.servers import Fetch, Serve
 
 LIMIT = 64 * 1024
 PEAK_BUDGET = 10 * 1024 * 1024

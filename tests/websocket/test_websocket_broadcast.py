@@ -18,7 +18,7 @@ from asyncweb.websocket import (
     WebSocketHandler,
     websocket_connect,
 )
-from tests.conftest import Serve
+from tests.support.servers import Serve
 
 
 class RoomHandler(WebSocketHandler):

@@ -15,7 +15,7 @@ from typing import Any
 from asyncweb import httputil, web
 from asyncweb.protocol.websocket import MessageReceiver
 from asyncweb.websocket import WebSocketClosedError, WebSocketHandler
-from tests.conftest import wait_until
+from tests.support.servers import wait_until
 
 
 class MemoryWebSocket:

@@ -27,7 +27,7 @@ from asyncweb.websocket import (
     WebSocketHandler,
     websocket_connect,
 )
-from tests.conftest import Serve, wait_until_stable
+from tests.support.servers import Serve, wait_until_stable
 
 seen: dict[str, Any] = {}
 

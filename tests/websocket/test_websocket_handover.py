@@ -18,7 +18,7 @@ from asyncweb import web
 from asyncweb.httpserver import HTTPServer
 from asyncweb.netutil import bind_sockets
 from asyncweb.websocket import WebSocketHandler
-from tests.conftest import Serve, wait_until_stable
+from tests.support.servers import Serve, wait_until_stable
 
 events: list[str] = []
 prepares: list[str] = []  # SlowHandshake.prepare() starting and ending, for tests to wait on
