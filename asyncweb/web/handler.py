@@ -448,13 +448,24 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
             self.write(chunk)
         if not self._headers_written:
             status = self._status_code
-            if (
-                status == 200
-                and self.request.method in ("GET", "HEAD")
-                and "Etag" not in self._headers
-            ):
-                self.set_etag_header()
-                if self.check_etag_header():
+            request = self.request
+            if status == 200 and request.method in ("GET", "HEAD") and "Etag" not in self._headers:
+                cls = type(self)
+                if (
+                    cls.compute_etag is _COMPUTE_ETAG
+                    and cls.set_etag_header is _SET_ETAG_HEADER
+                    and cls.check_etag_header is _CHECK_ETAG_HEADER
+                ):
+                    # The default hooks, inlined: the same hash, and a hex digest in quotes
+                    # needs no header-value check; without If-None-Match nothing can match.
+                    self._headers["Etag"] = _default_etag(self._write_buffer)
+                    matched = bool(request.headers.get("If-None-Match")) and (
+                        self.check_etag_header()
+                    )
+                else:
+                    self.set_etag_header()
+                    matched = self.check_etag_header()
+                if matched:
                     self._write_buffer = []
                     self.set_status(304)
                     status = 304
@@ -496,14 +507,7 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
 
     def compute_etag(self) -> str | None:
         """The Etag for the buffered body (a SHA-1 of it); return None to send none."""
-        buffer = self._write_buffer
-        if len(buffer) == 1:
-            hasher = _sha1(buffer[0])  # the usual single write: no update() call
-        else:
-            hasher = _sha1()
-            for part in buffer:
-                hasher.update(part)
-        return f'"{hasher.hexdigest()}"'
+        return _default_etag(self._write_buffer)
 
     def set_etag_header(self) -> None:
         etag = self.compute_etag()
@@ -647,6 +651,22 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
     def _request_summary(self) -> str:
         request = self.request
         return f"{request.method} {request.uri} ({request.remote_ip})"
+
+
+_COMPUTE_ETAG = RequestHandler.compute_etag
+_SET_ETAG_HEADER = RequestHandler.set_etag_header
+_CHECK_ETAG_HEADER = RequestHandler.check_etag_header
+
+
+def _default_etag(buffer: list[bytes]) -> str:
+    """The default Etag: a quoted SHA-1 of the buffered body."""
+    if len(buffer) == 1:
+        hasher = _sha1(buffer[0])  # the usual single write: no update() call
+    else:
+        hasher = _sha1()
+        for part in buffer:
+            hasher.update(part)
+    return f'"{hasher.hexdigest()}"'
 
 
 def _strip_weak(tag: bytes) -> bytes:
