@@ -1,7 +1,8 @@
 """``TCPServer``: accept connections and hand each one to ``handle_stream`` as an IOStream.
 
-Listening runs on ``loop.create_server`` over sockets from ``netutil.bind_sockets``; each
-connection's transport feeds an :class:`~asyncweb.iostream.IOStream` (an
+Listening is ``listening._ListeningServer``'s (its own batched accept over sockets from
+``netutil.bind_sockets``); each connection's transport feeds an
+:class:`~asyncweb.iostream.IOStream` (an
 :class:`~asyncweb.iostream.SSLIOStream`, after the handshake, when ``ssl_options`` is set).
 """
 
