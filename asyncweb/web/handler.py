@@ -26,8 +26,8 @@ from asyncweb import escape, httputil
 from asyncweb.log import app_log
 from asyncweb.protocol import StreamClosedError
 from asyncweb.protocol.flow_control import quiet as _quiet
+from asyncweb.protocol.response_head import BODYLESS_STATUSES as _BODYLESS_STATUSES
 from asyncweb.protocol.response_head import HEADER_NAME_TOKEN as _HEADER_NAME
-from asyncweb.protocol.response_head import status_has_no_body
 from asyncweb.web.cookies import _CookiesMixin
 from asyncweb.web.errors import HTTPError, MissingArgumentError
 from asyncweb.web.failures import _ErrorsMixin, _unimplemented_method
@@ -66,6 +66,7 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f]")
 _REASON_PHRASE = re.compile(r"[\t\x20-\x7e\x80-\xff]+")
 _ETAG_LIST = re.compile(rb'\*|(?:W/)?"[^"]*"')
 _REQUEST_ARGUMENTS = httputil.HTTPServerRequest.arguments
+_HTTPHeaders = httputil.HTTPHeaders
 # Headers describing a body, dropped when the response (204, 304) has none.
 _REPRESENTATION_HEADERS = (
     "Allow",
@@ -449,7 +450,15 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
         if not self._headers_written:
             status = self._status_code
             request = self.request
-            if status == 200 and request.method in ("GET", "HEAD") and "Etag" not in self._headers:
+            headers = self._headers
+            # A handler's own headers are usually the plain map copied from the defaults: read
+            # and set the names finish() needs on it directly, not through a call each.
+            plain = type(headers) is _HTTPHeaders and headers._raw is None
+            if (
+                status == 200
+                and request.method in ("GET", "HEAD")
+                and ("Etag" not in headers._as_list if plain else "Etag" not in headers)
+            ):
                 cls = type(self)
                 if (
                     cls.compute_etag is _COMPUTE_ETAG
@@ -458,24 +467,34 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
                 ):
                     # The default hooks, inlined: the same hash, and a hex digest in quotes
                     # needs no header-value check; without If-None-Match nothing can match.
-                    self._headers["Etag"] = _default_etag(self._write_buffer)
+                    etag = _default_etag(self._write_buffer)
+                    if plain:
+                        headers._as_list["Etag"] = [etag]
+                    else:
+                        headers["Etag"] = etag
                     matched = bool(request.headers.get("If-None-Match")) and (
                         self.check_etag_header()
                     )
                 else:
                     self.set_etag_header()
                     matched = self.check_etag_header()
+                    # The hooks may have replaced the headers.
+                    headers = self._headers
+                    plain = type(headers) is _HTTPHeaders and headers._raw is None
                 if matched:
                     self._write_buffer = []
                     self.set_status(304)
                     status = 304
-            if status_has_no_body(status):
+            if status < 200 or status in _BODYLESS_STATUSES:
                 if any(self._write_buffer):
                     raise RuntimeError(f"A {status} response can't have a body")
                 self._write_buffer = []
                 self._clear_representation_headers()
-            elif "Content-Length" not in self._headers:
-                self._headers["Content-Length"] = str(sum(map(len, self._write_buffer)))
+            elif plain:
+                if "Content-Length" not in headers._as_list:
+                    headers._as_list["Content-Length"] = [str(sum(map(len, self._write_buffer)))]
+            elif "Content-Length" not in headers:
+                headers["Content-Length"] = str(sum(map(len, self._write_buffer)))
         connection: Any = self.request.connection
         future = self.flush(include_footers=True)
         connection.finish()

@@ -1,10 +1,12 @@
-"""finish() runs the default Etag hooks inline when a handler overrides none of them: the
-responses must be those of the general path, which calls each hook (differential test)."""
+"""finish() runs the default Etag hooks inline when a handler overrides none of them, and
+reads and sets its own plain header map directly: the responses must be those of the general
+path, which calls each hook and goes through HTTPHeaders methods (differential tests)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from asyncweb import httputil
 from asyncweb.web import Application, RequestHandler
 from tests.support.servers import Fetch, Serve
 
@@ -101,3 +103,54 @@ async def test_each_overridden_hook_still_decides(serve: Serve, fetch: Fetch) ->
     assert resp.status == 304
     resp = await fetch(base + "/none", headers={"If-None-Match": "*"})
     assert (resp.status, _etag_of(resp.headers)) == (200, None)
+
+
+class _CountingHeaders(httputil.HTTPHeaders):
+    """A subclass: finish() must go through its methods (the general path), and does."""
+
+    lookups: list[str] = []
+
+    def __contains__(self, name: object) -> bool:
+        _CountingHeaders.lookups.append(str(name))
+        return super().__contains__(name)
+
+
+class HeaderCases(RequestHandler):
+    def get(self, case: str) -> None:
+        if case.startswith("sub"):
+            self._headers = _CountingHeaders(self._headers)
+        if case.startswith("raw"):
+            # Headers still held as raw pairs (as from_raw keeps a request's).
+            self._headers = httputil.HTTPHeaders.from_raw(
+                [(b"content-type", b"text/plain"), (b"x-raw", b"1")]
+            )
+        if case.endswith("-length"):
+            self.set_header("Content-Length", "5")
+        if case.endswith("-etag"):
+            self.set_header("ETag", '"set"')
+        if case.endswith("-204"):
+            self.set_status(204)
+            return
+        self.write("hello")
+
+
+async def test_plain_and_general_header_maps_finish_alike(serve: Serve, fetch: Fetch) -> None:
+    base = await serve(Application([("/(.*)", HeaderCases)]))
+    _CountingHeaders.lookups.clear()
+    for tail in ("", "-length", "-etag", "-204"):
+        got = []
+        for kind in ("plain", "sub", "raw"):
+            resp = await fetch(f"{base}/{kind}{tail}")
+            got.append(
+                (
+                    resp.status,
+                    _etag_of(resp.headers),
+                    resp.headers.get("Content-Length"),
+                    resp.headers.get("X-Raw"),
+                    resp.body,
+                )
+            )
+        assert got[0] == got[1], tail
+        assert got[0][:3] + got[0][4:] == got[2][:3] + got[2][4:], tail
+        assert got[2][3] == "1", tail
+    assert "Etag" in _CountingHeaders.lookups and "Content-Length" in _CountingHeaders.lookups
