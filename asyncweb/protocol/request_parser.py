@@ -8,8 +8,9 @@ unusual read by a real ``h11.Connection``.
 decides keep-alive and framing itself and starts each exchange on a fresh parser. So the head is
 read by a *head reader*, the one thing that differs between the two parsers a server may choose:
 
-- ``"h11"`` (the default): h11's own request-head reader, the same function ``h11.Connection``
-  calls, so the ``h11.Request`` is h11's in every byte and every check;
+- ``"h11"`` (the default): the head's lines matched by h11's own request-line and field
+  grammars and made into an ``h11.Request`` by h11, so it is h11's in every byte and every
+  check (a head whose lines h11 would split differently goes to the Connection);
 - ``"httptools"`` (optional, faster): llhttp splits the head into request line and fields, and
   the ``h11.Request`` is still built by h11, which checks the Host header, Content-Length,
   Transfer-Encoding, the method and the target as for its own reader.
@@ -35,11 +36,10 @@ from typing import Any
 
 import h11
 
-try:  # h11's reader, behind its public Connection; absent, every head goes to a Connection
-    from h11._readers import maybe_read_from_IDLE_client
-    from h11._receivebuffer import ReceiveBuffer
+try:  # h11's own line grammars; absent, every head goes to a Connection
+    from h11._readers import header_field_re, request_line_re
 except ImportError:  # pragma: no cover - a future h11 may move them
-    maybe_read_from_IDLE_client = None  # type: ignore[assignment]
+    header_field_re = request_line_re = None  # type: ignore[assignment]
 
 try:
     import httptools
@@ -121,15 +121,32 @@ def _folded(buffer: bytes, start: int, end: int) -> bool:
 
 
 def read_head_h11(head: bytes) -> h11.Request | None:
-    """h11's own reading of a request head."""
-    if maybe_read_from_IDLE_client is None:
+    """h11's reading of a request head: the lines its reader would extract, matched by its
+    own grammars and made into a ``h11.Request`` by h11. The head ends with its first blank
+    line, CRLF; h11's reader would search it again, copy it into a buffer and split it there.
+    A bare LF or a folded line inside goes to the Connection, which reads it as h11 does."""
+    if request_line_re is None:
         return None
-    buffer = ReceiveBuffer()
-    buffer += head
-    try:
-        return maybe_read_from_IDLE_client(buffer)
-    except h11.ProtocolError:
+    lines = head[:-4].split(b"\r\n")
+    if head.count(b"\n") != len(lines) + 1:
+        return None  # a bare LF ends a line in h11: not split the same way here
+    request_line = request_line_re.fullmatch(lines[0])
+    if request_line is None:
         return None  # the Connection raises it again, as the error h11 reports
+    fields: list[tuple[bytes, bytes]] = []
+    match_field = header_field_re.fullmatch
+    for line in lines[1:]:
+        field = match_field(line)
+        if field is None:
+            return None
+        fields.append(field.group(1, 2))  # type: ignore[arg-type]
+    method, target, version = request_line.group(1, 2, 3)
+    try:
+        return h11.Request(
+            method=method, target=target, headers=fields, http_version=version, _parsed=True
+        )
+    except h11.ProtocolError:
+        return None
 
 
 class _Fields:
