@@ -36,7 +36,9 @@ from typing import Any
 
 import h11
 
-try:  # h11's own line grammars; absent, every head goes to a Connection
+try:  # h11's own grammars and header checks; absent, every head goes to a Connection
+    from h11._events import method_re, request_target_re
+    from h11._headers import normalize_and_validate
     from h11._readers import header_field_re, request_line_re
 except ImportError:  # pragma: no cover - a future h11 may move them
     header_field_re = request_line_re = None  # type: ignore[assignment]
@@ -141,12 +143,33 @@ def read_head_h11(head: bytes) -> h11.Request | None:
             return None
         fields.append(field.group(1, 2))  # type: ignore[arg-type]
     method, target, version = request_line.group(1, 2, 3)
+    return _request(method, target, version, fields)
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _request(
+    method: bytes, target: bytes, version: bytes, fields: list[tuple[bytes, bytes]]
+) -> h11.Request | None:
+    """``h11.Request(..., _parsed=True)`` with the checks its constructor makes (h11's header
+    normalization, one Host header, or none before HTTP/1.1), the method and target already
+    matched by h11's grammar; the constructor would walk the headers through a Sequence ABC.
+    None where h11 refuses."""
     try:
-        return h11.Request(
-            method=method, target=target, headers=fields, http_version=version, _parsed=True
-        )
+        headers = normalize_and_validate(fields, _parsed=True)
     except h11.ProtocolError:
         return None
+    hosts = [item[1] for item in headers._full_items].count(b"host")
+    if hosts > 1 or (not hosts and version == b"1.1"):
+        return None
+    request: h11.Request = _new(h11.Request)
+    _set(request, "method", method)
+    _set(request, "target", target)
+    _set(request, "headers", headers)
+    _set(request, "http_version", version)
+    return request
 
 
 class _Fields:
@@ -188,12 +211,9 @@ def read_head_llhttp(head: bytes) -> h11.Request | None:
     # llhttp tolerates extra spaces in the request line; h11 (RFC 9112 3) takes exactly one.
     if not head.startswith(b"%s %s HTTP/%s\r\n" % (method, seen.url, version)):
         return None
-    try:
-        return h11.Request(
-            method=method, target=seen.url, headers=seen.fields, http_version=version, _parsed=True
-        )
-    except h11.LocalProtocolError:
-        return None
+    if method_re.fullmatch(method) is None or request_target_re.fullmatch(seen.url) is None:
+        return None  # what llhttp lets through and h11's grammar does not
+    return _request(method, seen.url, version, seen.fields)
 
 
 HEAD_READERS: dict[str, HeadReader] = {"h11": read_head_h11, "httptools": read_head_llhttp}

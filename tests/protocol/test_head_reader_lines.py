@@ -60,3 +60,12 @@ def test_the_common_heads_are_read_here() -> None:
     for head in (HEADS[3], HEADS[4], HEADS[6]):
         assert read_head_h11(head) is None  # bare LF and folding go to the Connection
         assert h11_reading(head) is not None
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_refuses_exactly_what_h11_refuses(head: bytes) -> None:
+    # Lines split alike (CRLF only, no folding): the same verdict as h11's reader, Host and
+    # Content-Length checks of the request event included.
+    if head[:-4].count(b"\n") != head[:-4].count(b"\r\n") or b"\n " in head:
+        pytest.skip("h11 splits or unfolds this head differently; the Connection reads it")
+    assert (read_head_h11(head) is None) == (h11_reading(head) is None)
