@@ -120,14 +120,9 @@ class _BufferedDelegate(_HandlerDelegate):
         path_args: Sequence[bytes | None] | None,
         path_kwargs: dict[str, bytes | None] | None,
     ) -> None:
-        # The base's assignments, inlined: this runs once per request, and super() is not free.
-        self.application = application
-        self.request = request
-        self.handler_class = handler_class
-        self.handler_kwargs = handler_kwargs
-        self.path_args = path_args
-        self.path_kwargs = path_kwargs
-        self.handler = None
+        _HandlerDelegate.__init__(
+            self, application, request, handler_class, handler_kwargs, path_args, path_kwargs
+        )
         self.chunks: list[bytes] | BodySpool | None = []
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
