@@ -44,6 +44,7 @@ from asyncweb.protocol.request_body import gunzip_request, judge_chunk
 from asyncweb.protocol.request_parser import (
     EMPTY_LINE_STARTS,
     HeadFirstConnection,
+    RequestHead,
     head_size,
 )
 from asyncweb.protocol.response_head import CHUNKED, LENGTH, NO_BODY, UNTIL_CLOSE, frame_response
@@ -224,7 +225,16 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._unchecked_bytes += len(data)
         if self._idle:
             # First bytes of a request head: from now on the head has header_timeout to arrive.
+            # Usually the whole head is here, and reading it sets the next deadline: arm this
+            # one only if it is not.
             self._idle = False
+            if not self._processing and self._waiting_for_app is None:
+                self._process()
+                if self._receiver is None and not self._idle and not self._closed:
+                    self._arm_deadline(
+                        self.params.head_timeout, "timed out reading the request head"
+                    )
+                return
             self._arm_deadline(self.params.head_timeout, "timed out reading the request head")
         if self._processing or self._waiting_for_app is not None:
             self._limit_pipeline_buffer()
@@ -286,7 +296,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                         if self._chunked_in and self._chunk_refused():
                             return
                         continue
-                    if event_type is h11.Request:
+                    if event_type is RequestHead:
                         self._on_request(event)
                         continue
                     if event_type is h11.EndOfMessage:
@@ -315,8 +325,8 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         finally:
             self._processing = False
 
-    def _on_request(self, request: h11.Request) -> None:
-        version = request.http_version
+    def _on_request(self, request: RequestHead) -> None:
+        method, target, version, headers, declared, chunked, connection, gzipped, _ = request
         if not version.startswith(b"1."):
             self._bad_request(505, f"unsupported HTTP version {version.decode('latin-1')}")
             return
@@ -329,10 +339,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
                 self._bad_request(431, "request head too large")
                 return
             self._unchecked_bytes = len(self._parser.trailing_data[0])
-        self._head_only = request.method == b"HEAD"
-        facts = self._parser.facts
-        assert facts is not None
-        headers, declared, chunked, connection, gzipped, _ = facts
+        self._head_only = method == b"HEAD"
         # RFC 9112 6.3: neither Content-Length nor Transfer-Encoding means no body at all.
         self._empty_body = not chunked and not declared
         self._chunked_in = chunked
@@ -359,7 +366,7 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         self._receiver = self._start_request(self)
         self._declared_length = declared
         self._head_pending = True
-        pending = self._receiver.head_received(request.method, request.target, version, headers)
+        pending = self._receiver.head_received(method, target, version, headers)
         if pending is not None:
             self._await_app(pending)
         if self._waiting_for_app is None:

@@ -12,8 +12,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from asyncweb.protocol.request_parser import HeadFacts
-
 __all__ = [
     "NO_PARSER",
     "HeaderSource",
@@ -37,9 +35,6 @@ class RequestParser(Protocol):
 
     @property
     def they_are_waiting_for_100_continue(self) -> bool: ...
-
-    # The headers of the last request next_event returned, scanned once (see scan_head).
-    facts: HeadFacts | None
 
 
 class StartLine(Protocol):
@@ -91,7 +86,6 @@ class _NoParser:
 
     trailing_data = (b"", False)
     they_are_waiting_for_100_continue = False
-    facts: HeadFacts | None = None
 
     def receive_data(self, data: bytes) -> None:
         raise RuntimeError("the idle placeholder parser can't be fed")

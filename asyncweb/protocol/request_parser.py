@@ -8,12 +8,16 @@ unusual read by a real ``h11.Connection``.
 decides keep-alive and framing itself and starts each exchange on a fresh parser. So the head is
 read by a *head reader*, the one thing that differs between the two parsers a server may choose:
 
-- ``"h11"`` (the default): the head's lines matched by h11's own request-line and field
-  grammars and made into an ``h11.Request`` by h11, so it is h11's in every byte and every
-  check (a head whose lines h11 would split differently goes to the Connection);
-- ``"httptools"`` (optional, faster): llhttp splits the head into request line and fields, and
-  the ``h11.Request`` is still built by h11, which checks the Host header, Content-Length,
-  Transfer-Encoding, the method and the target as for its own reader.
+- ``"h11"`` (the default): the head split in one pass and screened against h11's request-line
+  and field grammars (its own token grammar for names and methods, known-good names cached);
+  the screen only passes what h11 reads the same way, and everything else goes to h11;
+- ``"httptools"`` (optional): llhttp splits the head into request line and fields, which then
+  pass the same screen.
+
+Both readers work on a head already known to end in CRLF CRLF, with CRLF line ends only, no
+folded line and no control character but HTAB (``_next_head`` checks those first), and both
+produce a :class:`RequestHead`: the request line, the headers as (lowercase name, value)
+pairs, and the framing facts the server protocol needs, read in the same pass.
 
 A Content-Length body is counted out of the buffer. Anything else goes to a real
 ``h11.Connection`` fed the exchange from its first byte: a head either reader refuses or
@@ -25,37 +29,47 @@ mid-head. So every rejection carries h11's own status and reason, and ``pure_h11
 Both parsers also keep a head's hygiene: empty lines before a request line are dropped (RFC 9112
 2.2; old clients send a CRLF after a POST body), obsolete line folding is refused with a 400
 (h11 would unfold it; proxies that disagree about folding are a smuggling vector), and the
-headers are scanned once, into the :data:`HeadFacts` the server protocol reads.
+headers are read once, into the :class:`RequestHead` the server protocol reads.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from itertools import repeat
+from typing import Any, NamedTuple
 
 import h11
 
-try:  # h11's own grammars and header checks; absent, every head goes to a Connection
-    from h11._events import method_re, request_target_re
-    from h11._headers import normalize_and_validate
-    from h11._readers import header_field_re, request_line_re
-except ImportError:  # pragma: no cover - a future h11 may move them
-    header_field_re = request_line_re = None  # type: ignore[assignment]
+try:  # h11's token grammar (methods and field names); absent, every head goes to a Connection
+    from h11._events import method_re as _token_re
+except ImportError:  # pragma: no cover - a future h11 may move it
+    _token_re = None  # type: ignore[assignment]
 
 try:
     import httptools
 except ImportError:  # pragma: no cover - the default parser needs nothing extra
     httptools = None  # type: ignore[assignment]
 
-# A complete head (bytes up to and including its blank line) -> the request, or None: "let a
-# real h11.Connection read this exchange".
-HeadReader = Callable[[bytes], "h11.Request | None"]
 
-# What the server protocol needs of a request's headers, read in one pass (see scan_head):
-# (lowercase name, value) pairs, Content-Length, chunked, Connection (lowercase), gzipped,
-# Expect: 100-continue.
-HeadFacts = tuple[list[tuple[bytes, bytes]], "int | None", bool, bytes, bool, bool]
+class RequestHead(NamedTuple):
+    """A request head as the server protocol reads it: the request line, the headers, and the
+    facts it decides framing and keep-alive by, all read in one pass."""
+
+    method: bytes
+    target: bytes
+    http_version: bytes  # b"1.1"
+    headers: list[tuple[bytes, bytes]]  # (lowercase name, value), in the order received
+    content_length: int | None
+    chunked: bool
+    connection: bytes  # the Connection header, lowercase
+    gzipped: bool  # Content-Encoding: gzip
+    expect_continue: bool  # Expect: 100-continue
+
+
+# A complete head (see the module docstring) -> the request, or None: "let a real
+# h11.Connection read this exchange".
+HeadReader = Callable[[bytes], "RequestHead | None"]
 
 # What may start an empty line, which is ignored where a request line is expected.
 EMPTY_LINE_STARTS = (b"\r", b"\n")
@@ -64,7 +78,8 @@ _FOLDED = "obsolete line folding is not allowed"
 # What ends a head for h11: a blank line after a CRLF or a bare LF.
 _BLANK_LINE = re.compile(b"\n\r?\n")
 _OWS = b" \t"
-_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
+_VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
+_LLHTTP_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
 
 _HEAD, _BODY, _DONE = range(3)
 
@@ -72,8 +87,11 @@ _HEAD, _BODY, _DONE = range(3)
 # whitespace controls): refused, as some proxies and log readers act on them. In a whole head
 # CR and LF are line ends; h11 itself refuses them anywhere else.
 _VALUE_CONTROL = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
-# For bytes.translate's delete argument: four times faster than a regex on a browser's head.
-_HEAD_CONTROLS = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+# Control characters (HTAB aside), CR and LF, for bytes.translate's delete argument (much faster
+# than a regex): all a head holds of these is its line ends, when they are CRLF only.
+_CONTROLS_CR_LF = bytes([*range(0x09), *range(0x0A, 0x20), 0x7F])
+
+_new_tuple = tuple.__new__
 
 
 def refuse_control_characters(request: h11.Request) -> None:
@@ -86,8 +104,8 @@ def refuse_control_characters(request: h11.Request) -> None:
             )
 
 
-def scan_head(request: h11.Request) -> HeadFacts:
-    """Everything the server protocol reads from a request's headers, in one pass."""
+def head_from_h11(request: h11.Request) -> RequestHead:
+    """The :class:`RequestHead` of a request an ``h11.Connection`` read (and checked)."""
     pairs = []
     declared: int | None = None
     gzipped = chunked = expect_continue = False
@@ -103,16 +121,31 @@ def scan_head(request: h11.Request) -> HeadFacts:
         elif name == b"transfer-encoding":
             chunked = True
         elif name == b"expect":
-            expect_continue = expect_continue or any(
-                item.strip().lower() == b"100-continue" for item in value.split(b",")
-            )
-    return pairs, declared, chunked, connection, gzipped, expect_continue
+            expect_continue = expect_continue or _expects_continue(value)
+    return _new_tuple(
+        RequestHead,
+        (
+            request.method,
+            request.target,
+            request.http_version,
+            pairs,
+            declared,
+            chunked,
+            connection,
+            gzipped,
+            expect_continue,
+        ),
+    )
 
 
-def head_size(request: h11.Request) -> int:
+def _expects_continue(value: bytes) -> bool:
+    return any(item.strip().lower() == b"100-continue" for item in value.split(b","))
+
+
+def head_size(head: RequestHead) -> int:
     """The bytes a request head took on the wire, give or take its line ends' spelling."""
-    size = len(request.method) + len(request.target) + len(b" HTTP/1.1\r\n\r\n")
-    for name, value in request.headers.raw_items():
+    size = len(head.method) + len(head.target) + len(b" HTTP/1.1\r\n\r\n")
+    for name, value in head.headers:
         size += len(name) + len(value) + 4
     return size
 
@@ -122,54 +155,111 @@ def _folded(buffer: bytes, start: int, end: int) -> bool:
     return buffer.find(b"\n ", start, end) >= 0 or buffer.find(b"\n\t", start, end) >= 0
 
 
-def read_head_h11(head: bytes) -> h11.Request | None:
-    """h11's reading of a request head: the lines its reader would extract, matched by its
-    own grammars and made into a ``h11.Request`` by h11. The head ends with its first blank
-    line, CRLF; h11's reader would search it again, copy it into a buffer and split it there.
-    A bare LF or a folded line inside goes to the Connection, which reads it as h11 does."""
-    if request_line_re is None:
+# -- the screen both readers pass their fields through -------------------------------------------
+
+# Names and methods already matched by h11's token grammar (names with their lowercase form):
+# clients send the same few, so the regex runs once per spelling. Bounded, as they come from
+# the client.
+_TOKENS_CACHED = 512
+_known_names: dict[bytes, bytes] = {}
+_known_methods: set[bytes] = set()
+# Names whose value the protocol reads (the rest are only kept).
+_FRAMING_NAMES = frozenset(
+    (
+        b"host",
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"content-encoding",
+        b"expect",
+    )
+)
+# h11's bound on a Content-Length's digits.
+_LENGTH_DIGITS = 20
+_partition = bytes.partition
+_colons = repeat(b":")
+
+
+def _learn_name(name: bytes) -> bytes | None:
+    """``name`` in lowercase if it is a token (h11's field-name grammar), else None."""
+    if _token_re is None or _token_re.fullmatch(name) is None:
         return None
-    lines = head[:-4].split(b"\r\n")
-    if head.count(b"\n") != len(lines) + 1:
-        return None  # a bare LF ends a line in h11: not split the same way here
-    request_line = request_line_re.fullmatch(lines[0])
-    if request_line is None:
-        return None  # the Connection raises it again, as the error h11 reports
-    fields: list[tuple[bytes, bytes]] = []
-    match_field = header_field_re.fullmatch
-    for line in lines[1:]:
-        field = match_field(line)
-        if field is None:
+    lowered = name.lower()
+    if len(_known_names) < _TOKENS_CACHED:
+        _known_names[name] = lowered
+    return lowered
+
+
+def _valid_request_line(method: bytes, target: bytes) -> bool:
+    """The method a token and the target visible ASCII (h11's request-line grammar), for a
+    line already split at single spaces, with no control characters but HTAB."""
+    if not target or not target.isascii() or b"\t" in target:
+        return False
+    if method in _known_methods:
+        return True
+    if _token_re is None or _token_re.fullmatch(method) is None:
+        return False
+    if len(_known_methods) < _TOKENS_CACHED:
+        _known_methods.add(method)
+    return True
+
+
+def _screen(
+    method: bytes, target: bytes, version: bytes, fields: Iterable[tuple[bytes, bytes, bytes]]
+) -> RequestHead | None:
+    """The head from ``(name, ":", value)`` fields, or None where h11 would refuse it or read
+    it otherwise: a name that is no token, a missing colon, a Host header missing (HTTP/1.1)
+    or repeated, a Content-Length that is not one plain number (h11 merges equal repeats and
+    refuses the rest), any Transfer-Encoding (h11 reads chunked bodies and refuses the other
+    codings)."""
+    pairs = []
+    declared: int | None = None
+    gzipped = expect_continue = False
+    connection = b""
+    hosts = 0
+    known = _known_names.get
+    for name, colon, value in fields:
+        lowered = known(name) or _learn_name(name)
+        if lowered is None or not colon:
             return None
-        fields.append(field.group(1, 2))  # type: ignore[arg-type]
-    method, target, version = request_line.group(1, 2, 3)
-    return _request(method, target, version, fields)
-
-
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _request(
-    method: bytes, target: bytes, version: bytes, fields: list[tuple[bytes, bytes]]
-) -> h11.Request | None:
-    """``h11.Request(..., _parsed=True)`` with the checks its constructor makes (h11's header
-    normalization, one Host header, or none before HTTP/1.1), the method and target already
-    matched by h11's grammar; the constructor would walk the headers through a Sequence ABC.
-    None where h11 refuses."""
-    try:
-        headers = normalize_and_validate(fields, _parsed=True)
-    except h11.ProtocolError:
-        return None
-    hosts = [item[1] for item in headers._full_items].count(b"host")
+        value = value.strip(_OWS)
+        if lowered in _FRAMING_NAMES:
+            if lowered == b"host":
+                hosts += 1
+            elif lowered == b"content-length":
+                if declared is not None or not value.isdigit() or len(value) > _LENGTH_DIGITS:
+                    return None
+                declared = int(value)
+            elif lowered == b"connection":
+                connection = value.lower()
+            elif lowered == b"content-encoding":
+                gzipped = value.lower() == b"gzip"
+            elif lowered == b"expect":
+                expect_continue = expect_continue or _expects_continue(value)
+            else:
+                return None  # Transfer-Encoding
+        pairs.append((lowered, value))
     if hosts > 1 or (not hosts and version == b"1.1"):
         return None
-    request: h11.Request = _new(h11.Request)
-    _set(request, "method", method)
-    _set(request, "target", target)
-    _set(request, "headers", headers)
-    _set(request, "http_version", version)
-    return request
+    return _new_tuple(
+        RequestHead,
+        (method, target, version, pairs, declared, False, connection, gzipped, expect_continue),
+    )
+
+
+def read_head_h11(head: bytes) -> RequestHead | None:
+    """The head split at its CRLFs, the request line at its spaces, each field at its first
+    colon, and screened against h11's grammars (see the module docstring)."""
+    lines = head[:-4].split(b"\r\n")
+    request_line = lines[0].split(b" ")
+    if len(request_line) != 3:
+        return None
+    method, target, spelled_version = request_line
+    version = _VERSIONS.get(spelled_version)
+    if version is None or not _valid_request_line(method, target):
+        return None  # other versions are rare: h11 reads (or refuses) them
+    del lines[0]
+    return _screen(method, target, version, map(_partition, lines, _colons))
 
 
 class _Fields:
@@ -179,22 +269,21 @@ class _Fields:
 
     def __init__(self) -> None:
         self.url = b""
-        self.fields: list[tuple[bytes, bytes]] = []
+        self.fields: list[tuple[bytes, bytes, bytes]] = []
         self.complete = False
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # llhttp keeps trailing whitespace in a value; h11 (RFC 9110 5.5) drops it.
-        self.fields.append((name, value.rstrip(_OWS)))
+        self.fields.append((name, b":", value))
 
     def on_headers_complete(self) -> None:
         self.complete = True
 
 
-def read_head_llhttp(head: bytes) -> h11.Request | None:
-    """llhttp's split of a request head, made into an ``h11.Request`` by h11."""
+def read_head_llhttp(head: bytes) -> RequestHead | None:
+    """llhttp's split of a request head, screened as the h11 reader's is."""
     assert httptools is not None
     seen = _Fields()
     parser = httptools.HttpRequestParser(seen)
@@ -204,16 +293,17 @@ def read_head_llhttp(head: bytes) -> h11.Request | None:
         pass  # the whole head was read; the protocol decides about the upgrade
     except httptools.HttpParserError:
         return None
-    version = _VERSIONS.get(parser.get_http_version())
+    version = _LLHTTP_VERSIONS.get(parser.get_http_version())
     if not seen.complete or version is None:
         return None  # other versions are rare, and llhttp reads some differently
     method = parser.get_method()
+    target = seen.url
     # llhttp tolerates extra spaces in the request line; h11 (RFC 9112 3) takes exactly one.
-    if not head.startswith(b"%s %s HTTP/%s\r\n" % (method, seen.url, version)):
+    if not head.startswith(b"%s %s HTTP/%s\r\n" % (method, target, version)):
         return None
-    if method_re.fullmatch(method) is None or request_target_re.fullmatch(seen.url) is None:
-        return None  # what llhttp lets through and h11's grammar does not
-    return _request(method, seen.url, version, seen.fields)
+    if not _valid_request_line(method, target):
+        return None
+    return _screen(method, target, version, seen.fields)
 
 
 HEAD_READERS: dict[str, HeadReader] = {"h11": read_head_h11, "httptools": read_head_llhttp}
@@ -240,7 +330,6 @@ class HeadFirstConnection:
         "_remaining",
         "_scanned",
         "_state",
-        "facts",
     )
 
     def __init__(self, read_head: HeadReader, max_incomplete_event_size: int) -> None:
@@ -254,8 +343,6 @@ class HeadFirstConnection:
         self._received = 0
         self._expect_continue = False
         self._fallback: h11.Connection | None = None
-        # The headers of the request last returned by next_event.
-        self.facts: HeadFacts | None = None
 
     # -- the part of h11.Connection's interface the protocol uses ----------------------------
 
@@ -293,7 +380,7 @@ class HeadFirstConnection:
             event = self._fallback.next_event()
             if type(event) is h11.Request:
                 refuse_control_characters(event)
-                self.facts = scan_head(event)
+                return head_from_h11(event)
             return event
         if self._state == _HEAD:
             return self._next_head()
@@ -310,36 +397,39 @@ class HeadFirstConnection:
         if buffer and buffer[0] < 0x21:
             # Not a request line (a TLS hello on a plain port, say): h11 says so at once.
             return self._fall_back()
-        scanned = self._scanned
-        blank = _BLANK_LINE.search(buffer, scanned)
-        end = len(buffer) if blank is None else blank.end()
-        if _folded(buffer, scanned, end):
-            raise h11.RemoteProtocolError(_FOLDED, error_status_hint=400)
-        if blank is None:
-            self._scanned = max(0, len(buffer) - 2)
-            if len(buffer) > self._max_head or self._eof:
-                return self._fall_back()  # h11 answers 431, or what EOF means where it came
-            return h11.NEED_DATA
-        if buffer[end - 4 : end] != b"\r\n\r\n":
-            return self._fall_back()  # bare LF line ends (llhttp refuses what h11 accepts)
+        end = buffer.find(b"\r\n\r\n", self._scanned) + 4
+        if end == 3:
+            return self._incomplete_head()
         head = buffer[:end] if end < len(buffer) else buffer
-        request = self._read_head(head)
-        if request is None:
+        if b"\n " in head or b"\n\t" in head:
+            raise h11.RemoteProtocolError(_FOLDED, error_status_hint=400)
+        if len(head.translate(None, _CONTROLS_CR_LF)) + 2 * head.count(b"\r\n") != end:
+            # A bare LF (which ends a line for h11), a stray CR or a control character: h11
+            # reads it, and says what is wrong (see next_event).
             return self._fall_back()
-        if len(head.translate(None, _HEAD_CONTROLS)) != end:
-            # The reader checked names and the request line: this is in a value.
-            raise h11.RemoteProtocolError(
-                "control character in a header value", error_status_hint=400
-            )
-        facts = scan_head(request)
-        if facts[2]:
-            return self._fall_back()  # chunked bodies are read by h11
-        self.facts = facts
-        self._expect_continue = facts[5] and request.http_version >= b"1.1"
+        request = self._read_head(head)
+        if request is None or request.chunked:
+            return self._fall_back()
+        self._expect_continue = request.expect_continue and request.http_version == b"1.1"
         self._buffer = buffer[end:]
         self._state = _BODY
-        self._remaining = facts[1] or 0
+        self._remaining = request.content_length or 0
         return request
+
+    def _incomplete_head(self) -> Any:
+        """No CRLF CRLF in the buffer yet: wait for more, unless the head ended at a bare-LF
+        blank line, outgrew the limit, or the input ended (all read by h11)."""
+        buffer = self._buffer
+        scanned = self._scanned
+        blank = _BLANK_LINE.search(buffer, scanned)
+        if blank is not None:
+            return self._fall_back()
+        if _folded(buffer, scanned, len(buffer)):
+            raise h11.RemoteProtocolError(_FOLDED, error_status_hint=400)
+        self._scanned = max(0, len(buffer) - 3)
+        if len(buffer) > self._max_head or self._eof:
+            return self._fall_back()  # h11 answers 431, or what EOF means where it came
+        return h11.NEED_DATA
 
     def _next_body(self) -> Any:
         remaining = self._remaining
@@ -383,11 +473,10 @@ class ScreenedH11Connection(h11.Connection):
     """A server-side ``h11.Connection`` for a whole connection (the ``pure_h11`` reference)
     with the same head hygiene as :class:`HeadFirstConnection`: empty lines before a request
     line dropped, folded header lines refused, control characters in values refused, and the
-    :data:`HeadFacts` of each request."""
+    :class:`RequestHead` of each request."""
 
     def __init__(self, max_incomplete_event_size: int) -> None:
         super().__init__(h11.SERVER, max_incomplete_event_size=max_incomplete_event_size)
-        self.facts: HeadFacts | None = None
         self.request_method = b""  # of the request last read
         self._scanning = True  # a request head is arriving: look for folded lines
         self._tail = b""  # the last bytes of the head scanned so far
@@ -417,8 +506,8 @@ class ScreenedH11Connection(h11.Connection):
         event = super().next_event()
         if type(event) is h11.Request:
             refuse_control_characters(event)
-            self.facts = scan_head(event)
             self.request_method = event.method
+            return head_from_h11(event)
         return event
 
     def start_next_cycle(self) -> None:
