@@ -4,7 +4,7 @@ Requests are read and responses written by h11's own state machine, which decide
 keep-alive. Slower than :class:`~asyncweb.protocol.http1.HTTP1ServerProtocol`; kept as the
 reference the protocol test suite runs against too, so the two can't drift apart. It differs
 from its base only in the hooks it overrides: the parser (``_new_parser``,
-``_restart_parser``, ``_ends_with_head``) and the encoding (``_encode_head``, ``_frame``,
+``_restart_parser``, ``_ENDS_WITH_HEAD``) and the encoding (``_encode_head``, ``_frame``,
 ``_encode_end``, ``_encode_continue``).
 """
 
@@ -55,8 +55,8 @@ class H11ReferenceProtocol(HTTP1ServerProtocol):
             return fresh, fresh.trailing_data[0]
         return connection, leftover
 
-    def _ends_with_head(self) -> bool:
-        return False  # h11 must see the EndOfMessage itself before start_next_cycle()
+    # h11 must see the EndOfMessage itself before start_next_cycle().
+    _ENDS_WITH_HEAD = False
 
     def _h11(self) -> ScreenedH11Connection:
         if self._connection is None:  # a response before any request byte

@@ -133,6 +133,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         "transport",
     )
 
+    # A request without a body is over once its head is in: no need to ask the parser for the
+    # EndOfMessage it is bound to produce next, as the next exchange starts on a new parser.
+    _ENDS_WITH_HEAD = True
+
     def __init__(
         self,
         start_request: Callable[[HTTP1ServerProtocol], RequestReceiver],
@@ -382,16 +386,10 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         if declared is not None and declared > self._max_body_size:
             self._reject_body(f"Content-Length {declared} exceeds {self._max_body_size}")
             return
-        if self._empty_body and self._ends_with_head():
+        if self._empty_body and self._ENDS_WITH_HEAD:
             self._on_request_end()
         elif self._parser.they_are_waiting_for_100_continue:
             self._send_continue()
-
-    def _ends_with_head(self) -> bool:
-        """A request without a body is over once its head is in: no need to ask the parser
-        for the EndOfMessage it is bound to produce next, as the next exchange starts on a
-        new parser anyway."""
-        return True
 
     def _on_body(self, data: bytes) -> None:
         if self._decompressor is not None:

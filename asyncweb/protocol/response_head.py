@@ -76,13 +76,15 @@ def frame_response(
             continue  # Transfer-Encoding too: framing is decided below
         lines.append(f"{name}: {value}\r\n")
     remaining = 0
-    if head_request or status_has_no_body(code):
+    if head_request or code < 200 or code in BODYLESS_STATUSES:  # status_has_no_body, inline
         mode = NO_BODY
         if content_length is not None and (code < 200 or code == 204):
             content_length = None  # RFC 9110 8.6: never on 1xx and 204
     elif content_length is not None:
         mode = LENGTH
-        remaining = _parse_length(content_length)
+        if not content_length.isdigit() or not content_length.isascii():
+            raise HTTPOutputError(f"invalid Content-Length {content_length!r}")
+        remaining = int(content_length)
     elif not http10:
         mode = CHUNKED
         lines.append("Transfer-Encoding: chunked\r\n")
@@ -117,9 +119,3 @@ def _status_line(code: int, reason: str) -> str:
     if len(_status_lines) < 1024:
         _status_lines[(code, reason)] = line
     return line
-
-
-def _parse_length(value: str) -> int:
-    if not value.isdigit() or not value.isascii():
-        raise HTTPOutputError(f"invalid Content-Length {value!r}")
-    return int(value)
