@@ -122,6 +122,16 @@ def tail(path: Path, lines: int = 6) -> str:
     return " / ".join(line.strip() for line in text[-lines:])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from ``/proc/<pid>/stat`` (0.0 once gone).
+    On a shared machine CPU time per request moves far less than req/s."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     """Resident memory of a process (``VmRSS`` in ``/proc/<pid>/status``), in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -233,6 +243,8 @@ class WrkSample:
     p99_ms: float | None
     max_ms: float | None
     errors: str  # wrk's socket errors / non-2xx summary, "" when clean
+    requests: int = 0  # answered in the run
+    cpu_us: float | None = None  # the server's CPU time per request, where measured
 
 
 def wrk_argv(
@@ -288,6 +300,7 @@ def parse_wrk(output: str) -> WrkSample:
     nm = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     if nm:
         errors.append(f"non-2xx: {nm.group(1)}")
+    done = re.search(r"^\s*(\d+) requests in ", output, re.M)
     return WrkSample(
         float(m.group(1)),
         percentiles.get("50"),
@@ -295,6 +308,7 @@ def parse_wrk(output: str) -> WrkSample:
         percentiles.get("99"),
         _to_ms(mx.group(1), mx.group(2)) if mx else None,
         "; ".join(errors),
+        int(done.group(1)) if done else 0,
     )
 
 

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import cpu_seconds
+
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 STATIC_SIZE = 100 * 1024
@@ -111,12 +113,6 @@ def h2load(url: str, h1: bool, limit: list[str]) -> tuple[float, int]:
     if found is None:
         raise RuntimeError(f"no figure in h2load output:\n{out}")
     return float(found.group(1)), int(done.group(2))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(

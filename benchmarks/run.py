@@ -54,6 +54,7 @@ from benchlib import (
     StartError,
     WrkSample,
     app_argv,
+    cpu_seconds,
     fmt_ms,
     free_port,
     kill_all,
@@ -319,9 +320,13 @@ def wrk_once(
         argv = wrk_argv(url, opts.duration, WRK_CONNECTIONS, headers=bench.headers, script=script)
         if script_args:
             argv += ["--", *script_args]
+        cpu_before = cpu_seconds(proc.pid)
         sample = parse_wrk(run_wrk(argv, opts.duration, prefix.with_suffix(".wrk.txt")))
+        cpu_used = cpu_seconds(proc.pid) - cpu_before
         if proc.poll() is not None:
             raise RuntimeError(f"server died: {tail(prefix.with_suffix('.server.log'))}")
+        if sample.requests:
+            sample.cpu_us = 1e6 * cpu_used / sample.requests
         return sample
     finally:
         terminate(proc)
@@ -334,12 +339,13 @@ def throughput(bench: Throughput, opts: Options) -> Section:
     )
     med = {n: median([s.rps for s in samples[n]]) for n in names}
     baselines = [b for b in bench.baselines if b in names]
-    head = ["contender", "median req/s", "p50", "p99", "rounds (req/s)"]
+    cpu = {n: median([s.cpu_us for s in samples[n]]) for n in names}
+    head = ["contender", "median req/s", "p50", "p99", "rounds (req/s)", "server CPU us/req"]
     head += [f"vs {LABELS[b]}" for b in baselines]
     rows = []
     for n in names:
         if not samples[n]:
-            rows.append([LABELS[n], failures.get(n, "no data").split(":", 1)[0]] + ["—"] * 3)
+            rows.append([LABELS[n], failures.get(n, "no data").split(":", 1)[0]] + ["—"] * 4)
             rows[-1] += ["—"] * len(baselines)
             continue
         per_round = ", ".join(f"{s.rps:.0f}" for s in samples[n])
@@ -352,13 +358,16 @@ def throughput(bench: Throughput, opts: Options) -> Section:
             fmt_ms(median([s.p50_ms for s in samples[n]])),
             fmt_ms(median([s.p99_ms for s in samples[n]])),
             per_round,
+            "—" if cpu[n] is None else f"{cpu[n]:.1f}",
         ]
         rows.append(row + [ratio(med[n], med[b]) for b in baselines])
     cmd = shlex.join(wrk_argv("URL", opts.duration, WRK_CONNECTIONS, headers=bench.headers))
     lines = [
         bench.note,
         "",
-        f"Client: `{cmd}`. Ratios are median req/s over the baseline's median req/s.",
+        f"Client: `{cmd}`. Ratios are median req/s over the baseline's median req/s. Server "
+        "CPU us/req: the server process's user + system time during the measured run over the "
+        "requests answered (median), which a shared machine moves less than req/s.",
         "",
         *md_table(head, rows),
         *failure_lines(failures),

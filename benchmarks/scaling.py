@@ -30,6 +30,7 @@ from benchlib import (
     APPS,
     HOST,
     RAW,
+    cpu_seconds,
     free_port,
     kill_all,
     machine_line,
@@ -108,14 +109,6 @@ def descendants(root: int) -> list[int]:
     return found
 
 
-def cpu_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
 def check(response: object) -> str | None:
     body = getattr(response, "body", b"")
     return None if body == b"Hello, world" else f"body {body[:60]!r}"
@@ -133,17 +126,17 @@ def measure(
         url = f"http://{HOST}:{port}/"
         warm = wrk_argv(url, 1, opts.connections, opts.wrk_threads, latency=False, pin=None)
         run_wrk(warm, 1, RAW / f"{tag}-warm.txt")
-        before = {pid: cpu_ticks(pid) for pid in pids}
+        before = {pid: cpu_seconds(pid) for pid in pids}
         argv = wrk_argv(url, opts.duration, opts.connections, opts.wrk_threads, pin=None)
         sample = parse_wrk(run_wrk(argv, opts.duration, RAW / f"{tag}.txt"))
-        used = [cpu_ticks(pid) - before[pid] for pid in pids]
+        used = [cpu_seconds(pid) - before[pid] for pid in pids]
     finally:
         terminate(proc)
-    busy = sorted((ticks for ticks in used if ticks > 0), reverse=True)[:workers]
+    busy = sorted((seconds for seconds in used if seconds > 0), reverse=True)[:workers]
     total = sum(busy) or 1
     # Requests per CPU-second of the server processes: what each worker's time buys, which a
     # crowded machine changes far less than req/s (a herd of wake-ups would lower it).
-    per_cpu_second = sample.rps * opts.duration / (sum(used) / os.sysconf("SC_CLK_TCK") or 1)
+    per_cpu_second = sample.rps * opts.duration / (sum(used) or 1)
     spread = f"{100 * busy[0] / total:.0f}/{100 * busy[-1] / total:.0f}%" if busy else "-"
     if sample.errors:
         spread += f" ({sample.errors})"
