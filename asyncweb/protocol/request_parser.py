@@ -158,9 +158,10 @@ def _folded(buffer: bytes, start: int, end: int) -> bool:
 # -- the screen both readers pass their fields through -------------------------------------------
 
 # Names and methods already matched by h11's token grammar (names with their lowercase form):
-# clients send the same few, so the regex runs once per spelling. Bounded, as they come from
-# the client.
+# clients send the same few, so the regex runs once per spelling. Bounded in count and length,
+# as they come from the client.
 _TOKENS_CACHED = 512
+_TOKEN_CACHED_LENGTH = 64
 _known_names: dict[bytes, bytes] = {}
 _known_methods: set[bytes] = set()
 # Names whose value the protocol reads (the rest are only kept).
@@ -185,7 +186,7 @@ def _learn_name(name: bytes) -> bytes | None:
     if _token_re is None or _token_re.fullmatch(name) is None:
         return None
     lowered = name.lower()
-    if len(_known_names) < _TOKENS_CACHED:
+    if len(_known_names) < _TOKENS_CACHED and len(name) <= _TOKEN_CACHED_LENGTH:
         _known_names[name] = lowered
     return lowered
 
@@ -199,7 +200,7 @@ def _valid_request_line(method: bytes, target: bytes) -> bool:
         return True
     if _token_re is None or _token_re.fullmatch(method) is None:
         return False
-    if len(_known_methods) < _TOKENS_CACHED:
+    if len(_known_methods) < _TOKENS_CACHED and len(method) <= _TOKEN_CACHED_LENGTH:
         _known_methods.add(method)
     return True
 

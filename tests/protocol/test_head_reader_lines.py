@@ -115,3 +115,22 @@ def test_heads_h11_reads_otherwise_go_to_it() -> None:
         assert read_head_h11(head) is None
     for head in (HEADS[3], HEADS[4], HEADS[5], HEADS[6]):
         assert not given_to_readers(head)  # bare LF, stray CR, folding: the Connection's
+
+
+def test_the_token_caches_stay_small() -> None:
+    # Names and methods come from clients: the caches take a bounded number of short ones.
+    from asyncweb.protocol import request_parser as parser
+
+    names, methods = dict(parser._known_names), set(parser._known_methods)
+    try:
+        for i in range(2 * parser._TOKENS_CACHED):
+            head = b"M%d / HTTP/1.1\r\nHost: a\r\nX-%d: v\r\nX-%s: v\r\n\r\n" % (i, i, b"n" * 200)
+            assert read_head_h11(head) is not None  # still read, cached or not
+        assert len(parser._known_names) <= parser._TOKENS_CACHED
+        assert len(parser._known_methods) <= parser._TOKENS_CACHED
+        assert max(map(len, parser._known_names)) <= parser._TOKEN_CACHED_LENGTH
+    finally:
+        parser._known_names.clear()
+        parser._known_names.update(names)
+        parser._known_methods.clear()
+        parser._known_methods.update(methods)
