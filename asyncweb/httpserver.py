@@ -18,6 +18,7 @@ from asyncweb.protocol import H11ReferenceProtocol, HTTP1Params, HTTP1ServerProt
 
 if TYPE_CHECKING:
     from asyncweb.protocol.http2 import HTTP2Params
+    from asyncweb.routing import Router
 
 RequestCallback = (
     httputil.HTTPServerConnectionDelegate | Callable[[httputil.HTTPServerRequest], Any]
@@ -103,6 +104,12 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
         self._init_listening()
         self._all_closed: asyncio.Future[None] | None = None
         self._is_delegate = hasattr(request_callback, "start_request")
+        # A Router that starts requests the base way (Application is one) is routed by the
+        # request adapter itself, without a _RoutingDelegate in between (see _start_request).
+        # Imported here: asyncweb.routing imports this module.
+        from asyncweb.routing import Router
+
+        self._router_start_request = Router.start_request
 
     # -- sockets -------------------------------------------------------------------------------
 
@@ -166,12 +173,16 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
                 self.protocol,
                 self.trusted_downstream,
             )
+        xheaders_context = context if self.xheaders else None
+        callback = self.request_callback
         delegate: httputil.HTTPMessageDelegate
         if self._is_delegate:
-            delegate = self.request_callback.start_request(conn, conn)  # type: ignore
+            if getattr(type(callback), "start_request", None) is self._router_start_request:
+                return _RequestAdapter(None, xheaders_context, callback, conn)  # type: ignore
+            delegate = callback.start_request(conn, conn)  # type: ignore
         else:
-            delegate = _CallableAdapter(self.request_callback, conn)  # type: ignore[arg-type]
-        return _RequestAdapter(delegate, context if self.xheaders else None)
+            delegate = _CallableAdapter(callback, conn)  # type: ignore[arg-type]
+        return _RequestAdapter(delegate, xheaders_context, None, conn)
 
     # HTTPServerConnectionDelegate, so an HTTPServer can be nested as a router target.
     def start_request(
@@ -242,15 +253,26 @@ class _HTTPRequestContext:
 
 
 class _RequestAdapter:
-    """Protocol-layer callbacks (bytes) to a Tornado ``HTTPMessageDelegate`` (str, HTTPHeaders)."""
+    """Protocol-layer callbacks (bytes) to a Tornado ``HTTPMessageDelegate`` (str, HTTPHeaders).
 
-    __slots__ = ("context", "delegate")
+    With a ``router`` (one whose ``start_request`` is the base's), the adapter does what that
+    method's ``_RoutingDelegate`` would: builds the request, asks the router for its delegate
+    and talks to that one directly.
+    """
+
+    __slots__ = ("connection", "context", "delegate", "router")
 
     def __init__(
-        self, delegate: httputil.HTTPMessageDelegate, xheaders_context: _HTTPRequestContext | None
+        self,
+        delegate: httputil.HTTPMessageDelegate | None,
+        xheaders_context: _HTTPRequestContext | None,
+        router: Router | None,
+        connection: Any,  # the protocol's connection: an HTTPConnection in all but type
     ) -> None:
         self.delegate = delegate
         self.context = xheaders_context
+        self.router = router
+        self.connection = connection
 
     def head_received(
         self, method: bytes, target: bytes, http_version: bytes, headers: list[tuple[bytes, bytes]]
@@ -264,14 +286,30 @@ class _RequestAdapter:
         parsed = httputil.HTTPHeaders.from_raw(headers)
         if self.context is not None:
             self.context.apply_xheaders(parsed)
-        return self.delegate.headers_received(start_line, parsed)
+        router = self.router
+        if router is None:
+            return self.delegate.headers_received(start_line, parsed)  # type: ignore[union-attr]
+        connection = self.connection
+        request = httputil.HTTPServerRequest(
+            connection=connection,
+            server_connection=connection,
+            start_line=start_line,
+            headers=parsed,
+        )
+        delegate = router.find_handler(request)
+        if delegate is None:
+            delegate = _no_route(connection, start_line)
+        self.delegate = delegate
+        if type(delegate).headers_received is _IGNORES_HEAD:
+            return None  # handler delegates start on finish(): skip the no-op call
+        return delegate.headers_received(start_line, parsed)
 
     def body_received(self, chunk: bytes) -> Awaitable[None] | None:
-        return self.delegate.data_received(chunk)
+        return self.delegate.data_received(chunk)  # type: ignore[union-attr]
 
     def message_done(self) -> None:
         try:
-            self.delegate.finish()
+            self.delegate.finish()  # type: ignore[union-attr]
         finally:
             if self.context is not None:
                 self.context.unapply_xheaders()
@@ -279,7 +317,21 @@ class _RequestAdapter:
     def connection_lost(self) -> None:
         if self.context is not None:
             self.context.unapply_xheaders()
-        self.delegate.on_connection_close()
+        # None when the connection went before the head did (a router not asked yet).
+        if self.delegate is not None:
+            self.delegate.on_connection_close()
+
+
+_IGNORES_HEAD = httputil.HTTPMessageDelegate.headers_received
+
+
+def _no_route(
+    connection: httputil.HTTPConnection, start_line: httputil.RequestStartLine
+) -> httputil.HTTPMessageDelegate:
+    from asyncweb.routing import _DefaultMessageDelegate
+
+    app_log.debug("No route for %s %s", start_line.method, start_line.path)
+    return _DefaultMessageDelegate(connection)
 
 
 class _CallableAdapter(httputil.HTTPMessageDelegate):

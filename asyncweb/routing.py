@@ -90,6 +90,8 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
             app_log.debug("No route for %s %s", start_line.method, start_line.path)
             delegate = _DefaultMessageDelegate(self.request_conn)
         self.delegate = delegate
+        if type(delegate).headers_received is _IGNORES_HEAD:
+            return None  # handler delegates start on finish(): skip the no-op call
         return delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
@@ -103,6 +105,9 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
     def on_connection_close(self) -> None:
         if self.delegate is not None:
             self.delegate.on_connection_close()
+
+
+_IGNORES_HEAD = httputil.HTTPMessageDelegate.headers_received
 
 
 class _DefaultMessageDelegate(httputil.HTTPMessageDelegate):
