@@ -17,6 +17,7 @@ from asyncweb.routing import (
     AnyMatches,
     DefaultHostMatches,
     HostMatches,
+    PathMatches,
     ReversibleRouter,
     ReversibleRuleRouter,
     Rule,
@@ -51,6 +52,52 @@ class _ApplicationRouter(ReversibleRuleRouter):
         if isinstance(rule.target, (list, tuple)):
             rule.target = _ApplicationRouter(self.application, rule.target)
         return rule
+
+    def find_handler(
+        self, request: httputil.HTTPServerRequest, **kwargs: Any
+    ) -> httputil.HTTPMessageDelegate | None:
+        application = self.application
+        if type(application).get_handler_delegate is not _GET_HANDLER_DELEGATE:
+            return super().find_handler(request, **kwargs)
+        # RuleRouter's walk, with a handler class's delegate made here: what
+        # get_target_delegate and Application.get_handler_delegate would do, minus two calls.
+        rules = self.rules
+        if rules is not self._indexed_rules or getattr(rules, "changed", True):
+            self._reindex()
+        candidates = self._exact.get(request.path)
+        if candidates is None:
+            candidates = self._inexact
+        for rule, matched in candidates:
+            target_params = {} if matched else rule.matcher.match(request)
+            if target_params is None:
+                continue
+            target = rule.target
+            if (
+                isinstance(target, type)
+                and issubclass(target, RequestHandler)
+                # A PathMatches' parameters are path_args and path_kwargs, or none.
+                and (matched or type(rule.matcher) is PathMatches)
+            ):
+                delegate_class = (
+                    _StreamingDelegate if target._stream_request_body else _BufferedDelegate
+                )
+                return delegate_class(
+                    application,
+                    request,
+                    target,
+                    rule.target_kwargs or None,
+                    target_params.get("path_args"),
+                    target_params.get("path_kwargs"),
+                )
+            if rule.target_kwargs:
+                target_params["target_kwargs"] = rule.target_kwargs
+            if target_params:
+                delegate = self.get_target_delegate(target, request, **target_params)
+            else:
+                delegate = self.get_target_delegate(target, request)
+            if delegate is not None:
+                return delegate
+        return None
 
     def get_target_delegate(
         self, target: Any, request: httputil.HTTPServerRequest, **target_params: Any
@@ -341,3 +388,6 @@ class Application(ReversibleRouter):
                 return  # an ASGI server writes its own access line
             request_time = 1000.0 * handler.request.request_time()
             access_log.log(level, "%d %s %.2fms", status, handler._request_summary(), request_time)
+
+
+_GET_HANDLER_DELEGATE = Application.get_handler_delegate

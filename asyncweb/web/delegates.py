@@ -41,6 +41,9 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         "request",
     )
 
+    # Whether the body goes to the handler as it comes (_StreamingDelegate).
+    _streams_body = False
+
     def __init__(
         self,
         application: Application,
@@ -61,9 +64,26 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
 
     def execute(self) -> asyncio.Future[None] | None:
         """Create the handler and run it; returns a Task only when it went async."""
-        handler = self._create_handler()
-        if handler is None:
-            return None
+        # _create_handler inline for the buffered kind (the common one): a call less.
+        if self._streams_body:
+            handler = self._create_handler()
+            if handler is None:
+                return None
+        else:
+            application = self.application
+            kwargs = self.handler_kwargs
+            if application._reset_caches_per_request:
+                _reset_caches(application)
+            try:
+                # Plain calls when there is nothing to spread: ** on an empty dict is not free.
+                if kwargs:
+                    handler = self.handler_class(application, self.request, **kwargs)
+                else:
+                    handler = self.handler_class(application, self.request)
+            except Exception:
+                self._creation_failed()
+                return None
+            self.handler = handler
         transform_classes = self.application.transforms
         transforms: Sequence[OutputTransform] = (
             [t(self.request) for t in transform_classes] if transform_classes else ()
@@ -91,14 +111,18 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
             else:
                 handler = self.handler_class(application, request)
         except Exception:
-            app_log.error("Error creating %s", self.handler_class.__name__, exc_info=True)
-            # No handler to send an error page: answer with constants, or hang up.
-            connection: Any = request.connection
-            if not _bare_error(connection):
-                connection.close()
+            self._creation_failed()
             return None
         self.handler = handler
         return handler
+
+    def _creation_failed(self) -> None:
+        """The handler's constructor raised (the current exception): log it and, with no
+        handler to send an error page, answer with constants or hang up."""
+        app_log.error("Error creating %s", self.handler_class.__name__, exc_info=True)
+        connection: Any = self.request.connection
+        if not _bare_error(connection):
+            connection.close()
 
     def on_connection_close(self) -> None:
         # A handler hears of the close through the close callback it registered with the
@@ -120,9 +144,14 @@ class _BufferedDelegate(_HandlerDelegate):
         path_args: Sequence[bytes | None] | None,
         path_kwargs: dict[str, bytes | None] | None,
     ) -> None:
-        _HandlerDelegate.__init__(
-            self, application, request, handler_class, handler_kwargs, path_args, path_kwargs
-        )
+        # The base's assignments written out: one call per request less.
+        self.application = application
+        self.request = request
+        self.handler_class = handler_class
+        self.handler_kwargs = handler_kwargs
+        self.path_args = path_args
+        self.path_kwargs = path_kwargs
+        self.handler: RequestHandler | None = None
         self.chunks: list[bytes] | BodySpool | None = []
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
@@ -157,10 +186,7 @@ class _BufferedDelegate(_HandlerDelegate):
         try:
             handler = self.handler_class(self.application, request, **kwargs)
         except Exception:
-            app_log.error("Error creating %s", self.handler_class.__name__, exc_info=True)
-            connection: Any = request.connection
-            if not _bare_error(connection):
-                connection.close()
+            self._creation_failed()
             return
         self.handler = handler
         handler._transforms = [t(request) for t in self.application.transforms]
@@ -180,6 +206,7 @@ class _StreamingDelegate(_HandlerDelegate):
     HTTP method runs once the body has ended."""
 
     __slots__ = ()
+    _streams_body = True
 
     def headers_received(
         self,
