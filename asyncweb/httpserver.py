@@ -25,6 +25,7 @@ RequestCallback = (
 )
 
 _VERSIONS = {b"1.1": "HTTP/1.1", b"1.0": "HTTP/1.0"}
+_request_from_head = httputil.HTTPServerRequest._from_head
 _new_tuple = tuple.__new__
 
 
@@ -290,12 +291,7 @@ class _RequestAdapter:
         if router is None:
             return self.delegate.headers_received(start_line, parsed)  # type: ignore[union-attr]
         connection = self.connection
-        request = httputil.HTTPServerRequest(
-            connection=connection,
-            server_connection=connection,
-            start_line=start_line,
-            headers=parsed,
-        )
+        request = _request_from_head(connection, start_line, parsed)
         delegate = router.find_handler(request)
         if delegate is None:
             delegate = _no_route(connection, start_line)

@@ -5,10 +5,11 @@ paths must answer as the general ones."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from asyncweb import httputil
-from asyncweb.httpserver import HTTPServer
+from asyncweb.httpserver import HTTPServer, _HTTPRequestContext
 from asyncweb.routing import PathMatches, Rule, RuleRouter
 from asyncweb.web import Application, RequestHandler
 from asyncweb.web.delegates import _HandlerDelegate
@@ -234,6 +235,31 @@ async def test_xheaders_reach_the_routed_request(serve: Serve, fetch: Fetch) -> 
     resp = await fetch(base + "/", headers={"X-Real-Ip": "10.1.2.3", "X-Scheme": "https"})
     assert resp.body == b"10.1.2.3 https"
     assert (await fetch(base + "/")).body == b"127.0.0.1 http"
+
+
+def test_request_from_head_is_what_the_constructor_builds() -> None:
+    class Connection:
+        def __init__(self, context: Any) -> None:
+            self.context = context
+
+    context = _HTTPRequestContext(None, True, None, set())
+    start_line = httputil.RequestStartLine("POST", "/a/b?c=d&e", "HTTP/1.1")
+    many = [(b"x-%d" % i, b"v") for i in range(20)]
+    for conn in (Connection(context), Connection(None), object()):
+        for pairs in ([(b"host", b"example.com:8")], [], [*many, (b"host", b"h")]):
+            headers = httputil.HTTPHeaders.from_raw(pairs)
+            before = time.time()
+            built = httputil.HTTPServerRequest(
+                connection=conn,  # type: ignore[arg-type]
+                server_connection=conn,
+                start_line=start_line,
+                headers=headers,
+            )
+            fast = httputil.HTTPServerRequest._from_head(conn, start_line, headers)
+            assert before <= fast._start_time <= time.time()
+            del built._start_time, fast._start_time
+            assert vars(fast) == vars(built)
+            assert (fast.host, fast.host_name) == (built.host, built.host_name)
 
 
 def test_a_server_given_a_handler_class_router_builds_a_buffered_delegate() -> None:
