@@ -3,7 +3,9 @@
 The opening handshake is HTTP's business (the server's HTTP/1.1 protocol answers ``101`` and
 calls :meth:`~asyncweb.protocol.http1.HTTP1ServerProtocol.switch_protocol`; the client does its
 own request). From then on :class:`WebSocketProtocol` owns the transport: wsproto parses and
-builds every frame, this class adds what wsproto leaves out:
+builds the frames (whole text and binary messages without extensions on a short path,
+:mod:`asyncweb.protocol.ws_frames`, while wsproto holds nothing half-read), this class adds
+what wsproto leaves out:
 
 - **Messages, whole.** wsproto reports payload as it arrives; fragments are joined here and the
   message handed to the :class:`MessageReceiver` once complete. ``max_message_size`` is checked
@@ -44,11 +46,12 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import Extension, PerMessageDeflate
-from wsproto.frame_protocol import CloseReason, FrameProtocol, Opcode, RsvBits
+from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 from wsproto.handshake import client_extensions_handshake, server_extensions_handshake
 from wsproto.utilities import LocalProtocolError, generate_accept_token, generate_nonce
 
 from .flow_control import FlowControl, next_tick_future, shared_done_future
+from .ws_frames import plain_frame, read_plain_frame
 
 log = logging.getLogger("asyncweb.websocket")
 
@@ -258,6 +261,7 @@ class WebSocketProtocol(asyncio.Protocol):
         "_parts",
         "_pending",
         "_ping_timer",
+        "_plain",
         "_pong_timer",
         "_processing",
         "_receiving",
@@ -288,6 +292,9 @@ class WebSocketProtocol(asyncio.Protocol):
             ConnectionType.CLIENT if client else ConnectionType.SERVER, extensions
         )
         self._compressed = bool(extensions)
+        # Whole uncompressed messages may be read on the short path: wsproto holds no part of a
+        # frame or message (see _read_plain).
+        self._plain = not extensions
         for extension in extensions or ():
             if isinstance(extension, TunedDeflate):
                 extension.max_message_size = params.max_message_size
@@ -374,21 +381,66 @@ class WebSocketProtocol(asyncio.Protocol):
         self._continue()
 
     def _feed(self, data: bytes) -> None:
+        if self._plain:
+            data = self._read_plain(data)
+            if not data:
+                return
         try:
             self._ws.receive_data(data)
         except LocalProtocolError:
             return  # the connection is already closed for wsproto
         self._process()
 
+    def _read_plain(self, data: bytes) -> bytes:
+        """Deliver the whole plain messages ``data`` starts with (see ws_frames); returns the
+        bytes from the first other frame on, for wsproto. If the receiver makes us wait, the
+        rest goes to wsproto's buffer at once, to be read when it is ready."""
+        masked = not self.client
+        limit = self.params.max_message_size
+        start = 0
+        while not (self._close_sent or self._discarding or self._closed):
+            frame = read_plain_frame(data, start, masked)
+            if frame is None:
+                break
+            message, end = frame
+            if limit is not None and end - start > limit:
+                break  # wsproto and _dispatch answer it (1009)
+            start = end
+            if self._deliver(message):
+                if start < len(data):
+                    self._plain = False
+                    with contextlib.suppress(LocalProtocolError):
+                        self._ws.receive_data(data[start:])
+                return b""
+        return data[start:] if start else data
+
     def _process(self) -> None:
         self._processing = True
         try:
             for event in self._ws.events():
                 if self._dispatch(event):
+                    self._plain = False
                     return  # the receiver is busy: the rest waits in wsproto's buffer
             self._check_announced_size()
+            self._plain = not self._compressed and self._wsproto_idle()
         finally:
             self._processing = False
+
+    def _wsproto_idle(self) -> bool:
+        """wsproto holds no unread bytes, no frame or message half-read and no event: the next
+        bytes start a frame, which the short path may read (False if its insides moved)."""
+        try:
+            proto: Any = self._ws._proto
+            decoder = proto._frame_decoder
+            return (
+                self._ws.state is ConnectionState.OPEN
+                and not self._ws._events
+                and not decoder.buffer.buffer
+                and decoder.header is None
+                and proto._message_decoder.opcode is None
+            )
+        except AttributeError:  # pragma: no cover - a future wsproto
+            return False
 
     def _check_announced_size(self) -> None:
         """A frame whose header announces more than the message limit fails the connection
@@ -547,10 +599,15 @@ class WebSocketProtocol(asyncio.Protocol):
         :class:`WebSocketClosedError` if the connection closes first."""
         if self.is_closing or self.transport is None:
             raise WebSocketClosedError()
-        event: Message[Any] = (
-            TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
-        )
-        self.transport.write(self._ws.send(event))
+        if self._compressed:
+            event: Message[Any] = (
+                TextMessage(data=message)
+                if isinstance(message, str)
+                else BytesMessage(data=message)
+            )
+            self.transport.write(self._ws.send(event))
+        else:
+            self.transport.write(plain_frame(message, self.client))
         if self._flow.write_paused:
             return self._flow.drain_waiter()
         return next_tick_future(self._loop)
@@ -719,5 +776,4 @@ class WebSocketProtocol(asyncio.Protocol):
 
 def build_frame(message: str | bytes) -> bytes:
     """One unmasked (server-side) frame for ``message``, without extensions."""
-    proto = FrameProtocol(client=False, extensions=[])
-    return bytes(proto.send_data(message, True))
+    return plain_frame(message, False)
