@@ -18,7 +18,6 @@ from asyncweb.protocol import H11ReferenceProtocol, HTTP1Params, HTTP1ServerProt
 
 if TYPE_CHECKING:
     from asyncweb.protocol.http2 import HTTP2Params
-    from asyncweb.routing import Router
 
 RequestCallback = (
     httputil.HTTPServerConnectionDelegate | Callable[[httputil.HTTPServerRequest], Any]
@@ -107,10 +106,8 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
         self._is_delegate = hasattr(request_callback, "start_request")
         # A Router that starts requests the base way (Application is one) is routed by the
         # request adapter itself, without a _RoutingDelegate in between (see _start_request).
-        # Imported here: asyncweb.routing imports this module.
-        from asyncweb.routing import Router
-
-        self._router_start_request = Router.start_request
+        # asyncweb.routing is a layer above this one: Router names its start_request itself.
+        self._router_start_request = getattr(type(request_callback), "_routing_start_request", None)
 
     # -- sockets -------------------------------------------------------------------------------
 
@@ -178,8 +175,9 @@ class HTTPServer(_ListeningServer, httputil.HTTPServerConnectionDelegate):
         callback = self.request_callback
         delegate: httputil.HTTPMessageDelegate
         if self._is_delegate:
-            if getattr(type(callback), "start_request", None) is self._router_start_request:
-                return _RequestAdapter(None, xheaders_context, callback, conn)  # type: ignore
+            routing = self._router_start_request
+            if routing is not None and type(callback).start_request is routing:  # type: ignore
+                return _RequestAdapter(None, xheaders_context, callback, conn)
             delegate = callback.start_request(conn, conn)  # type: ignore
         else:
             delegate = _CallableAdapter(callback, conn)  # type: ignore[arg-type]
@@ -267,7 +265,7 @@ class _RequestAdapter:
         self,
         delegate: httputil.HTTPMessageDelegate | None,
         xheaders_context: _HTTPRequestContext | None,
-        router: Router | None,
+        router: Any,  # an asyncweb.routing.Router, or None
         connection: Any,  # the protocol's connection: an HTTPConnection in all but type
     ) -> None:
         self.delegate = delegate
@@ -292,7 +290,7 @@ class _RequestAdapter:
             return self.delegate.headers_received(start_line, parsed)  # type: ignore[union-attr]
         connection = self.connection
         request = _request_from_head(connection, start_line, parsed)
-        delegate = router.find_handler(request)
+        delegate: httputil.HTTPMessageDelegate | None = router.find_handler(request)
         if delegate is None:
             delegate = _no_route(connection, start_line)
         self.delegate = delegate
@@ -324,10 +322,22 @@ _IGNORES_HEAD = httputil.HTTPMessageDelegate.headers_received
 def _no_route(
     connection: httputil.HTTPConnection, start_line: httputil.RequestStartLine
 ) -> httputil.HTTPMessageDelegate:
-    from asyncweb.routing import _DefaultMessageDelegate
-
     app_log.debug("No route for %s %s", start_line.method, start_line.path)
     return _DefaultMessageDelegate(connection)
+
+
+class _DefaultMessageDelegate(httputil.HTTPMessageDelegate):
+    """Answers 404 when no rule matched (a bare router has no error handler class)."""
+
+    def __init__(self, connection: httputil.HTTPConnection) -> None:
+        self.connection = connection
+
+    def finish(self) -> None:
+        self.connection.write_headers(
+            httputil.ResponseStartLine("HTTP/1.1", 404, "Not Found"),
+            httputil.HTTPHeaders({"Content-Length": "0"}),
+        )
+        self.connection.finish()
 
 
 class _CallableAdapter(httputil.HTTPMessageDelegate):

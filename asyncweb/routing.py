@@ -18,7 +18,7 @@ from typing import Any, Union
 
 from asyncweb import httputil
 from asyncweb.escape import url_escape, url_unescape, utf8
-from asyncweb.httpserver import _CallableAdapter
+from asyncweb.httpserver import _CallableAdapter, _DefaultMessageDelegate
 from asyncweb.log import app_log
 from asyncweb.util import basestring_type, import_object
 
@@ -51,6 +51,10 @@ class Router(httputil.HTTPServerConnectionDelegate):
         self, server_conn: object, request_conn: httputil.HTTPConnection
     ) -> httputil.HTTPMessageDelegate:
         return _RoutingDelegate(self, server_conn, request_conn)
+
+    # HTTPServer (a layer below, which can't import this module) routes a request itself,
+    # without a _RoutingDelegate, while a router's start_request is this one.
+    _routing_start_request = start_request
 
 
 class ReversibleRouter(Router):
@@ -108,20 +112,6 @@ class _RoutingDelegate(httputil.HTTPMessageDelegate):
 
 
 _IGNORES_HEAD = httputil.HTTPMessageDelegate.headers_received
-
-
-class _DefaultMessageDelegate(httputil.HTTPMessageDelegate):
-    """Answers 404 when no rule matched (a bare router has no error handler class)."""
-
-    def __init__(self, connection: httputil.HTTPConnection) -> None:
-        self.connection = connection
-
-    def finish(self) -> None:
-        self.connection.write_headers(
-            httputil.ResponseStartLine("HTTP/1.1", 404, "Not Found"),
-            httputil.HTTPHeaders({"Content-Length": "0"}),
-        )
-        self.connection.finish()
 
 
 class _TrackedList(list[Any]):
