@@ -79,23 +79,18 @@ _REPRESENTATION_HEADERS = (
     "Last-Modified",
 )
 
-# The Date header changes once a second: format it (and the default header set holding it)
-# once per second, not per request. Each response copies the template, which skips name
-# normalisation.
+# The Date header changes once a second: format it once per second, not per request.
 _date_second = -1
 _date_value = ""
-_default_headers = httputil.HTTPHeaders()
+_new_object = object.__new__
 
 
 def _http_date() -> str:
-    global _date_second, _date_value, _default_headers
+    global _date_second, _date_value
     now = int(time.time())
     if now != _date_second:
         _date_value = email.utils.formatdate(now, usegmt=True)
         _date_second = now
-        _default_headers = httputil.HTTPHeaders(
-            {"Server": _SERVER_HEADER, "Content-Type": _DEFAULT_CONTENT_TYPE, "Date": _date_value}
-        )
     return _date_value
 
 
@@ -264,7 +259,15 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
         """Reset headers, status and buffered body to their defaults (not cookies)."""
         if int(time.time()) != _date_second:
             _http_date()  # a new second: new Date, new template
-        self._headers = _default_headers.copy()
+        # The default headers' map built in place, names already canonical: cheaper than
+        # constructing an HTTPHeaders or copying a template.
+        headers = self._headers = _new_object(_HTTPHeaders)
+        headers._as_list = {
+            "Server": [_SERVER_HEADER],
+            "Content-Type": [_DEFAULT_CONTENT_TYPE],
+            "Date": [_date_value],
+        }
+        headers._raw = None
         self.set_default_headers()
         self._write_buffer: list[bytes] = []
         self._status_code = 200
