@@ -94,6 +94,19 @@ def _http_date() -> str:
     return _date_value
 
 
+# Handler classes whose MRO after RequestHandler has no __init__ but object's: for them
+# super().__init__() (about 1.4k instructions) does nothing. Bounded, as classes can be made
+# at run time.
+_NOTHING_TO_INIT_AFTER: set[type] = set()
+
+
+def _note_init_chain(cls: type) -> None:
+    mro = cls.__mro__
+    after = mro[mro.index(RequestHandler) + 1 : -1]  # up to object, excluded
+    if len(_NOTHING_TO_INIT_AFTER) < 1024 and not any("__init__" in vars(k) for k in after):
+        _NOTHING_TO_INIT_AFTER.add(cls)
+
+
 # Legacy APIs already warned about (each warns once per process).
 _legacy_warned: set[str] = set()
 
@@ -152,7 +165,10 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
         request: httputil.HTTPServerRequest,
         **kwargs: Any,
     ) -> None:
-        super().__init__()
+        cls = type(self)
+        if cls not in _NOTHING_TO_INIT_AFTER:
+            super().__init__()
+            _note_init_chain(cls)
         self.application = application
         self.request = request
         self.path_args = []

@@ -274,3 +274,36 @@ def test_a_server_given_a_handler_class_router_builds_a_buffered_delegate() -> N
     )
     assert delegate.handler_kwargs is None
     assert isinstance(HTTPServer(app), HTTPServer)
+
+
+class InitAfter:
+    """A mixin after RequestHandler in the MRO: its __init__ runs through super().__init__()."""
+
+    def __init__(self) -> None:
+        calls.append("mixin init")
+        super().__init__()
+
+
+class WithMixin(RequestHandler, InitAfter):
+    def get(self) -> None:
+        self.write("mixed")
+
+
+class MixinFirst(InitAfter, RequestHandler):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        calls.append("own init")
+        RequestHandler.__init__(self, *args, **kwargs)
+
+    def get(self) -> None:
+        self.write("first")
+
+
+async def test_a_mixins_init_after_request_handler_runs_each_time(
+    serve: Serve, fetch: Fetch
+) -> None:
+    base = await serve(Application([("/mixed", WithMixin), ("/first", MixinFirst)]))
+    calls.clear()
+    for _ in range(2):
+        assert (await fetch(base + "/mixed")).body == b"mixed"
+        assert (await fetch(base + "/first")).body == b"first"
+    assert calls == ["mixin init", "own init"] * 2
