@@ -14,8 +14,10 @@ read by a *head reader*, the one thing that differs between the two parsers a se
 - ``"httptools"`` (optional): llhttp splits the head into request line and fields, which then
   pass the same screen.
 
-Both readers work on a head already known to end in CRLF CRLF, with CRLF line ends only, no
-folded line and no control character but HTAB (``_next_head`` checks those first), and both
+Both readers work on a head already known to end in CRLF CRLF, with CRLF line ends only and
+no control character but HTAB (``_next_head`` checks those first). A folded line does not pass
+either (its name would start with whitespace; llhttp would unfold it, so its reader looks for
+one), and the Connection it goes to refuses it. Both
 produce a :class:`RequestHead`: the request line, the headers as (lowercase name, value)
 pairs, and the framing facts the server protocol needs, read in the same pass.
 
@@ -286,6 +288,8 @@ class _Fields:
 def read_head_llhttp(head: bytes) -> RequestHead | None:
     """llhttp's split of a request head, screened as the h11 reader's is."""
     assert httptools is not None
+    if b"\n " in head or b"\n\t" in head:
+        return None  # a folded line, which llhttp would unfold
     seen = _Fields()
     parser = httptools.HttpRequestParser(seen)
     try:
@@ -402,8 +406,6 @@ class HeadFirstConnection:
         if end == 3:
             return self._incomplete_head()
         head = buffer[:end] if end < len(buffer) else buffer
-        if b"\n " in head or b"\n\t" in head:
-            raise h11.RemoteProtocolError(_FOLDED, error_status_hint=400)
         if len(head.translate(None, _CONTROLS_CR_LF)) + 2 * head.count(b"\r\n") != end:
             # A bare LF (which ends a line for h11), a stray CR or a control character: h11
             # reads it, and says what is wrong (see next_event).

@@ -108,6 +108,9 @@ CASES = [
     b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x7fb\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
     b"GET / HTTP/1.1\r\nHOST: x\r\nhost: y\r\n\r\n",  # two Hosts, spelled apart: 400
+    b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",  # folded: 400
+    b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n\tb\r\n\r\n",
+    b"GET / HTTP/1.1\r\n Host: x\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: x\r\nNo-Colon\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: x\ry\r\n\r\n",  # a stray CR
