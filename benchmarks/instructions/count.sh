@@ -7,7 +7,7 @@ set -eu
 tree=$1; endpoint=$2; parser=$3; loop=${4:-}
 here=$(cd "$(dirname "$0")" && pwd); py=${PYTHON:-python3}; out=$(mktemp -d)
 count() {
-  PYTHONPATH=$tree valgrind --tool=callgrind --callgrind-out-file="$out/cg.$1" \
+  PYTHONHASHSEED=0 PYTHONPATH=$tree valgrind --tool=callgrind --callgrind-out-file="$out/cg.$1" \
     "$py" "$here/per_request.py" "$1" "$endpoint" "$parser" $loop >/dev/null 2>"$out/log.$1"
   awk '/Collected/{gsub(",", "", $4); print $4}' "$out/log.$1"
 }

@@ -7,7 +7,7 @@ set -eu
 peer=$1; endpoint=$2; loop=${3:-}
 here=$(cd "$(dirname "$0")" && pwd); py=${PYTHON:-$here/../.venv/bin/python}; out=$(mktemp -d)
 count() {
-  valgrind --tool=callgrind --callgrind-out-file="$out/cg.$1" \
+  PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file="$out/cg.$1" \
     "$py" "$here/${peer}_per_request.py" "$1" "$endpoint" $loop >/dev/null 2>"$out/log.$1"
   awk '/Collected/{gsub(",", "", $4); print $4}' "$out/log.$1"
 }
