@@ -17,7 +17,13 @@ from typing import Any
 
 from asyncweb.log import app_log
 
-_DEFAULT_BACKLOG = 128
+# listen() backlog when none is given. Tornado's is 128; a burst of 1,000 connections then
+# overflows the accept queue, and each dropped handshake waits a second or more for its
+# retransmit (p99 1.2-1.9 s at 1,000 connections against 0.5-0.8 s with 1,024: issue 20).
+# The kernel caps it at net.core.somaxconn.
+_DEFAULT_BACKLOG = 1024
+# Connections taken per readiness of a listener before the loop serves the others.
+_ACCEPT_BATCH = 128
 
 # accept() errors that say "not now" rather than "this listener is broken".
 _OUT_OF_RESOURCES = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
@@ -195,7 +201,7 @@ class _ListeningServer:
 
     _ssl_context: ssl.SSLContext | None
     # Connections taken per readiness of a listener before the loop serves others.
-    accept_batch: int = _DEFAULT_BACKLOG
+    accept_batch: int = _ACCEPT_BATCH
 
     def _init_listening(self) -> None:
         # {fd: listening socket}, as Tornado's TCPServer has it (tools read its values()).

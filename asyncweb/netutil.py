@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 # Binding and listening live in the HTTP layer's asyncweb.listening; Tornado's names stay here.
+from asyncweb.listening import _ACCEPT_BATCH
 from asyncweb.listening import _DEFAULT_BACKLOG as _DEFAULT_BACKLOG
 from asyncweb.listening import _SSL_PARAMS as _SSL_PARAMS
 from asyncweb.listening import _ListeningServer as _ListeningServer
@@ -51,7 +52,7 @@ def add_accept_handler(
     """Call ``callback(connection, address)`` for each connection accepted on ``sock``.
 
     ``sock`` is a listening socket (``bind_sockets``). Returns a function that stops
-    accepting. Each readiness accepts at most ``backlog``-ish connections so one busy
+    accepting. Each readiness accepts at most 128 connections so one busy
     listener cannot starve the loop.
     """
     from asyncweb.ioloop import IOLoop
@@ -60,7 +61,7 @@ def add_accept_handler(
     removed = [False]
 
     def accept_ready(fd: Any, events: int) -> None:
-        for _ in range(_DEFAULT_BACKLOG):
+        for _ in range(_ACCEPT_BATCH):
             if removed[0]:
                 return
             try:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from asyncweb import httputil
+from asyncweb.listening import _DEFAULT_BACKLOG
 from asyncweb.log import access_log, app_log
 from asyncweb.routing import (
     AnyMatches,
@@ -260,7 +261,7 @@ class Application(ReversibleRouter):
         address: str | None = None,
         *,
         family: socket.AddressFamily = socket.AF_UNSPEC,
-        backlog: int = 128,
+        backlog: int = _DEFAULT_BACKLOG,
         flags: int | None = None,
         reuse_port: bool = False,
         **kwargs: Any,
