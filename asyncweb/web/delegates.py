@@ -41,9 +41,6 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
         "request",
     )
 
-    # Whether the body goes to the handler as it comes (_StreamingDelegate).
-    _streams_body = False
-
     def __init__(
         self,
         application: Application,
@@ -64,26 +61,9 @@ class _HandlerDelegate(httputil.HTTPMessageDelegate):
 
     def execute(self) -> asyncio.Future[None] | None:
         """Create the handler and run it; returns a Task only when it went async."""
-        # _create_handler inline for the buffered kind (the common one): a call less.
-        if self._streams_body:
-            handler = self._create_handler()
-            if handler is None:
-                return None
-        else:
-            application = self.application
-            kwargs = self.handler_kwargs
-            if application._reset_caches_per_request:
-                _reset_caches(application)
-            try:
-                # Plain calls when there is nothing to spread: ** on an empty dict is not free.
-                if kwargs:
-                    handler = self.handler_class(application, self.request, **kwargs)
-                else:
-                    handler = self.handler_class(application, self.request)
-            except Exception:
-                self._creation_failed()
-                return None
-            self.handler = handler
+        handler = self._create_handler()
+        if handler is None:
+            return None
         transform_classes = self.application.transforms
         transforms: Sequence[OutputTransform] = (
             [t(self.request) for t in transform_classes] if transform_classes else ()
@@ -206,7 +186,6 @@ class _StreamingDelegate(_HandlerDelegate):
     HTTP method runs once the body has ended."""
 
     __slots__ = ()
-    _streams_body = True
 
     def headers_received(
         self,
