@@ -56,7 +56,7 @@ APPS_WS = {
     "tornado": "tornado_websocket.py",
     "aiohttp": "aiohttp_websocket.py",
 }
-CONNECT_CONCURRENCY = 64  # below every server's listen backlog (128): no SYN retries
+CONNECT_CONCURRENCY = 64  # below every server's listen backlog (128 or more): no SYN retries
 ACTIVE_REQUESTS = 200
 HELLO_REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 WS_KEY = base64.b64encode(b"asyncweb-c10k-16").decode()
