@@ -16,7 +16,8 @@ from typing import Any
 
 from asyncweb import gen, util
 from asyncweb.ioloop import IOLoop
-from asyncweb.iostream import IOStream, SSLIOStream, _StreamProtocol
+from asyncweb.iostream import IOStream, SSLIOStream
+from asyncweb.iostream.base import _StreamProtocol
 from asyncweb.netutil import Resolver, ssl_options_to_context
 
 __all__ = ["TCPClient"]

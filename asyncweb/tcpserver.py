@@ -15,7 +15,8 @@ from typing import Any
 
 from asyncweb import util
 from asyncweb.ioloop import IOLoop
-from asyncweb.iostream import BaseIOStream, IOStream, SSLIOStream, _StreamProtocol
+from asyncweb.iostream import BaseIOStream, IOStream, SSLIOStream
+from asyncweb.iostream.base import _StreamProtocol
 from asyncweb.log import app_log
 from asyncweb.netutil import _ListeningServer, ssl_options_to_context
 
