@@ -8,10 +8,11 @@ import json
 import shutil
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from asyncweb.websocket import websocket_connect
+from asyncweb.websocket import WebSocketClientConnection, websocket_connect
 from tests.cli_apps.redis_process import RedisProcess
 from tests.cli_apps.runner import Server, kill_all
 
@@ -35,6 +36,15 @@ def post(url: str, message: dict[str, str]) -> dict[str, object]:
         return result
 
 
+async def next_message(ws: WebSocketClientConnection, servers: list[Server]) -> Any:
+    """The next message as JSON; on a timeout, the failure shows what the servers logged."""
+    try:
+        return json.loads(await asyncio.wait_for(ws.read_message(), 10) or "")
+    except asyncio.TimeoutError:
+        logs = "\n".join(server.text for server in servers)
+        raise AssertionError(f"no message within 10 s; the servers logged:\n{logs}") from None
+
+
 async def test_message_crosses_processes(redis_server: RedisProcess) -> None:
     env = {"ASYNCWEB_TEST_REDIS": redis_server.url}
     servers = [
@@ -49,24 +59,23 @@ async def test_message_crosses_processes(redis_server: RedisProcess) -> None:
             await websocket_connect(second.replace("http", "ws") + "/ws/room"),
         ]
         for ws, pid in zip(sockets, pids, strict=True):
-            ready = await asyncio.wait_for(ws.read_message(), 10)
-            assert json.loads(ready or "") == {"ready": pid}
+            assert await next_message(ws, servers) == {"ready": pid}
         # Posted to the first process, heard by both processes' WebSocket clients.
         assert await asyncio.to_thread(post, first + "/publish/room", {"text": "from one"}) == {
             "published": True
         }
         for ws in sockets:
-            message = json.loads(await asyncio.wait_for(ws.read_message(), 10) or "")
+            message = await next_message(ws, servers)
             assert message == {"text": "from one", "via": pids[0]}
         await asyncio.to_thread(post, second + "/publish/room", {"text": "from two"})
         for ws in sockets:
-            message = json.loads(await asyncio.wait_for(ws.read_message(), 10) or "")
+            message = await next_message(ws, servers)
             assert message == {"text": "from two", "via": pids[1]}
         # Another channel stays separate.
         await asyncio.to_thread(post, second + "/publish/other", {"text": "elsewhere"})
         await asyncio.to_thread(post, first + "/publish/room", {"text": "last"})
         for ws in sockets:
-            message = json.loads(await asyncio.wait_for(ws.read_message(), 10) or "")
+            message = await next_message(ws, servers)
             assert message["text"] == "last"
             ws.close()
         for server in servers:
