@@ -23,13 +23,17 @@ class PipeIOStream(BaseIOStream):
 
     def __init__(self, fd: int, *args: Any, **kwargs: Any) -> None:
         self.fd = fd
-        # FileIO wraps the fd without reopening it; the transport closes it when done.
-        self._fio = io.FileIO(fd, "r+", closefd=True)
         super().__init__(*args, **kwargs)
+        loop = self.io_loop.asyncio_loop
+        # The transport closes the fd once, in one of two ways: asyncio's pipe transports
+        # close the file object they are given, uvloop's close the descriptor themselves.
+        # A file object owning the fd under uvloop could close it a second time, when
+        # collected, under whoever has the number by then (uvloop only closes the file
+        # object of a transport that outlived connect_*_pipe()).
+        self._fio = io.FileIO(fd, "r+", closefd=not _closes_pipe_fds_itself(loop))
         os.set_blocking(fd, False)
         self._connecting = True
         writer = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY
-        loop = self.io_loop.asyncio_loop
         task = loop.create_task(self._attach_pipe(writer))
         task.add_done_callback(self._pipe_attached)
 
@@ -68,3 +72,9 @@ class PipeIOStream(BaseIOStream):
 
     def close_fd(self) -> None:
         self._fio.close()
+
+
+def _closes_pipe_fds_itself(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether ``loop``'s pipe transports close the descriptor rather than the file object
+    (uvloop: libuv owns a pipe's fd once it is opened)."""
+    return type(loop).__module__.startswith("uvloop")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import os
 import socket
@@ -669,6 +670,36 @@ async def test_pipe_streams_and_writes_made_before_the_transport() -> None:
     assert reader.closed()
     with pytest.raises(OSError):
         os.fstat(read_fd)  # the stream owned the fd and closed it
+
+
+async def test_pipe_streams_closed_at_once_leave_their_fd_numbers_to_new_owners() -> None:
+    # Streams closed before their transports are connected: the fds must be closed once, by
+    # one owner. On uvloop the transport closed the descriptor while the file object handed
+    # to connect_read_pipe() still claimed it, and collecting that object later closed
+    # whatever had reused the number (in Tornado's iostream tests, a new pipe under libuv's
+    # watch, and libuv aborted the process).
+    read_fd, write_fd = os.pipe()
+    streams = [iostream.PipeIOStream(read_fd), iostream.PipeIOStream(write_fd)]
+    for stream in streams:
+        stream.close()
+    await wait_until(lambda: all(stream._connection_lost for stream in streams))
+    for fd in (read_fd, write_fd):
+        with pytest.raises(OSError):
+            os.fstat(fd)  # closed with its stream
+    # Reuse both numbers (the lowest free ones go first), then let the old objects go.
+    held: list[int] = []
+    try:
+        while len(held) < 64 and not {read_fd, write_fd} <= set(held):
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        assert {read_fd, write_fd} <= set(held), "the freed numbers were not reused"
+        streams.clear()
+        del stream
+        gc.collect()
+        for fd in (read_fd, write_fd):
+            os.fstat(fd)  # still the new owner's
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 async def test_unsatisfiable_read_closes_even_with_the_data_already_buffered() -> None:
