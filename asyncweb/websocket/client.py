@@ -194,22 +194,48 @@ class _ClientHandshake(asyncio.Protocol):
         )
         self._response: h11.Response | None = None
         self._body: list[bytes] = []
+        # After the 101 and until hand_over(): the new protocol's bytes, and the connection's
+        # end if it came (a 1-tuple holding connection_lost's argument).
+        self._early: list[bytes] = []
+        self._lost: tuple[Exception | None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.transport.write(self.request_bytes)
 
     def data_received(self, data: bytes) -> None:
+        if self.result.done():
+            # websocket_connect has yet to switch protocols: these are WebSocket frames.
+            self._early.append(data)
+            return
         self.h11.receive_data(data)
         self._pump()
 
     def eof_received(self) -> bool | None:
-        self.h11.receive_data(b"")
-        self._pump()
+        if not self.result.done():
+            self.h11.receive_data(b"")
+            self._pump()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        result = self.result
+        if result.done() and not result.cancelled() and result.exception() is None:
+            self._lost = (exc,)
+            return
         self._fail(exc or ConnectionResetError("connection closed during the WebSocket handshake"))
+
+    def hand_over(self, protocol: asyncio.Protocol) -> None:
+        """Make ``protocol`` the transport's, with every byte and event since the 101."""
+        assert self.transport is not None and self.result.done()
+        _, leftover = self.result.result()
+        self.transport.set_protocol(protocol)
+        protocol.connection_made(self.transport)
+        data = leftover + b"".join(self._early)
+        self._early.clear()
+        if data:
+            protocol.data_received(data)
+        if self._lost is not None:
+            protocol.connection_lost(self._lost[0])
 
     def _fail(self, error: BaseException) -> None:
         if not self.result.done():
@@ -388,7 +414,7 @@ async def _connect(
         transport, handshake = await asyncio.wait_for(establish(), timeout)
     except asyncio.TimeoutError:
         raise httpclient.HTTPClientError(599, "Timeout during WebSocket handshake") from None
-    response, leftover = handshake.result.result()
+    response, _ = handshake.result.result()
     response_headers = httputil.HTTPHeaders()
     for name, value in response.headers:
         response_headers.add(name.decode("latin-1"), value.decode("latin-1"))
@@ -410,11 +436,8 @@ async def _connect(
     connection.selected_subprotocol = chosen
     protocol = WebSocketProtocol(connection, params, client=True, extensions=extensions)
     connection.protocol = protocol
-    transport.set_protocol(protocol)
-    protocol.connection_made(transport)
+    handshake.hand_over(protocol)
     protocol.set_nodelay(True)
-    if leftover:
-        protocol.data_received(leftover)
     return connection
 
 

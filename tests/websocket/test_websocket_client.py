@@ -421,3 +421,44 @@ async def test_wrong_accept_token_is_refused() -> None:
             await websocket_connect(f"ws://127.0.0.1:{port}/")
     finally:
         await stop_raw_server(server, writers)
+
+
+async def test_frames_arriving_between_the_101_and_the_switch_are_kept() -> None:
+    # The server sends its first message a few loop turns after the 101: depending on the
+    # turn, the frame reaches the client with the 101, after the switch, or in between,
+    # while websocket_connect is still checking the answer (those frames were dropped), and
+    # then the connection closes, which must reach the connection too.
+    from asyncweb.protocol.websocket import accept_token
+
+    writers: list[asyncio.StreamWriter] = []
+
+    async def greet_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        key = next(line.split(b":", 1)[1].strip() for line in lines if b"key:" in line.lower())
+        turns = int(lines[0].split(b" ")[1].strip(b"/"))
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_token(key.decode()).encode() + b"\r\n\r\n"
+        )
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        writer.write(b"\x81\x05hello")  # an unmasked text frame
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        writer.close()
+
+    server = await asyncio.start_server(greet_then_close, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        for turns in range(16):
+            conn = await websocket_connect(f"ws://127.0.0.1:{port}/{turns}")
+            # wait_for is a hang guard: a lost frame or close never comes.
+            assert await asyncio.wait_for(conn.read_message(), 20) == "hello", turns
+            assert await asyncio.wait_for(conn.read_message(), 20) is None, turns
+    finally:
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
