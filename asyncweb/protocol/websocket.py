@@ -16,7 +16,8 @@ what wsproto leaves out:
 - **Output back-pressure.** :meth:`send_message` returns a future that is already done while the
   transport's buffer is under its high-water mark, else one that resolves when it drains.
 - **Keepalive.** With ``ping_interval`` a ping goes out periodically; a peer that sends nothing
-  for ``ping_timeout`` is dropped.
+  for ``ping_timeout`` after a ping is dropped (default: 3 intervals or 30 s, whichever is
+  longer; 0: never).
 - **Closing.** The closing handshake with a timeout: the side that sent Close waits up to
   ``close_timeout`` for the peer's; the server then closes TCP (RFC 6455 7.1.1).
 
@@ -759,7 +760,8 @@ class WebSocketProtocol(asyncio.Protocol):
         timeout = self.params.ping_timeout
         if timeout is None:
             timeout = max(3 * interval, 30.0)
-        if self._pong_timer is None:
+        # A timeout of 0 turns the check off (pings still go out), as in Tornado.
+        if timeout > 0 and self._pong_timer is None:
             self._pong_timer = self._loop.call_later(timeout, self._check_alive, sent_at)
 
     def _check_alive(self, ping_sent_at: float) -> None:

@@ -306,7 +306,7 @@ class WebSocketHandler(RequestHandler):
     @property
     def ping_timeout(self) -> float | None:
         value = self.settings.get("websocket_ping_timeout")
-        return float(value) if value else None
+        return None if value is None else float(value)  # 0: no timeout
 
     def write_message(
         self, message: str | bytes | dict[str, Any], binary: bool = False

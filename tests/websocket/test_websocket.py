@@ -808,3 +808,22 @@ async def test_compression_level_is_applied(
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+async def test_ping_timeout_zero_keeps_pinging_a_silent_peer(serve: Serve) -> None:
+    # websocket_ping_timeout=0 turns the check off (Tornado's documented meaning); it used to
+    # mean the default timeout (30 s at these intervals), so no answer is ever awaited now.
+    url = await serve_ws(serve, websocket_ping_interval=0.01, websocket_ping_timeout=0)
+    reader, writer = await open_raw_websocket(url, "/echo")
+    try:
+        # 40 empty pings (2 bytes each, unmasked); a close or EOF would end the read short.
+        data = await asyncio.wait_for(reader.readexactly(80), 20)
+        assert data == b"\x89\x00" * 40
+        assert not any(e[0] == "close" for e in events)
+        connection = handlers[-1].ws_connection
+        assert connection is not None
+        assert connection.protocol._pong_timer is None  # no pong deadline armed
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()

@@ -27,7 +27,7 @@ from asyncweb.websocket import (
     WebSocketHandler,
     websocket_connect,
 )
-from tests.support.servers import Serve, wait_until_stable
+from tests.support.servers import Serve, wait_until, wait_until_stable
 
 seen: dict[str, Any] = {}
 
@@ -313,6 +313,46 @@ async def test_client_ping_timeout_drops_a_silent_server() -> None:
         assert await asyncio.wait_for(conn.read_message(), 20) is None  # a hang guard
     finally:
         for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_client_ping_timeout_zero_keeps_pinging_a_silent_server() -> None:
+    """ping_timeout=0 means no timeout, as in Tornado: the client used to give up at once."""
+    from asyncweb.protocol.websocket import accept_token
+
+    pings: list[bytes] = []
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_token(key.decode()).encode() + b"\r\n\r\n"
+        )
+        while True:
+            frame = await reader.readexactly(6)  # an empty masked frame: never answered
+            pings.append(frame[:2])
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        conn = await websocket_connect(
+            f"ws://127.0.0.1:{port}/", ping_interval=0.01, ping_timeout=0
+        )
+        await wait_until(lambda: len(pings) >= 40 or conn.protocol is None)
+        assert pings[:40] == [b"\x89\x80"] * 40
+        assert conn.protocol is not None and not conn.protocol.is_closing
+        conn.close()
+    finally:
+        for writer in writers:
             writer.close()
         server.close()
         await server.wait_closed()
