@@ -366,6 +366,18 @@ class WebSocketHandler(RequestHandler):
         self._http_only("set_cookie")
         super().set_cookie(name, value, *args, **kwargs)
 
+    def set_header(self, name: str, value: Any) -> None:
+        self._http_only("set_header")
+        super().set_header(name, value)
+
+    def set_status(self, status_code: int, reason: str | None = None) -> None:
+        self._http_only("set_status")
+        super().set_status(status_code, reason)
+
+    def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> asyncio.Future[None]:
+        self._http_only("finish")
+        return super().finish(chunk)
+
     def _http_only(self, method: str) -> None:
         if self.ws_connection is not None:
             raise RuntimeError(f"{method}() is not supported on an open WebSocket")

@@ -7,7 +7,7 @@ import contextlib
 import os
 import socket
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -60,11 +60,23 @@ class CommandHandler(WebSocketHandler):
             self.write_message({"answer": 42, "arg": arg})
         elif command == "raise":
             raise RuntimeError("on_message failed on purpose")
-        elif command == "http-write":
-            try:
-                self.write("an HTTP body")
-            except RuntimeError as err:
-                self.write_message(str(err))
+        elif command == "http-output":
+            # Tornado's list of RequestHandler methods refused once the WebSocket is open.
+            attempts: list[Callable[[], object]] = [
+                lambda: self.write("an HTTP body"),
+                lambda: self.redirect("/elsewhere"),
+                lambda: self.set_header("X-Test", "1"),
+                lambda: self.set_cookie("chocolate", "chip"),
+                lambda: self.set_status(503),
+                self.flush,
+                self.finish,
+            ]
+            for attempt in attempts:
+                try:
+                    attempt()
+                    self.write_message("no error")
+                except RuntimeError as err:
+                    self.write_message(str(err))
         elif command == "subprotocol":
             self.write_message(str(self.selected_subprotocol))
 
@@ -756,8 +768,12 @@ async def test_handshake_with_gzip_responses_on(serve: Serve) -> None:
 
 async def test_http_output_methods_refused_after_upgrade(ws_url: str) -> None:
     async with client(ws_url + "/cmd") as ws:
-        await ws.send("http-write")
-        assert await ws.recv() == "write() is not supported on an open WebSocket"
+        await ws.send("http-output")
+        refused = [await ws.recv() for _ in range(7)]
+        methods = ["write", "redirect", "set_header", "set_cookie", "set_status", "flush", "finish"]
+        assert refused == [f"{m}() is not supported on an open WebSocket" for m in methods]
+        await ws.send("json still")  # the connection is unharmed
+        assert await ws.recv() == '{"answer": 42, "arg": "still"}'
 
 
 async def test_close_during_async_open_completes_at_once(ws_url: str) -> None:
