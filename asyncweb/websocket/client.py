@@ -273,6 +273,10 @@ class _ClientHandshake(asyncio.Protocol):
     def _refused(self) -> None:
         response = self._response
         code = response.status_code if response is not None else 599
+        if 200 <= code < 300:
+            # A success that is not a WebSocket; errors and redirects keep their status.
+            self._fail(WebSocketError("Non-websocket response"))
+            return
         body = b"".join(self._body).decode("utf-8", "replace").strip()
         message = f"WebSocket handshake refused with {code}" + (f": {body}" if body else "")
         self._fail(httpclient.HTTPClientError(code, message))

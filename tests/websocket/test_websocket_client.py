@@ -502,3 +502,23 @@ async def test_frames_arriving_between_the_101_and_the_switch_are_kept() -> None
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_a_plain_http_success_is_not_a_websocket_and_errors_keep_their_status() -> None:
+    # As in Tornado: a 2xx answer is a WebSocketError, a redirect or an error an HTTP error.
+    for answer, expected in [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", None),
+        (b"HTTP/1.1 302 Found\r\nLocation: /x\r\nContent-Length: 0\r\n\r\n", 302),
+        (b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\nboom", 500),
+    ]:
+        server, port, writers = await start_raw_server(answer)
+        try:
+            if expected is None:
+                with pytest.raises(WebSocketError, match="Non-websocket response"):
+                    await websocket_connect(f"ws://127.0.0.1:{port}/")
+            else:
+                with pytest.raises(HTTPClientError) as info:
+                    await websocket_connect(f"ws://127.0.0.1:{port}/")
+                assert info.value.code == expected
+        finally:
+            await stop_raw_server(server, writers)
