@@ -82,6 +82,11 @@ class WebSocketClientConnection:
         self.code: int | None = None
         self.reason: str | None = None
         self._closed = False
+        # Callback-era code calls read_message() between IOLoop runs, when no loop is running.
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     # -- MessageReceiver ------------------------------------------------------------------------
 
@@ -147,7 +152,8 @@ class WebSocketClientConnection:
         self, callback: Callable[[asyncio.Future[str | bytes | None]], None] | None = None
     ) -> asyncio.Future[str | bytes | None]:
         """The next message; resolves to None once the connection is closed."""
-        future: asyncio.Future[str | bytes | None] = asyncio.get_running_loop().create_future()
+        loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[str | bytes | None] = loop.create_future()
         if self._queue:
             future.set_result(self._queue.popleft())
             if len(self._queue) < self.max_queued_messages:

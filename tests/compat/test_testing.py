@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import unittest
+import warnings
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from asyncweb.testing import (
     get_async_test_timeout,
     setup_with_context_manager,
 )
+from asyncweb.websocket import WebSocketHandler, websocket_connect
 
 
 class HelloHandler(web.RequestHandler):
@@ -132,6 +134,29 @@ class HTTPTest(AsyncHTTPTestCase):
         response = await self.http_client.fetch(self.get_url("/?name=async"))
         self.assertEqual(response.code, 200)
         self.assertIn(b"async", response.body)
+
+
+class EchoSocket(WebSocketHandler):
+    def on_message(self, message: str | bytes) -> None:
+        self.write_message(message)
+
+
+class WebSocketCallbacksTest(AsyncHTTPTestCase):
+    """Callback-era client code: read_message(callback) called between IOLoop runs."""
+
+    def get_app(self) -> web.Application:
+        return web.Application([("/echo", EchoSocket)])
+
+    def test_read_message_with_a_callback_outside_the_loop(self) -> None:
+        url = f"ws://127.0.0.1:{self.get_http_port()}/echo"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # callback= is deprecated
+            websocket_connect(url, callback=self.stop)
+            ws = self.wait().result()
+            ws.write_message("hello")
+            ws.read_message(self.stop)  # no loop is running here
+            self.assertEqual(self.wait().result(), "hello")
+        ws.close()
 
 
 class HTTPSTest(AsyncHTTPSTestCase):
