@@ -478,6 +478,9 @@ class _WebSocketBridge:
         self.put({"type": "websocket.receive", key: message}, future)
         return future  # back-pressure: the next frame waits until the app took this one
 
+    def message_failed(self, error: BaseException) -> None:
+        gen_log.error("uncaught exception delivering a WebSocket message", exc_info=error)
+
     def ping_received(self, data: bytes) -> None:
         pass
 

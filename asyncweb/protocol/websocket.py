@@ -93,6 +93,11 @@ class MessageReceiver(Protocol):
 
     def connection_closed(self, code: int | None, reason: str | None) -> None: ...
 
+    def message_failed(self, error: BaseException) -> None:
+        """``message_received`` (or its awaitable) raised ``error``; the connection then
+        closes with 1011. The receiver logs it its own way."""
+        ...
+
 
 # -- handshake helpers (used by both sides) ------------------------------------------------------
 
@@ -513,9 +518,8 @@ class WebSocketProtocol(asyncio.Protocol):
     def _deliver(self, message: str | bytes) -> bool:
         try:
             pending = self.receiver.message_received(message)
-        except Exception:
-            log.error("uncaught exception in message callback", exc_info=True)
-            self.close(1011, "internal error")
+        except (Exception, asyncio.CancelledError) as error:
+            self._app_failed(error)
             return False
         if pending is None:
             return False
@@ -528,11 +532,17 @@ class WebSocketProtocol(asyncio.Protocol):
         return True
 
     def _check_app_result(self, future: asyncio.Future[Any]) -> None:
-        if future.cancelled():
-            return
-        if future.exception() is not None:
-            log.error("uncaught exception in message callback", exc_info=future.exception())
-            self.close(1011, "internal error")
+        # Nothing here cancels it: a cancelled one was cancelled by the application.
+        error = asyncio.CancelledError() if future.cancelled() else future.exception()
+        if error is not None:
+            self._app_failed(error)
+
+    def _app_failed(self, error: BaseException) -> None:
+        try:
+            self.receiver.message_failed(error)
+        except Exception:
+            log.error("uncaught exception in message_failed", exc_info=True)
+        self.close(1011, "internal error")
 
     def _app_ready(self, future: asyncio.Future[Any]) -> None:
         self._waiting_for_app = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import ssl
 import urllib.parse
 import warnings
@@ -57,6 +58,9 @@ def _call_with_future(callback: Callable[[Any], None], future: asyncio.Future[An
     future.add_done_callback(run)
 
 
+_log = logging.getLogger("asyncweb.websocket")
+
+
 class WebSocketClientConnection:
     """A client WebSocket from :func:`websocket_connect`. Messages wait in a short queue for
     :meth:`read_message` (or go to ``on_message_callback``); when the queue is full the
@@ -107,6 +111,9 @@ class WebSocketClientConnection:
             self._room = asyncio.get_running_loop().create_future()
             return self._room
         return None
+
+    def message_failed(self, error: BaseException) -> None:
+        _log.error("uncaught exception in message callback", exc_info=error)
 
     def ping_received(self, data: bytes) -> None:
         self.on_ping(data)

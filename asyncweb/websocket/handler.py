@@ -88,6 +88,10 @@ class _HandlerEvents:
             return result
         return None
 
+    def message_failed(self, error: BaseException) -> None:
+        # As an exception from any handler method: app_log's "Uncaught exception ...".
+        self.handler.log_exception(type(error), error, error.__traceback__)
+
     def ping_received(self, data: bytes) -> None:
         self.handler.on_ping(data)
 

@@ -197,6 +197,28 @@ class SlowHandler(WebSocketHandler):
         await self.write_message(message)
 
 
+class FailingMessageHandler(WebSocketHandler):
+    """on_message fails as the message says: raising or cancelled, sync or async."""
+
+    def on_message(self, message: str | bytes) -> Any:
+        if message == "raise":
+            raise RuntimeError("on_message failed on purpose")
+        if message == "cancel":
+            raise asyncio.CancelledError()
+        return self.fail_later(str(message))
+
+    async def fail_later(self, message: str) -> None:
+        await asyncio.sleep(0)
+        if message == "async raise":
+            raise RuntimeError("async on_message failed on purpose")
+        cancelled = asyncio.get_running_loop().create_future()
+        cancelled.cancel()
+        await cancelled
+
+    def on_close(self) -> None:
+        events.append(("close", self.close_code, self.close_reason))
+
+
 class FailingOpenHandler(WebSocketHandler):
     def open(self) -> None:
         raise RuntimeError("open failed on purpose")
@@ -222,6 +244,7 @@ def make_app(**settings: Any) -> web.Application:
             (r"/afterclose", AfterCloseHandler),
             (r"/nodelay", NoDelayHandler),
             (r"/failopen", FailingOpenHandler),
+            (r"/failmessage", FailingMessageHandler),
             (r"/slow", SlowHandler),
             (r"/closingopen", ClosingAsyncOpenHandler),
         ],
@@ -377,6 +400,25 @@ async def test_exception_in_on_message_closes_with_1011(ws_url: str) -> None:
         with pytest.raises(ConnectionClosed) as info:
             await ws.recv()
         assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+
+
+@pytest.mark.parametrize("failure", ["raise", "cancel", "async raise", "async cancel"])
+async def test_failing_on_message_is_logged_as_uncaught_and_closes_with_1011(
+    ws_url: str, failure: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As in Tornado: app_log's "Uncaught exception", whether on_message raised or was
+    # cancelled (a CancelledError from a sync on_message used to escape to the transport).
+    async with client(ws_url + "/failmessage") as ws:
+        await ws.send(failure)
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+    await wait_for(lambda: any(e[0] == "close" for e in events))  # on_close ran
+    uncaught = [r for r in caplog.records if r.name == "asyncweb.application"]
+    assert [r.getMessage().split("\n")[0] for r in uncaught] == [
+        "Uncaught exception GET /failmessage (127.0.0.1)"
+    ]
+    assert not [r for r in caplog.records if "Fatal error" in r.getMessage()]
 
 
 async def test_server_shutdown_says_going_away(serve: Serve) -> None:
