@@ -491,7 +491,7 @@ class ASGIAdapter:
             return
         refusal = handler.websocket_refusal()
         if refusal is not None:
-            gen_log.info("refused WebSocket handshake: %s", refusal[1])
+            gen_log.debug("refused WebSocket handshake: %s", refusal[1])
             await send({"type": "websocket.close", "code": 1008})
             return
         subprotocol, _ = handler.negotiate(offer_compression=False)

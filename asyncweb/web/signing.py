@@ -456,33 +456,40 @@ class _SecureCookiesMixin:
 
     def _check_cross_origin(self) -> None:
         """The ``cross_origin_protection`` setting (Tornado 6.6): 403 for an unsafe-method
-        request a browser says came from another origin. ``Sec-Fetch-Site`` decides when
-        present (``same-origin`` and ``none`` pass); otherwise ``Origin`` is compared with
-        this request's scheme and host. Origins ``check_trusted_origin`` accepts pass.
-        Requests with neither header (not from a browser) pass."""
+        request a browser says came from another origin (see _cross_origin_refusal)."""
+        refusal = self._cross_origin_refusal(self.check_trusted_origin)
+        if refusal is not None:
+            raise HTTPError(403, *refusal)
+
+    def _cross_origin_refusal(self, trusted: Callable[[str], bool]) -> tuple[str, ...] | None:
+        """Why this request is refused as coming from another origin (a log format and its
+        arguments), or None. ``Sec-Fetch-Site`` decides when present (``same-origin`` and
+        ``none`` pass); otherwise ``Origin`` is compared with this request's scheme and host.
+        Origins ``trusted`` accepts pass. Requests with neither header (not from a browser)
+        pass."""
         headers = self.request.headers
         origin: str | None = headers.get("Origin")
         site: str | None = headers.get("Sec-Fetch-Site")
         if site is not None:
             site = site.strip().lower()
             if site in ("same-origin", "none"):
-                return
-            if origin is not None and self.check_trusted_origin(origin):
-                return
+                return None
+            if origin is not None and trusted(origin):
+                return None
             where = f"from {origin!r}" if origin is not None else "without Origin"
-            raise HTTPError(403, "Sec-Fetch-Site %s request %s not allowed", site, where)
+            return ("Sec-Fetch-Site %s request %s not allowed", site, where)
         if origin is None:
-            return
+            return None
         request = self.request
         parts = urllib.parse.urlsplit(origin.lower())
         if origin != "null" and (parts.scheme, parts.netloc) == (
             request.protocol.lower(),
             request.host.lower(),
         ):
-            return
-        if self.check_trusted_origin(origin):
-            return
-        raise HTTPError(403, "Origin %r not allowed", origin)
+            return None
+        if trusted(origin):
+            return None
+        return ("Origin %r not allowed", origin)
 
     def xsrf_form_html(self) -> str:
         """``<input type="hidden" name="_xsrf" value="...">`` for forms (sets the cookie)."""

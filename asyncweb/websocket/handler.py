@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
-import urllib.parse
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -135,7 +134,7 @@ class WebSocketHandler(RequestHandler):
         refusal = self.websocket_refusal()
         if refusal is not None:
             status, message, headers = refusal
-            gen_log.info("refused WebSocket handshake: %s", message)
+            gen_log.debug("refused WebSocket handshake: %s", message)
             self.set_status(status)
             for name, value in headers.items():
                 self.set_header(name, value)
@@ -193,8 +192,9 @@ class WebSocketHandler(RequestHandler):
             return 426, "Unsupported WebSocket version: use 13.", {"Sec-WebSocket-Version": "13"}
         if not valid_key(headers.get("Sec-WebSocket-Key")):
             return 400, "Missing or invalid Sec-WebSocket-Key header.", {}
-        origin = headers.get("Origin") or headers.get("Sec-Websocket-Origin")
-        if origin is not None and not self.check_origin(origin):
+        # Browsers let any page open a WebSocket: a cross-origin handshake needs
+        # check_origin()'s consent, whatever the cross_origin_protection setting.
+        if self._cross_origin_refusal(self.check_origin) is not None:
             return 403, "Cross origin websockets not allowed", {}
         return None
 
@@ -287,10 +287,12 @@ class WebSocketHandler(RequestHandler):
         return self.ws_connection.selected_subprotocol if self.ws_connection else None
 
     def check_origin(self, origin: str) -> bool:
-        """Whether to accept a handshake from a page at ``origin``. By default only pages of
-        the same host may connect (browsers always send Origin; other clients need not)."""
-        origin_host = urllib.parse.urlsplit(origin.lower()).netloc
-        return origin_host == self.request.headers.get("Host", "").lower()
+        """Whether to accept a handshake from a page at ``origin``, another site's (called
+        after prepare(), as in Tornado 6.6, only for cross-origin handshakes: not when
+        ``Sec-Fetch-Site`` says ``same-origin``, nor, without that header, when ``Origin``
+        is this request's scheme and host, nor without ``Origin``). By default the
+        ``trusted_origins`` setting decides, through ``check_trusted_origin()``."""
+        return self.check_trusted_origin(origin)
 
     def get_compression_options(self) -> dict[str, Any] | None:
         """Return a dict (possibly empty) to offer permessage-deflate: ``compression_level``,

@@ -533,6 +533,50 @@ async def test_check_origin_override(ws_url: str) -> None:
         assert await ws.recv() == "ok"
 
 
+@pytest.mark.parametrize(
+    ("path", "headers", "accepted"),
+    [
+        # Sec-Fetch-Site decides first: a proxy may have rewritten Host.
+        ("/echo", {"Origin": "http://proxied.example", "Sec-Fetch-Site": "same-origin"}, True),
+        ("/echo", {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, False),
+        ("/echo", {"Origin": "http://sub.example", "Sec-Fetch-Site": "same-site"}, False),
+        # The trusted_origins setting, through the default check_origin().
+        ("/echo", {"Origin": "http://trusted.example"}, True),
+        ("/echo", {"Origin": "http://trusted.example", "Sec-Fetch-Site": "cross-site"}, True),
+        # An override is asked only about other sites' handshakes.
+        ("/anyorigin", {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}, True),
+        ("/anyorigin", {"Origin": "http://evil.other", "Sec-Fetch-Site": "cross-site"}, False),
+    ],
+)
+async def test_origin_rules_of_tornado_6_6(
+    serve: Serve, path: str, headers: dict[str, str], accepted: bool
+) -> None:
+    url = await serve_ws(serve, trusted_origins=["http://trusted.example"])
+    if accepted:
+        async with client(url + path, additional_headers=headers) as ws:
+            await ws.send("ok")
+            assert await ws.recv() == "ok"
+    else:
+        with pytest.raises(InvalidStatus) as info:
+            async with client(url + path, additional_headers=headers):
+                pass
+        assert info.value.response.status_code == 403
+
+
+class SameOriginVetoHandler(EchoHandler):
+    def check_origin(self, origin: str) -> bool:
+        raise AssertionError("check_origin() is for other sites' handshakes")
+
+
+async def test_check_origin_is_not_asked_about_same_origin_handshakes(serve: Serve) -> None:
+    url = await serve(web.Application([("/veto", SameOriginVetoHandler)]))
+    host = url.split("//", 1)[1]
+    for headers in ({"Origin": f"http://{host}"}, {"Sec-Fetch-Site": "same-origin"}, {}):
+        async with client(url.replace("http", "ws") + "/veto", additional_headers=headers) as ws:
+            await ws.send("ok")
+            assert await ws.recv() == "ok"
+
+
 # -- limits ---------------------------------------------------------------------------------------
 
 
