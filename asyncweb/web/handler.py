@@ -636,14 +636,14 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
                 return self._go_async(result, False)
             if self._auto_finish and not self._finished:
                 self.finish()
-        except Exception as e:
+        except (Exception, asyncio.CancelledError) as e:
             self._fail(e)
             prepared = self._prepared_future
             if prepared is not None and not prepared.done():
                 prepared.set_result(None)
         return None
 
-    def _fail(self, e: Exception) -> None:
+    def _fail(self, e: BaseException) -> None:
         """Answer an exception from the handler's code; if even that fails, give up cleanly."""
         try:
             self._handle_request_exception(e)
@@ -676,6 +676,18 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
                 await pending
             if self._auto_finish and not self._finished:
                 self.finish()
+        except asyncio.CancelledError as e:
+            if not _own_task_cancelled():
+                self._fail(e)  # the handler's code raised it: an uncaught exception
+                return
+            # This task was cancelled (a shutdown, a timeout): answer 500 without logging an
+            # error, and end cancelled, as Tornado does.
+            try:
+                if not self._finished:
+                    self.send_error(500)
+            except Exception:
+                self._abandon_response()
+            raise
         except Exception as e:
             self._fail(e)
         finally:
@@ -689,6 +701,13 @@ class RequestHandler(_CookiesMixin, _ErrorsMixin, _SecureCookiesMixin, _Renderin
     def _request_summary(self) -> str:
         request = self.request
         return f"{request.method} {request.uri} ({request.remote_ip})"
+
+
+def _own_task_cancelled() -> bool:
+    """Whether the running task was asked to cancel (Python 3.11+; on 3.10 a CancelledError
+    is always taken for the handler's own)."""
+    cancelling = getattr(asyncio.current_task(), "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
 
 
 _COMPUTE_ETAG = RequestHandler.compute_etag

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from asyncweb import gen
 from asyncweb.web import (
     Application,
     ErrorHandler,
@@ -93,6 +94,71 @@ async def test_unhandled_exception_is_500_and_server_survives(
     assert "Uncaught exception GET /plain (127.0.0.1)" in errors[0].getMessage()
     # Still serving.
     assert (await fetch(base + "/send")).status == 418
+
+
+def _cancelled_future() -> asyncio.Future[None]:
+    future = asyncio.get_running_loop().create_future()
+    future.cancel()
+    return future
+
+
+class Cancelling(RequestHandler):
+    """Handlers whose own code meets a CancelledError, in the ways Tornado's tests try."""
+
+    started: asyncio.Event | None = None
+    task: asyncio.Task[Any] | None = None
+
+    def get(self, kind: str) -> Any:
+        if kind == "sync":
+            raise asyncio.CancelledError()
+        return self.later(kind)
+
+    async def later(self, kind: str) -> None:
+        if kind == "raise":
+            raise asyncio.CancelledError()
+        if kind == "await":
+            await _cancelled_future()
+        if kind == "own-task":
+            Cancelling.task = asyncio.current_task()
+            assert Cancelling.started is not None
+            Cancelling.started.set()
+            await asyncio.get_running_loop().create_future()  # until cancelled
+
+    @gen.coroutine
+    def post(self, kind: str) -> Any:
+        yield _cancelled_future()
+
+
+@pytest.mark.parametrize(
+    ("method", "kind"), [("GET", "sync"), ("GET", "raise"), ("GET", "await"), ("POST", "gen")]
+)
+async def test_a_cancelled_error_in_the_handler_is_an_uncaught_exception(
+    serve: Serve, fetch: Fetch, caplog: pytest.LogCaptureFixture, method: str, kind: str
+) -> None:
+    # As in Tornado 6.6; these requests used to get no answer at all.
+    base = await serve(Application([(r"/(.*)", Cancelling)]))
+    with caplog.at_level(logging.ERROR):
+        resp = await fetch(f"{base}/{kind}", method=method, body=b"" if method == "POST" else None)
+    assert resp.status == 500
+    errors = [r.getMessage() for r in caplog.records if r.name == "asyncweb.application"]
+    assert len(errors) == 1 and errors[0].startswith(f"Uncaught exception {method} /{kind}")
+
+
+async def test_a_cancelled_handler_task_answers_500_quietly_and_ends_cancelled(
+    serve: Serve, fetch: Fetch, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = await serve(Application([(r"/(.*)", Cancelling)]))
+    Cancelling.started = asyncio.Event()
+    with caplog.at_level(logging.ERROR):
+        response = asyncio.ensure_future(fetch(base + "/own-task"))
+        await asyncio.wait_for(Cancelling.started.wait(), 20)
+        assert Cancelling.task is not None
+        Cancelling.task.cancel()
+        resp = await asyncio.wait_for(response, 20)
+    assert resp.status == 500
+    assert not [r for r in caplog.records if r.name == "asyncweb.application"]
+    await asyncio.wait([Cancelling.task], timeout=20)
+    assert Cancelling.task.cancelled()
 
 
 @pytest.mark.parametrize(
