@@ -606,10 +606,13 @@ class HTTP1ServerProtocol(asyncio.Protocol):
             self._next_cycle()
         elif not self._keep_alive:
             self.close()
-        elif not self._processing and self._waiting_for_app is None:
-            # Responded before the whole body came: read and discard the rest, then go on.
-            self._arm_deadline(self.params.body_timeout, "body timeout")
-            self._process()
+        else:
+            # Responded before the whole body came: read and discard the rest, then go on;
+            # nobody waits for that body, so a client gets a bounded time to finish it.
+            params = self.params
+            self._arm_deadline(params.body_timeout or params.head_timeout, "body timeout")
+            if not self._processing and self._waiting_for_app is None:
+                self._process()
 
     def _send_continue(self) -> None:
         assert self.transport is not None

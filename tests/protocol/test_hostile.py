@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from asyncweb import httputil
-from asyncweb.web import Application, HTTPError, RequestHandler
+from asyncweb.web import Application, HTTPError, RequestHandler, stream_request_body
 from tests.support.servers import Fetch, Serve, assert_linear, assert_linear_async, raw_exchange
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -215,6 +215,43 @@ async def test_slowloris_head_and_body_are_dropped_while_others_are_served(
     for received in results:
         # Closed by the server (dripping 200 bytes would take 10 s), with a 408 or silently.
         assert received == b"" or received.startswith(b"HTTP/1.1 408"), received[:200]
+    await assert_still_serving(url)
+
+
+@stream_request_body
+class EarlyRefusal(RequestHandler):
+    def prepare(self) -> None:
+        raise HTTPError(401)  # answered before the body is read
+
+    def data_received(self, chunk: bytes) -> None:
+        pass
+
+
+async def test_body_left_after_an_early_answer_gets_a_bounded_time(serve_both: Serve) -> None:
+    # With no body_timeout (the default) a client that stopped sending after the answer held
+    # the connection for ever; now it gets the head timeout to finish a body nobody reads,
+    # and one that does finish keeps its connection.
+    head = b"POST /early HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    # The client that finishes has the default minute to do it, whatever the load here.
+    for finishes, timeout in ((False, 0.3), (True, 60.0)):
+        url = await serve_both(app((r"/early", EarlyRefusal)), header_timeout=timeout)
+        host, port = url.rsplit("//", 1)[1].split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(head)
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+            assert answer.startswith(b"HTTP/1.1 401"), answer
+            length = int(answer.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            await asyncio.wait_for(reader.readexactly(length), 20)
+            if finishes:
+                writer.write(b"5\r\nhello\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+                again = await asyncio.wait_for(reader.readuntil(b"GET /after 0\n"), 20)
+                assert again.startswith(b"HTTP/1.1 200 OK")
+            else:
+                # wait_for is a hang guard: the server closes after 0.3 s.
+                assert await asyncio.wait_for(reader.read(), 20) == b""
+        finally:
+            writer.close()
     await assert_still_serving(url)
 
 
