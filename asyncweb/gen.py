@@ -562,16 +562,15 @@ class WaitIterator:
         loop = _loop()
         self._keys: list[Any] = list(kwargs.keys()) if kwargs else list(range(len(args)))
         items = list(kwargs.values()) if kwargs else list(args)
-        self._unfinished: dict[asyncio.Future[Any], Any] = {}
-        self._finished: collections.deque[asyncio.Future[Any]] = collections.deque()
+        # Positions, not futures, are tracked: the same future may be given twice.
+        self._futures = [_as_future(convert_yielded(item), loop) for item in items]
+        self._unfinished: set[int] = set(range(len(self._futures)))
+        self._finished: collections.deque[int] = collections.deque()
         self.current_index: Any = None
         self.current_future: asyncio.Future[Any] | None = None
         self._running_future: asyncio.Future[Any] | None = None
-        for key, item in zip(self._keys, items, strict=True):
-            future = _as_future(convert_yielded(item), loop)
-            self._unfinished[future] = key
-        for future in list(self._unfinished):
-            future.add_done_callback(self._done_callback)
+        for position, future in enumerate(self._futures):
+            future.add_done_callback(functools.partial(self._done_callback, position))
 
     def done(self) -> bool:
         """True when every future has been returned by :meth:`next`."""
@@ -587,17 +586,19 @@ class WaitIterator:
             self._return_result(self._finished.popleft())
         return self._running_future
 
-    def _done_callback(self, done: asyncio.Future[Any]) -> None:
+    def _done_callback(self, position: int, done: asyncio.Future[Any]) -> None:
         if self._running_future is not None and not self._running_future.done():
-            self._return_result(done)
+            self._return_result(position)
         else:
-            self._finished.append(done)
+            self._finished.append(position)
 
-    def _return_result(self, done: asyncio.Future[Any]) -> None:
+    def _return_result(self, position: int) -> None:
         assert self._running_future is not None
-        chain_future(done, self._running_future)
-        self.current_future = done
-        self.current_index = self._unfinished.pop(done)
+        future = self._futures[position]
+        chain_future(future, self._running_future)
+        self.current_future = future
+        self.current_index = self._keys[position]
+        self._unfinished.discard(position)
 
     def __aiter__(self) -> WaitIterator:
         return self

@@ -220,6 +220,20 @@ async def test_convert_yielded_and_maybe_future() -> None:
     assert gen.maybe_future(future) is future
 
 
+async def test_wait_iterator_returns_a_future_given_twice_once_per_position() -> None:
+    future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    future.set_result(42)
+    for waiter, keys in [
+        (gen.WaitIterator(future, future, future), [0, 1, 2]),
+        (gen.WaitIterator(first=future, second=future), ["first", "second"]),
+    ]:
+        seen = []
+        while not waiter.done():
+            result = await waiter.next()
+            seen.append((waiter.current_index, result))
+        assert seen == [(key, 42) for key in keys]
+
+
 async def test_wait_iterator_in_completion_order() -> None:
     @gen.coroutine
     def collect() -> Generator[Any, Any, list[Any]]:
