@@ -23,7 +23,7 @@ import h11
 
 from asyncweb import httputil
 from asyncweb.iostream import IOStream, StreamClosedError
-from asyncweb.log import gen_log
+from asyncweb.log import app_log, gen_log
 from asyncweb.util import GzipDecompressor
 
 __all__ = [
@@ -200,13 +200,19 @@ class HTTP1Connection(httputil.HTTPConnection):
                 else:
                     delegate.on_connection_close()
                     return False
+            delegate.finish()
         except (h11.RemoteProtocolError, httputil.HTTPInputError) as err:
             gen_log.info("Malformed HTTP message from %s: %s", self.context, err)
             if not self.is_client and not self.stream.closed():
                 await self.stream.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
             self.close()
             return False
-        delegate.finish()
+        except Exception:
+            # The delegate failed: as in Tornado, logged, told the connection is gone, closed.
+            app_log.error("Uncaught exception in an HTTP message delegate", exc_info=True)
+            self.close()
+            delegate.on_connection_close()
+            return False
         return (
             not self.no_keep_alive
             and self._h11.our_state is h11.DONE

@@ -89,6 +89,38 @@ async def test_http1connection_client_skips_1xx_and_reads_a_close_delimited_body
     client.close()
 
 
+@pytest.mark.parametrize("failing", ["headers_received", "data_received", "finish"])
+async def test_http1connection_delegate_errors_are_logged_and_close_the_connection(
+    failing: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As in Tornado: read_response() returns False instead of raising, the delegate hears
+    # that the connection closed, and the error is app_log's.
+    class Failing(Collect):
+        def headers_received(self, start_line: Any, headers: httputil.HTTPHeaders) -> None:
+            if failing == "headers_received":
+                raise ValueError(failing)
+
+        def data_received(self, chunk: bytes) -> None:
+            if failing == "data_received":
+                raise ValueError(failing)
+
+        def finish(self) -> None:
+            if failing == "finish":
+                raise ValueError(failing)
+
+    client, server = await connected_pair()
+    conn = HTTP1Connection(client, is_client=True)
+    server.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    delegate = Failing()
+    assert await conn.read_response(delegate) is False
+    assert delegate.closed == 1
+    assert client.closed()
+    errors = [r for r in caplog.records if r.name == "asyncweb.application"]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert str(errors[0].exc_info[1]) == failing
+    server.close()
+
+
 async def test_http1serverconnection_serves_an_application_on_a_stream() -> None:
     class Hello(web.RequestHandler):
         def get(self) -> None:
