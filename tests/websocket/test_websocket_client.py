@@ -284,24 +284,30 @@ async def test_resolver_is_used(peer_url: str) -> None:
         assert await conn.read_message() == "resolved"
 
 
+async def accept_handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+    """A raw server's side of the handshake: read the request head, answer 101; the head."""
+    from asyncweb.protocol.websocket import accept_token
+
+    head = await reader.readuntil(b"\r\n\r\n")
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    writer.write(
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: " + accept_token(key.decode()).encode() + b"\r\n\r\n"
+    )
+    return head
+
+
 async def test_client_ping_timeout_drops_a_silent_server() -> None:
     """A server that completes the handshake, then never answers anything."""
     accepted: list[asyncio.StreamWriter] = []
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         accepted.append(writer)
-        head = await reader.readuntil(b"\r\n\r\n")
-        key = next(
-            line.split(b":", 1)[1].strip()
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"sec-websocket-key:")
-        )
-        from asyncweb.protocol.websocket import accept_token
-
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept_token(key.decode()).encode() + b"\r\n\r\n"
-        )
+        await accept_handshake(reader, writer)
         await reader.read()  # read the pings, never answer
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
@@ -320,23 +326,12 @@ async def test_client_ping_timeout_drops_a_silent_server() -> None:
 
 async def test_client_ping_timeout_zero_keeps_pinging_a_silent_server() -> None:
     """ping_timeout=0 means no timeout, as in Tornado: the client used to give up at once."""
-    from asyncweb.protocol.websocket import accept_token
-
     pings: list[bytes] = []
     writers: list[asyncio.StreamWriter] = []
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
-        head = await reader.readuntil(b"\r\n\r\n")
-        key = next(
-            line.split(b":", 1)[1].strip()
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"sec-websocket-key:")
-        )
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept_token(key.decode()).encode() + b"\r\n\r\n"
-        )
+        await accept_handshake(reader, writer)
         while True:
             frame = await reader.readexactly(6)  # an empty masked frame: never answered
             pings.append(frame[:2])
@@ -468,20 +463,12 @@ async def test_frames_arriving_between_the_101_and_the_switch_are_kept() -> None
     # turn, the frame reaches the client with the 101, after the switch, or in between,
     # while websocket_connect is still checking the answer (those frames were dropped), and
     # then the connection closes, which must reach the connection too.
-    from asyncweb.protocol.websocket import accept_token
-
     writers: list[asyncio.StreamWriter] = []
 
     async def greet_then_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        key = next(line.split(b":", 1)[1].strip() for line in lines if b"key:" in line.lower())
-        turns = int(lines[0].split(b" ")[1].strip(b"/"))
-        writer.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept_token(key.decode()).encode() + b"\r\n\r\n"
-        )
+        head = await accept_handshake(reader, writer)
+        turns = int(head.split(b" ", 2)[1].strip(b"/"))
         for _ in range(turns):
             await asyncio.sleep(0)
         writer.write(b"\x81\x05hello")  # an unmasked text frame
