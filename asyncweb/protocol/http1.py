@@ -607,10 +607,11 @@ class HTTP1ServerProtocol(asyncio.Protocol):
         elif not self._keep_alive:
             self.close()
         else:
-            # Responded before the whole body came: read and discard the rest, then go on;
-            # nobody waits for that body, so a client gets a bounded time to finish it.
-            params = self.params
-            self._arm_deadline(params.body_timeout or params.head_timeout, "body timeout")
+            if not self._empty_body:
+                # Responded before the whole body came: read and discard the rest, then go
+                # on; nobody waits for that body, so a client gets a bounded time to finish it.
+                params = self.params
+                self._arm_deadline(params.body_timeout or params.head_timeout, "body timeout")
             if not self._processing and self._waiting_for_app is None:
                 self._process()
 
