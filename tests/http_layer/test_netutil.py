@@ -139,21 +139,37 @@ def test_bind_sockets_port_in_use() -> None:
 
 
 @needs_ipv6
-def test_bind_sockets_failure_closes_the_sockets_already_bound() -> None:
-    # Take a port on IPv6 only: bind_sockets(port, None) binds IPv4 first, then fails on IPv6.
-    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as blocker:
-        blocker.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        blocker.bind(("::", 0))
-        blocker.listen(1)
-        port = blocker.getsockname()[1]
-        with pytest.raises(OSError) as info:
-            bind_sockets(port, None)
-        assert info.value.errno == errno.EADDRINUSE
-        # The IPv4 listener made before the failure must be closed, not left to the GC
-        # (the traceback in ``info`` still references it).
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def _ipv4_port_free(port: int) -> bool:
+    # SO_REUSEADDR as bind_sockets sets it: earlier tests' connections still in TIME_WAIT on
+    # this number do not hold it (without it the probe failed now and then in a full run).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
             probe.bind(("0.0.0.0", port))
             probe.listen(1)
+        except OSError:
+            return False
+    return True
+
+
+def test_bind_sockets_failure_closes_the_sockets_already_bound() -> None:
+    # Take a port on IPv6 only: bind_sockets(port, None) binds IPv4 first, then fails on IPv6.
+    for _ in range(20):
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as blocker:
+            blocker.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            blocker.bind(("::", 0))
+            blocker.listen(1)
+            port = blocker.getsockname()[1]
+            if not _ipv4_port_free(port):
+                continue  # another socket listens on that number over IPv4: take another
+            with pytest.raises(OSError) as info:
+                bind_sockets(port, None)
+            assert info.value.errno == errno.EADDRINUSE
+            # The IPv4 listener made before the failure must be closed, not left to the GC
+            # (the traceback in ``info`` still references it).
+            assert _ipv4_port_free(port)
+            return
+    pytest.fail("every IPv6 port tried was taken on IPv4 too")
 
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT")
