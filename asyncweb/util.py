@@ -249,6 +249,16 @@ class Configurable:
         base.__impl_kwargs = saved[1]
 
 
+def _claim_public_names(namespace: dict[str, Any]) -> None:
+    """A package's public names (its ``__all__``) defined in its submodules report the package
+    as their ``__module__``, where they were always imported from (reprs, pickles, docs)."""
+    package = namespace["__name__"]
+    for name in namespace["__all__"]:
+        value = namespace[name]
+        if getattr(value, "__module__", "").startswith(package + "."):
+            value.__module__ = package
+
+
 def raise_exc_info(exc_info: tuple[type[BaseException] | None, BaseException | None, Any]) -> Any:
     """Re-raise the exception of a ``sys.exc_info()`` triple, with its traceback."""
     _, value, tb = exc_info

@@ -16,10 +16,8 @@ from asyncweb.asgi._common import Scope as Scope
 from asyncweb.asgi._common import Send as Send
 from asyncweb.asgi.adapter import ASGIAdapter
 from asyncweb.asgi.container import ASGIContainer
+from asyncweb.util import _claim_public_names
 
 __all__ = ["ASGIAdapter", "ASGIContainer"]
 
-# The public names report the module they were always imported from (reprs, pickles, docs).
-for _name in __all__:
-    globals()[_name].__module__ = __name__
-del _name
+_claim_public_names(globals())

@@ -29,6 +29,7 @@ from asyncweb.iostream.socket_stream import IOStream, SSLIOStream
 # One class for both layers, so ``except iostream.StreamClosedError`` also catches the
 # protocol layer's closed-connection errors.
 from asyncweb.protocol.http1 import StreamClosedError
+from asyncweb.util import _claim_public_names
 
 __all__ = [
     "BaseIOStream",
@@ -40,8 +41,4 @@ __all__ = [
     "UnsatisfiableReadError",
 ]
 
-# The public names report the module they were always imported from (reprs, pickles, docs).
-for _name in __all__:
-    if getattr(globals()[_name], "__module__", "").startswith(__name__ + "."):
-        globals()[_name].__module__ = __name__
-del _name
+_claim_public_names(globals())

@@ -12,6 +12,7 @@ Frames are parsed and built by wsproto in :mod:`asyncweb.protocol.websocket`.
 from __future__ import annotations
 
 from asyncweb.protocol.websocket import WebSocketClosedError, WebSocketError
+from asyncweb.util import _claim_public_names
 from asyncweb.websocket.broadcast import BroadcastGroup
 from asyncweb.websocket.client import WebSocketClientConnection, websocket_connect
 from asyncweb.websocket.connection import TransportConnection, WebSocketConnection
@@ -36,8 +37,4 @@ __all__ = [
     "websocket_connect",
 ]
 
-# The public names report the module they were always imported from (reprs, pickles, docs).
-for _name in __all__:
-    if getattr(globals()[_name], "__module__", "").startswith(__name__ + "."):
-        globals()[_name].__module__ = __name__
-del _name
+_claim_public_names(globals())
